@@ -1,0 +1,79 @@
+//! The record a firing trigger produces, and the traits through which the
+//! engine hands records out.
+//!
+//! Records are fixed-size and `Copy`: the hot thread fills them on the stack
+//! and moves them through a bounded channel without allocating. Names (pair,
+//! trigger) travel as indices and are looked up on the cold side.
+
+use crate::book::Book;
+use crate::exchange::binance::PairId;
+use crate::metrics::Imbalance;
+use crate::triggers::TriggerId;
+use crate::units::{Price, UnixNanos, Volume};
+
+/// One trigger firing for one pair on one book update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Alert {
+    /// Engine-wide sequence number, from 1, in firing order.
+    pub seq: u64,
+    /// Feed time of the frame that fired it.
+    pub recv: UnixNanos,
+    pub pair: PairId,
+    pub trigger: TriggerId,
+    /// The metric's value, rendered as `f64` from the exact reading.
+    pub value: f64,
+    pub bid_volume: Volume,
+    pub ask_volume: Volume,
+    pub best_bid: Option<Price>,
+    pub best_ask: Option<Price>,
+    /// Binance's `lastUpdateId` of the book that fired.
+    pub last_update_id: u64,
+}
+
+/// A metric reading of one evaluated book update, for the metric log.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricUpdate {
+    pub recv: UnixNanos,
+    pub pair: PairId,
+    pub imbalance: Imbalance,
+}
+
+/// Where the engine puts what it produces for one frame. Implementations on
+/// the hot path must not block or allocate.
+pub trait EngineSink {
+    /// Called for every alert, in firing order.
+    fn alert(&mut self, alert: &Alert);
+
+    /// Called for every evaluated update when [`EngineSink::wants_metrics`] is true.
+    fn metric(&mut self, _update: &MetricUpdate) {}
+
+    /// Whether metric updates are wanted at all (checked per frame).
+    fn wants_metrics(&self) -> bool {
+        false
+    }
+}
+
+/// Collects alerts into a vector; for replays and tests (allocates).
+impl EngineSink for Vec<Alert> {
+    fn alert(&mut self, alert: &Alert) {
+        self.push(*alert);
+    }
+}
+
+/// The hot-side action hook: called inline when a trigger fires, before the
+/// alert is handed to the cold side. This is where auto-execution belongs,
+/// because an order must not wait for another thread. It must not block or
+/// allocate. The engine is generic over it, so the default costs nothing.
+pub trait ActionHook {
+    /// `book` is the book that fired, as parsed from the frame.
+    fn on_fire(&mut self, alert: &Alert, book: &Book);
+}
+
+/// The default hook: does nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoAction;
+
+impl ActionHook for NoAction {
+    #[inline(always)]
+    fn on_fire(&mut self, _alert: &Alert, _book: &Book) {}
+}

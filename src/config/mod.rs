@@ -1,0 +1,380 @@
+//! Configuration: the TOML file as written (`raw`), validated into the typed
+//! [`Config`] every other stage runs on.
+//!
+//! Validation runs completely before anything connects: every problem is
+//! reported at once, each naming the file, the line, the key and the fix.
+
+mod locate;
+mod raw;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::engine::EngineConfig;
+use crate::exchange::binance::{Depth, PairId, StreamKind, StreamTable, UpdateSpeed};
+use crate::metrics::{Decimal, VolumeSpec};
+use crate::triggers::{MetricKind, TriggerSpec};
+
+pub use raw::RawConfig;
+
+/// The default config file, relative to the working directory.
+pub const DEFAULT_PATH: &str = "config/config.toml";
+
+/// One thing wrong with a config, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path, e.g. `triggers[1].op`; empty for whole-file problems.
+    pub key: String,
+    /// 1-based line in the file, when the key is present there.
+    pub line: Option<usize>,
+    /// What is wrong and how to fix it, as a sentence.
+    pub message: String,
+}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the config file: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render_problems(.path, .problems))]
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+}
+
+fn render_problems(path: &Path, problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for (i, p) in problems.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&path.display().to_string());
+        if let Some(line) = p.line {
+            out.push_str(&format!(":{line}"));
+        }
+        out.push_str(": ");
+        if !p.key.is_empty() {
+            out.push_str(&format!("`{}` ", p.key));
+        }
+        out.push_str(&p.message);
+    }
+    out
+}
+
+/// Where the alert journal goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertsConfig {
+    pub journal: PathBuf,
+}
+
+/// Binance connection settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BinanceConfig {
+    /// The combined-stream endpoint, `ws://` or `wss://`.
+    pub ws_url: String,
+    pub stream: StreamKind,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it came from (for messages).
+    pub path: PathBuf,
+    /// Symbols in upper case, config order; a symbol's index is its [`PairId`].
+    pub pairs: Vec<String>,
+    pub binance: BinanceConfig,
+    pub volume: VolumeSpec,
+    pub triggers: Vec<TriggerSpec>,
+    pub alerts: AlertsConfig,
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::from_toml(path, &text)
+    }
+
+    /// Validates TOML `text`; `path` only names the source in messages.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let invalid = |problems| ConfigError::Invalid { path: path.to_path_buf(), problems };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(vec![toml_problem(text, &e)]))?;
+        let mut problems = Vec::new();
+        let config = validate(path, raw, &mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            for p in &mut problems {
+                p.line = locate::line_of(text, &p.key);
+            }
+            Err(invalid(problems))
+        }
+    }
+
+    /// The interned stream table for these pairs.
+    pub fn stream_table(&self) -> StreamTable {
+        StreamTable::new(&self.pairs, self.binance.stream)
+    }
+
+    /// What the engine needs.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig { streams: self.stream_table(), volume: self.volume, triggers: self.triggers.clone() }
+    }
+}
+
+/// A TOML syntax or type error as a located problem.
+fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let line = e.span().map(|s| locate::line_at(text, s.start));
+    let message = e.message().trim_end().replace('\n', "; ");
+    Problem { key: String::new(), line, message }
+}
+
+struct Problems<'a>(&'a mut Vec<Problem>);
+
+impl Problems<'_> {
+    fn add(&mut self, key: impl fmt::Display, message: impl fmt::Display) {
+        self.0.push(Problem { key: key.to_string(), line: None, message: message.to_string() });
+    }
+}
+
+/// Checks everything serde cannot and builds the typed config. Problems are
+/// collected, not returned early, so the user fixes them in one pass.
+fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config {
+    let mut p = Problems(problems);
+
+    let mut pairs: Vec<String> = Vec::new();
+    if raw.pairs.is_empty() {
+        p.add("pairs", "is empty; list at least one symbol, e.g. pairs = [\"BTCUSDT\"]");
+    }
+    for (i, sym) in raw.pairs.iter().enumerate() {
+        let upper = sym.trim().to_ascii_uppercase();
+        if upper.is_empty() || upper.len() > 20 || !upper.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            p.add(
+                format_args!("pairs[{i}]"),
+                format_args!(
+                    "is {sym:?}, not a Binance symbol; write the base and quote assets together in letters and digits, e.g. \"BTCUSDT\""
+                ),
+            );
+        } else if pairs.contains(&upper) {
+            p.add(format_args!("pairs[{i}]"), format_args!("{upper} is listed twice; remove the duplicate"));
+        } else {
+            pairs.push(upper);
+        }
+    }
+    if pairs.len() > usize::from(u16::MAX) {
+        p.add("pairs", "has more than 65535 symbols");
+    }
+
+    let depth = Depth::from_levels(raw.binance.depth).unwrap_or_else(|| {
+        p.add("binance.depth", format_args!("is {}; Binance offers 5, 10 or 20", raw.binance.depth));
+        Depth::D10
+    });
+    let speed = UpdateSpeed::from_millis(raw.binance.update_ms).unwrap_or_else(|| {
+        p.add("binance.update_ms", format_args!("is {}; Binance offers 100 or 1000", raw.binance.update_ms));
+        UpdateSpeed::Ms100
+    });
+    let ws_url = raw.binance.ws_url.trim().to_string();
+    if !(ws_url.starts_with("ws://") || ws_url.starts_with("wss://")) {
+        p.add(
+            "binance.ws_url",
+            format_args!(
+                "is {ws_url:?}; expected a ws:// or wss:// URL such as \"wss://stream.binance.com:9443/stream\""
+            ),
+        );
+    }
+
+    let top_n = raw.metrics.top_n.unwrap_or(depth.levels() as u32) as usize;
+    if top_n == 0 || top_n > depth.levels() {
+        p.add(
+            "metrics.top_n",
+            format_args!(
+                "is {top_n}; it must be between 1 and binance.depth ({}), the levels each message carries",
+                depth.levels()
+            ),
+        );
+    }
+
+    let mut triggers: Vec<TriggerSpec> = Vec::new();
+    if raw.triggers.len() > usize::from(u16::MAX) {
+        p.add("triggers", "has more than 65535 entries");
+    }
+    for (i, t) in raw.triggers.iter().enumerate() {
+        let key = |field: &str| format!("triggers[{i}].{field}");
+        if t.name.is_empty()
+            || t.name.len() > 64
+            || !t.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
+            p.add(
+                key("name"),
+                format_args!(
+                    "is {:?}; use 1 to 64 letters, digits, '_', '-' or '.', e.g. \"imbalance_buy_strong\"",
+                    t.name
+                ),
+            );
+        }
+        if let Some(j) = raw.triggers.iter().take(i).position(|o| o.name == t.name) {
+            p.add(
+                key("name"),
+                format_args!("{:?} is also the name of triggers[{j}]; trigger names must be unique", t.name),
+            );
+        }
+        let (lo, hi) = metric_range(t.metric);
+        let threshold = if !t.value.is_finite() || t.value < lo || t.value > hi {
+            p.add(
+                key("value"),
+                format_args!(
+                    "is {}; {} lies in [{lo}, {hi}], so choose a threshold in that range",
+                    t.value,
+                    t.metric.as_str()
+                ),
+            );
+            None
+        } else {
+            let d = Decimal::from_f64(t.value);
+            if d.is_none() {
+                p.add(key("value"), format_args!("is {}; use at most {} decimal places", t.value, Decimal::MAX_SCALE));
+            }
+            d
+        };
+        let cooldown_ns = if t.cooldown_sec.is_finite() && (0.0..=1e9).contains(&t.cooldown_sec) {
+            (t.cooldown_sec * 1e9).round() as u64
+        } else {
+            p.add(
+                key("cooldown_sec"),
+                format_args!("is {}; use a number of seconds ≥ 0, fractions allowed (e.g. 2.5)", t.cooldown_sec),
+            );
+            0
+        };
+        let trigger_pairs = t.pairs.as_ref().map(|list| {
+            list.iter()
+                .enumerate()
+                .filter_map(|(j, s)| {
+                    let upper = s.trim().to_ascii_uppercase();
+                    let id = pairs.iter().position(|q| *q == upper).map(|k| PairId(k as u16));
+                    if id.is_none() {
+                        p.add(
+                            format_args!("triggers[{i}].pairs[{j}]"),
+                            format_args!("is {s:?}, which is not in `pairs`; add it there or remove it here"),
+                        );
+                    }
+                    id
+                })
+                .collect::<Vec<_>>()
+        });
+        if let Some(list) = &t.pairs
+            && list.is_empty()
+        {
+            p.add(key("pairs"), "is empty, so the trigger would never run; remove the key to watch every pair");
+        }
+        triggers.push(TriggerSpec {
+            name: t.name.clone(),
+            metric: t.metric,
+            op: t.op,
+            value: t.value,
+            threshold: threshold.unwrap_or(Decimal { negative: false, mag: 0, scale: 0 }),
+            cooldown_ns,
+            emit: t.emit,
+            pairs: trigger_pairs,
+        });
+    }
+
+    Config {
+        path: path.to_path_buf(),
+        pairs,
+        binance: BinanceConfig { ws_url, stream: StreamKind { depth, speed } },
+        volume: VolumeSpec { mode: raw.metrics.volume_mode, top_n },
+        triggers,
+        alerts: AlertsConfig { journal: raw.alerts.journal },
+    }
+}
+
+/// The closed range a metric's values lie in; thresholds outside never fire.
+fn metric_range(metric: MetricKind) -> (f64, f64) {
+    match metric {
+        MetricKind::ImbalanceRatio => (-1.0, 1.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::triggers::{Emit, Op};
+    use crate::units::VolumeMode;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(Path::new("test.toml"), text)
+    }
+
+    fn problems(text: &str) -> String {
+        load(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_shipped_default_config_is_valid() {
+        let text = include_str!("../../config/config.toml");
+        let c = load(text).unwrap();
+        assert_eq!(c.pairs, ["BTCUSDT", "DOTUSDT", "SOLUSDT"]);
+        assert_eq!(c.binance.stream, StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 });
+        assert_eq!(c.volume, VolumeSpec { mode: VolumeMode::Notional, top_n: 10 });
+        assert_eq!(c.triggers.len(), 2);
+        assert_eq!((c.triggers[0].op, c.triggers[0].value), (Op::Ge, 0.25));
+        assert_eq!((c.triggers[1].op, c.triggers[1].value), (Op::Le, -0.25));
+        assert!(c.triggers.iter().all(|t| t.emit == Emit::Edge && t.cooldown_ns == 10_000_000_000));
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_documented_defaults() {
+        let c = load("").unwrap();
+        assert_eq!(c.pairs, ["BTCUSDT", "DOTUSDT", "SOLUSDT"]);
+        assert_eq!(c.binance.ws_url, "wss://stream.binance.com:9443/stream");
+        assert_eq!(c.volume.top_n, 10);
+        assert!(c.triggers.is_empty());
+    }
+
+    #[test]
+    fn fractional_cooldowns_become_nanoseconds() {
+        let c = load("[[triggers]]\nname='a'\nop='>'\nvalue=0.1\ncooldown_sec=2.5\n").unwrap();
+        assert_eq!(c.triggers[0].cooldown_ns, 2_500_000_000);
+    }
+
+    #[test]
+    fn errors_name_the_key_its_line_and_the_fix() {
+        let e = problems("pairs = [\"BTCUSDT\", \"BTC/USDT\"]\n");
+        assert!(e.contains("test.toml:1: `pairs[1]` is \"BTC/USDT\", not a Binance symbol"), "{e}");
+        let e = problems("[binance]\ndepth = 10\n[metrics]\ntop_n = 15\n");
+        assert!(e.contains("test.toml:4: `metrics.top_n` is 15; it must be between 1 and binance.depth (10)"), "{e}");
+        let e = problems("[[triggers]]\nname='a'\nop='>'\nvalue=1.5\n");
+        assert!(e.contains("test.toml:4: `triggers[0].value` is 1.5; imbalance_ratio lies in [-1, 1]"), "{e}");
+        let e = problems("[[triggers]]\nname='a'\nop='>'\nvalue=0.1\n[[triggers]]\nname='a'\nop='<'\nvalue=-0.1\n");
+        assert!(e.contains("`triggers[1].name` \"a\" is also the name of triggers[0]"), "{e}");
+    }
+
+    #[test]
+    fn unknown_ops_and_keys_are_rejected_with_their_line() {
+        let e = problems("[[triggers]]\nname='a'\nop='=>'\nvalue=0.1\n");
+        assert!(
+            e.contains("test.toml:3:") && e.contains("unknown variant `=>`, expected one of `>`, `>=`, `<`, `<=`"),
+            "{e}"
+        );
+        let e = problems("[metrics]\nvolume = 'qty'\n");
+        assert!(e.contains("test.toml:2:") && e.contains("unknown field `volume`"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let e = problems("pairs=['a-b']\n[binance]\ndepth=7\nupdate_ms=250\n");
+        assert_eq!(e.lines().count(), 3, "{e}");
+    }
+
+    #[test]
+    fn trigger_pair_filters_must_name_configured_pairs() {
+        let c = load("pairs=['BTCUSDT','SOLUSDT']\n[[triggers]]\nname='a'\nop='>'\nvalue=0.1\npairs=['solusdt']\n")
+            .unwrap();
+        assert_eq!(c.triggers[0].pairs, Some(vec![PairId(1)]));
+        let e = problems("pairs=['BTCUSDT']\n[[triggers]]\nname='a'\nop='>'\nvalue=0.1\npairs=['XRPUSDT']\n");
+        assert!(e.contains("`triggers[0].pairs[0]` is \"XRPUSDT\", which is not in `pairs`"), "{e}");
+    }
+}

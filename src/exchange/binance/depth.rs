@@ -1,0 +1,913 @@
+//! The parse stage: a hand-written byte scanner for Binance partial-depth
+//! messages, straight into fixed-point levels.
+//!
+//! It accepts the raw payload `{"lastUpdateId":…,"bids":[["p","q"],…],"asks":[…]}`
+//! and the combined-stream envelope `{"stream":"btcusdt@depth10@100ms","data":{…}}`,
+//! keys in any order, unknown keys and insignificant whitespace skipped. It never
+//! allocates, never panics, and never goes through `f64` or `String`: every price
+//! and quantity is read from its bytes into a `u64` at scale 1e8 with checked
+//! arithmetic. Anything it cannot vouch for is a typed [`ParseError`] the caller
+//! counts; the frame is then skipped whole, never half-applied.
+//!
+//! Input is expected to be UTF-8 (WebSocket text frames are), but bytes are
+//! never trusted: invalid input of any kind yields an error, not a panic.
+
+use crate::book::{Book, BookSide, Level, PushError, SideKind};
+use crate::units::{FRAC_DIGITS, Price, Qty};
+
+use super::streams::{PairId, StreamTable};
+
+/// Why a frame was rejected. `Copy` and field-less so counting it is an array
+/// increment; [`ParseError::ALL`] and [`ParseError::name`] label the counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum ParseError {
+    #[error("input ends inside a JSON value")]
+    Truncated,
+    #[error("malformed JSON")]
+    Syntax,
+    #[error("a field has the wrong JSON type")]
+    WrongType,
+    #[error("a decimal has an exponent")]
+    Exponent,
+    #[error("a decimal has a sign")]
+    Sign,
+    #[error("a decimal is empty or not a plain decimal")]
+    BadDecimal,
+    #[error("a decimal has more than 8 fractional digits")]
+    TooManyDecimals,
+    #[error("a number does not fit in 64 bits")]
+    Overflow,
+    #[error("a side has more than 20 levels")]
+    TooManyLevels,
+    #[error("bids are not strictly descending")]
+    BidsNotDescending,
+    #[error("asks are not strictly ascending")]
+    AsksNotAscending,
+    #[error("a required field (lastUpdateId, bids, asks, data) is missing")]
+    MissingField,
+    #[error("a field appears twice")]
+    DuplicateField,
+    #[error("JSON nested too deeply")]
+    TooDeep,
+    #[error("bytes after the end of the message")]
+    TrailingBytes,
+    #[error("the stream is not one of the configured depth streams")]
+    UnknownStream,
+    #[error("a depth payload without a stream name")]
+    NoStream,
+}
+
+impl ParseError {
+    /// Every kind, in counter order.
+    pub const ALL: [ParseError; 17] = [
+        ParseError::Truncated,
+        ParseError::Syntax,
+        ParseError::WrongType,
+        ParseError::Exponent,
+        ParseError::Sign,
+        ParseError::BadDecimal,
+        ParseError::TooManyDecimals,
+        ParseError::Overflow,
+        ParseError::TooManyLevels,
+        ParseError::BidsNotDescending,
+        ParseError::AsksNotAscending,
+        ParseError::MissingField,
+        ParseError::DuplicateField,
+        ParseError::TooDeep,
+        ParseError::TrailingBytes,
+        ParseError::UnknownStream,
+        ParseError::NoStream,
+    ];
+
+    /// Number of kinds; sizes counter arrays.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Position in [`ParseError::ALL`].
+    #[inline]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// snake_case label for logs and metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ParseError::Truncated => "truncated",
+            ParseError::Syntax => "syntax",
+            ParseError::WrongType => "wrong_type",
+            ParseError::Exponent => "exponent",
+            ParseError::Sign => "sign",
+            ParseError::BadDecimal => "bad_decimal",
+            ParseError::TooManyDecimals => "too_many_decimals",
+            ParseError::Overflow => "overflow",
+            ParseError::TooManyLevels => "too_many_levels",
+            ParseError::BidsNotDescending => "bids_not_descending",
+            ParseError::AsksNotAscending => "asks_not_ascending",
+            ParseError::MissingField => "missing_field",
+            ParseError::DuplicateField => "duplicate_field",
+            ParseError::TooDeep => "too_deep",
+            ParseError::TrailingBytes => "trailing_bytes",
+            ParseError::UnknownStream => "unknown_stream",
+            ParseError::NoStream => "no_stream",
+        }
+    }
+}
+
+/// What a well-formed message turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// A configured pair's depth snapshot, now in the caller's book.
+    Depth(PairId),
+    /// Binance's `serverShutdown` event: the connection will be closed soon.
+    ServerShutdown,
+    /// A reply to a request on this connection (`{"result":…,"id":…}`).
+    Reply,
+}
+
+/// Deepest JSON nesting skipped inside unknown fields.
+const MAX_SKIP_DEPTH: usize = 64;
+
+/// Parses one message. On `Ok(Message::Depth(_))`, `book` holds the snapshot;
+/// on any other result `book`'s content is unspecified (it is scratch space).
+pub fn parse_message(buf: &[u8], streams: &StreamTable, book: &mut Book) -> Result<Message, ParseError> {
+    let mut s = Scan { b: buf, i: 0 };
+    let msg = s.top_level(streams, book)?;
+    s.ws();
+    if s.i < buf.len() {
+        return Err(ParseError::TrailingBytes);
+    }
+    Ok(msg)
+}
+
+/// Which stream the envelope named, once known.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StreamSeen {
+    Absent,
+    Pair(PairId),
+    /// `!serverShutdown` or another `!`-prefixed system stream.
+    System,
+    Unknown,
+}
+
+/// Fields of a depth payload seen so far.
+#[derive(Default)]
+struct DepthFields {
+    last_update_id: bool,
+    bids: bool,
+    asks: bool,
+}
+
+impl DepthFields {
+    fn any(&self) -> bool {
+        self.last_update_id || self.bids || self.asks
+    }
+
+    fn complete(&self) -> bool {
+        self.last_update_id && self.bids && self.asks
+    }
+}
+
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+/// A JSON string's raw bytes between the quotes, and whether it has escapes.
+struct RawStr<'a> {
+    raw: &'a [u8],
+    escaped: bool,
+}
+
+impl RawStr<'_> {
+    /// Compares the decoded string with `want` (plain ASCII) without allocating.
+    fn eq(&self, want: &[u8]) -> bool {
+        if !self.escaped {
+            return self.raw == want;
+        }
+        let mut buf = [0u8; 64];
+        unescape(self.raw, &mut buf).is_some_and(|s| s == want)
+    }
+}
+
+/// Decodes the escapes of an ASCII-only JSON string into `buf`; `None` when it
+/// does not fit or decodes to non-ASCII (no configured name can match then).
+fn unescape<'b>(raw: &[u8], buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+    let mut n = 0;
+    let mut i = 0;
+    while i < raw.len() {
+        let c = *raw.get(i)?;
+        let out = if c == b'\\' {
+            i += 1;
+            match *raw.get(i)? {
+                b'"' => b'"',
+                b'\\' => b'\\',
+                b'/' => b'/',
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'u' => {
+                    let hex = raw.get(i + 1..i + 5)?;
+                    i += 4;
+                    let mut v: u32 = 0;
+                    for &h in hex {
+                        v = v * 16 + (h as char).to_digit(16)?;
+                    }
+                    u8::try_from(v).ok().filter(u8::is_ascii)?
+                }
+                _ => return None,
+            }
+        } else {
+            c
+        };
+        *buf.get_mut(n)? = out;
+        n += 1;
+        i += 1;
+    }
+    buf.get(..n)
+}
+
+impl<'a> Scan<'a> {
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    #[inline(always)]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// Skips whitespace and returns the next byte without consuming it.
+    #[inline(always)]
+    fn next_token(&mut self) -> Result<u8, ParseError> {
+        self.ws();
+        self.peek().ok_or(ParseError::Truncated)
+    }
+
+    #[inline(always)]
+    fn expect(&mut self, want: u8) -> Result<(), ParseError> {
+        if self.next_token()? == want {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(ParseError::Syntax)
+        }
+    }
+
+    /// After an object member or array element: `Ok(true)` for `,` (more to
+    /// come), `Ok(false)` for the closing byte.
+    #[inline(always)]
+    fn more(&mut self, close: u8) -> Result<bool, ParseError> {
+        let c = self.next_token()?;
+        self.i += 1;
+        if c == b',' {
+            Ok(true)
+        } else if c == close {
+            Ok(false)
+        } else {
+            Err(ParseError::Syntax)
+        }
+    }
+
+    /// The byte that opens a value of a given JSON type, for type errors.
+    fn type_error(&self, c: u8) -> ParseError {
+        match c {
+            b'{' | b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9' => ParseError::WrongType,
+            _ => ParseError::Syntax,
+        }
+    }
+
+    /// A string, positioned at its opening quote (after whitespace).
+    fn string(&mut self) -> Result<RawStr<'a>, ParseError> {
+        let c = self.next_token()?;
+        if c != b'"' {
+            return Err(self.type_error(c));
+        }
+        self.i += 1;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let c = self.peek().ok_or(ParseError::Truncated)?;
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    let e = self.b.get(self.i + 1).copied().ok_or(ParseError::Truncated)?;
+                    match e {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
+                        b'u' => {
+                            let hex = self.b.get(self.i + 2..self.i + 6).ok_or(ParseError::Truncated)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return Err(ParseError::Syntax);
+                            }
+                            self.i += 6;
+                        }
+                        _ => return Err(ParseError::Syntax),
+                    }
+                }
+                0x00..=0x1f => return Err(ParseError::Syntax),
+                _ => self.i += 1,
+            }
+        }
+        let raw = self.b.get(start..self.i).ok_or(ParseError::Truncated)?;
+        self.i += 1;
+        Ok(RawStr { raw, escaped })
+    }
+
+    /// An object key and its colon.
+    #[inline(always)]
+    fn key(&mut self) -> Result<RawStr<'a>, ParseError> {
+        let k = self.string()?;
+        self.expect(b':')?;
+        Ok(k)
+    }
+
+    /// A non-negative JSON integer (`lastUpdateId`).
+    fn uint(&mut self) -> Result<u64, ParseError> {
+        let c = self.next_token()?;
+        match c {
+            b'0'..=b'9' => {}
+            b'-' => return Err(ParseError::Sign),
+            _ => return Err(self.type_error(c)),
+        }
+        let start = self.i;
+        let mut v: u64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or(ParseError::Overflow)?;
+            self.i += 1;
+        }
+        if self.i - start > 1 && c == b'0' {
+            return Err(ParseError::Syntax);
+        }
+        match self.peek() {
+            Some(b'.') => Err(ParseError::WrongType),
+            Some(b'e' | b'E') => Err(ParseError::Exponent),
+            _ => Ok(v),
+        }
+    }
+
+    /// A decimal string (`"61837.63000000"`) as a mantissa at scale 1e8.
+    #[inline(always)]
+    fn decimal(&mut self) -> Result<u64, ParseError> {
+        let c = self.next_token()?;
+        if c != b'"' {
+            return Err(self.type_error(c));
+        }
+        self.i += 1;
+        let mut v: u64 = 0;
+        let int_start = self.i;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or(ParseError::Overflow)?;
+            self.i += 1;
+        }
+        let int_digits = self.i - int_start;
+        let mut frac_digits: u32 = 0;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if let Some(f) = self.b.get(self.i..self.i + 9).and_then(eight_digits_then_quote) {
+                v = v.checked_mul(crate::units::SCALE).and_then(|v| v.checked_add(f)).ok_or(ParseError::Overflow)?;
+                self.i += 9;
+                return if int_digits == 0 { Err(ParseError::BadDecimal) } else { Ok(v) };
+            }
+            while let Some(d @ b'0'..=b'9') = self.peek() {
+                frac_digits += 1;
+                if frac_digits > FRAC_DIGITS {
+                    return Err(ParseError::TooManyDecimals);
+                }
+                v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or(ParseError::Overflow)?;
+                self.i += 1;
+            }
+            if frac_digits == 0 {
+                return Err(self.decimal_error());
+            }
+        }
+        if self.peek() != Some(b'"') {
+            return Err(self.decimal_error());
+        }
+        if int_digits == 0 {
+            return Err(ParseError::BadDecimal);
+        }
+        self.i += 1;
+        v.checked_mul(10u64.pow(FRAC_DIGITS - frac_digits)).ok_or(ParseError::Overflow)
+    }
+
+    /// Classifies the byte that stopped a decimal.
+    fn decimal_error(&self) -> ParseError {
+        match self.peek() {
+            None => ParseError::Truncated,
+            Some(b'e' | b'E') => ParseError::Exponent,
+            Some(b'+' | b'-') => ParseError::Sign,
+            _ => ParseError::BadDecimal,
+        }
+    }
+
+    /// `["price","qty"]` pairs into a side, best first.
+    #[inline(always)]
+    fn levels<S: SideKind>(&mut self, side: &mut BookSide<S>, misordered: ParseError) -> Result<(), ParseError> {
+        side.clear();
+        let c = self.next_token()?;
+        if c != b'[' {
+            return Err(self.type_error(c));
+        }
+        self.i += 1;
+        if self.next_token()? == b']' {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            let c = self.next_token()?;
+            if c != b'[' {
+                return Err(self.type_error(c));
+            }
+            self.i += 1;
+            let price = Price(self.decimal()?);
+            self.expect(b',')?;
+            let qty = Qty(self.decimal()?);
+            match self.next_token()? {
+                b']' => self.i += 1,
+                b',' => return Err(ParseError::WrongType),
+                _ => return Err(ParseError::Syntax),
+            }
+            side.push(Level { price, qty }).map_err(|e| match e {
+                PushError::Full => ParseError::TooManyLevels,
+                PushError::OutOfOrder => misordered,
+            })?;
+            if !self.more(b']')? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One member of a depth payload; `Ok(false)` when the key is not a depth field.
+    #[inline(always)]
+    fn depth_member(&mut self, key: &RawStr<'_>, book: &mut Book, seen: &mut DepthFields) -> Result<bool, ParseError> {
+        if key.eq(b"bids") {
+            once(&mut seen.bids)?;
+            self.levels(&mut book.bids, ParseError::BidsNotDescending)?;
+        } else if key.eq(b"asks") {
+            once(&mut seen.asks)?;
+            self.levels(&mut book.asks, ParseError::AsksNotAscending)?;
+        } else if key.eq(b"lastUpdateId") {
+            once(&mut seen.last_update_id)?;
+            book.last_update_id = self.uint()?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// A depth payload object (the envelope's `data`).
+    fn depth_object(&mut self, book: &mut Book) -> Result<(), ParseError> {
+        let c = self.next_token()?;
+        if c != b'{' {
+            return Err(self.type_error(c));
+        }
+        self.i += 1;
+        let mut seen = DepthFields::default();
+        if self.next_token()? == b'}' {
+            self.i += 1;
+        } else {
+            loop {
+                let key = self.key()?;
+                if !self.depth_member(&key, book, &mut seen)? {
+                    self.skip_value()?;
+                }
+                if !self.more(b'}')? {
+                    break;
+                }
+            }
+        }
+        if seen.complete() { Ok(()) } else { Err(ParseError::MissingField) }
+    }
+
+    /// Looks into a system stream's data for `"e":"serverShutdown"`.
+    fn system_event(&mut self) -> Result<bool, ParseError> {
+        let c = self.next_token()?;
+        if c != b'{' {
+            self.skip_value()?;
+            return Ok(false);
+        }
+        self.i += 1;
+        let mut shutdown = false;
+        if self.next_token()? == b'}' {
+            self.i += 1;
+            return Ok(false);
+        }
+        loop {
+            let key = self.key()?;
+            if key.eq(b"e") && self.next_token()? == b'"' {
+                shutdown |= self.string()?.eq(b"serverShutdown");
+            } else {
+                self.skip_value()?;
+            }
+            if !self.more(b'}')? {
+                return Ok(shutdown);
+            }
+        }
+    }
+
+    /// The outermost object: a combined-stream envelope, a raw depth payload,
+    /// a raw event, or a request reply.
+    fn top_level(&mut self, streams: &StreamTable, book: &mut Book) -> Result<Message, ParseError> {
+        let c = self.next_token()?;
+        if c != b'{' {
+            return Err(self.type_error(c));
+        }
+        self.i += 1;
+        let mut stream = StreamSeen::Absent;
+        let mut data_seen = false;
+        // A `data` member met before `stream` is parsed provisionally; its error
+        // matters only if the stream turns out to be ours.
+        let mut data_result: Result<(), ParseError> = Ok(());
+        let mut system_shutdown = false;
+        let mut raw = DepthFields::default();
+        let mut raw_event_shutdown = false;
+        let mut reply = false;
+        if self.next_token()? == b'}' {
+            self.i += 1;
+            return Err(ParseError::MissingField);
+        }
+        loop {
+            let key = self.key()?;
+            if key.eq(b"stream") {
+                if stream != StreamSeen::Absent {
+                    return Err(ParseError::DuplicateField);
+                }
+                let name = self.string()?;
+                stream = resolve_stream(&name, streams);
+            } else if key.eq(b"data") {
+                once(&mut data_seen)?;
+                match stream {
+                    StreamSeen::Pair(_) => self.depth_object(book)?,
+                    StreamSeen::Unknown => self.skip_value()?,
+                    StreamSeen::System => system_shutdown = self.system_event()?,
+                    StreamSeen::Absent => {
+                        let start = self.i;
+                        data_result = self.depth_object(book);
+                        if data_result.is_err() {
+                            // Re-scan from the start of the value so the outer
+                            // object resumes at the right place.
+                            self.i = start;
+                            let mut probe = Scan { b: self.b, i: start };
+                            system_shutdown = probe.system_event().unwrap_or(false);
+                            self.skip_value()?;
+                        }
+                    }
+                }
+            } else if key.eq(b"e") && self.next_token()? == b'"' {
+                raw_event_shutdown |= self.string()?.eq(b"serverShutdown");
+            } else if key.eq(b"result") {
+                reply = true;
+                self.skip_value()?;
+            } else if !self.depth_member(&key, book, &mut raw)? {
+                self.skip_value()?;
+            }
+            if !self.more(b'}')? {
+                break;
+            }
+        }
+        match stream {
+            StreamSeen::Pair(pair) if data_seen => data_result.map(|()| Message::Depth(pair)),
+            StreamSeen::Pair(_) => Err(ParseError::MissingField),
+            StreamSeen::System if system_shutdown => Ok(Message::ServerShutdown),
+            StreamSeen::Unknown | StreamSeen::System => Err(ParseError::UnknownStream),
+            StreamSeen::Absent if raw_event_shutdown => Ok(Message::ServerShutdown),
+            StreamSeen::Absent if reply => Ok(Message::Reply),
+            StreamSeen::Absent if data_seen || raw.any() => {
+                if raw.any() && !raw.complete() {
+                    Err(ParseError::MissingField)
+                } else {
+                    data_result.and(Err(ParseError::NoStream))
+                }
+            }
+            StreamSeen::Absent => Err(ParseError::MissingField),
+        }
+    }
+
+    /// Skips one JSON value of any type, validating it, iteratively.
+    fn skip_value(&mut self) -> Result<(), ParseError> {
+        // Closers of the open containers: bit set = object, clear = array.
+        let mut stack: u64 = 0;
+        let mut depth: usize = 0;
+        loop {
+            // A value.
+            let c = self.next_token()?;
+            match c {
+                b'{' | b'[' => {
+                    if depth == MAX_SKIP_DEPTH {
+                        return Err(ParseError::TooDeep);
+                    }
+                    self.i += 1;
+                    let is_obj = c == b'{';
+                    stack = (stack << 1) | u64::from(is_obj);
+                    depth += 1;
+                    let close = if is_obj { b'}' } else { b']' };
+                    if self.next_token()? == close {
+                        self.i += 1;
+                        stack >>= 1;
+                        depth -= 1;
+                    } else {
+                        if is_obj {
+                            self.key()?;
+                        }
+                        continue;
+                    }
+                }
+                b'"' => {
+                    self.string()?;
+                }
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'n' => self.literal(b"null")?,
+                b'-' | b'0'..=b'9' => self.number()?,
+                _ => return Err(ParseError::Syntax),
+            }
+            // After a value: close containers or move to the next element.
+            loop {
+                if depth == 0 {
+                    return Ok(());
+                }
+                let is_obj = stack & 1 == 1;
+                let close = if is_obj { b'}' } else { b']' };
+                if self.more(close)? {
+                    if is_obj {
+                        self.key()?;
+                    }
+                    break;
+                }
+                stack >>= 1;
+                depth -= 1;
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), ParseError> {
+        let end = self.i + word.len();
+        match self.b.get(self.i..end) {
+            Some(w) if w == word => {
+                self.i = end;
+                Ok(())
+            }
+            Some(_) => Err(ParseError::Syntax),
+            None if self.b.get(self.i..).is_some_and(|rest| word.starts_with(rest)) => Err(ParseError::Truncated),
+            None => Err(ParseError::Syntax),
+        }
+    }
+
+    /// Any JSON number, validated against the grammar and skipped.
+    fn number(&mut self) -> Result<(), ParseError> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        let digits = |s: &mut Self| {
+            let start = s.i;
+            while let Some(b'0'..=b'9') = s.peek() {
+                s.i += 1;
+            }
+            s.i - start
+        };
+        let first = self.peek();
+        let n = digits(self);
+        if n == 0 {
+            return Err(if first.is_none() { ParseError::Truncated } else { ParseError::Syntax });
+        }
+        if n > 1 && first == Some(b'0') {
+            return Err(ParseError::Syntax);
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if digits(self) == 0 {
+                return Err(self.peek().map_or(ParseError::Truncated, |_| ParseError::Syntax));
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                return Err(self.peek().map_or(ParseError::Truncated, |_| ParseError::Syntax));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Marks a field as seen, rejecting a second occurrence.
+#[inline(always)]
+fn once(seen: &mut bool) -> Result<(), ParseError> {
+    if std::mem::replace(seen, true) { Err(ParseError::DuplicateField) } else { Ok(()) }
+}
+
+fn resolve_stream(name: &RawStr<'_>, streams: &StreamTable) -> StreamSeen {
+    let mut buf = [0u8; 64];
+    let bytes = if name.escaped { unescape(name.raw, &mut buf) } else { Some(name.raw) };
+    match bytes {
+        Some(b) => match streams.lookup(b) {
+            Some(pair) => StreamSeen::Pair(pair),
+            None if b.first() == Some(&b'!') => StreamSeen::System,
+            None => StreamSeen::Unknown,
+        },
+        None => StreamSeen::Unknown,
+    }
+}
+
+/// SWAR: the eight ASCII digits of a fixed 8-decimal fraction followed by the
+/// closing quote, as a number — the shape of every price Binance has sent.
+#[inline(always)]
+fn eight_digits_then_quote(b: &[u8]) -> Option<u64> {
+    let (digits, quote) = b.split_first_chunk::<8>()?;
+    if quote.first() != Some(&b'"') {
+        return None;
+    }
+    let chunk = u64::from_le_bytes(*digits);
+    // Each byte must be 0x30..=0x39: high nibble 3, and adding 6 must not carry.
+    let all_digits = (chunk & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030
+        && (chunk.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030;
+    if !all_digits {
+        return None;
+    }
+    let v = chunk - 0x3030_3030_3030_3030;
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    Some((v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::binance::streams::{Depth, StreamKind, UpdateSpeed};
+
+    fn table() -> StreamTable {
+        StreamTable::new(
+            &["BTCUSDT".into(), "ETHUSDT".into()],
+            StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 },
+        )
+    }
+
+    fn parse(s: &str) -> Result<(Message, Book), ParseError> {
+        let mut book = Book::default();
+        parse_message(s.as_bytes(), &table(), &mut book).map(|m| (m, book))
+    }
+
+    fn depth(bids: &str, asks: &str) -> String {
+        format!(r#"{{"stream":"btcusdt@depth10@100ms","data":{{"lastUpdateId":7,"bids":{bids},"asks":{asks}}}}}"#)
+    }
+
+    fn err(s: &str) -> ParseError {
+        parse(s).unwrap_err()
+    }
+
+    #[test]
+    fn combined_frame_parses_into_fixed_point_levels() {
+        let (m, b) = parse(&depth(
+            r#"[["61837.63000000","3.78826000"],["61837.62","0.617"]]"#,
+            r#"[["61837.64000000","1.60520000"]]"#,
+        ))
+        .unwrap();
+        assert_eq!(m, Message::Depth(PairId(0)));
+        assert_eq!(b.last_update_id, 7);
+        assert_eq!(
+            b.bids.levels(),
+            &[
+                Level { price: Price(6_183_763_000_000), qty: Qty(378_826_000) },
+                Level { price: Price(6_183_762_000_000), qty: Qty(61_700_000) }
+            ]
+        );
+        assert_eq!(b.asks.levels(), &[Level { price: Price(6_183_764_000_000), qty: Qty(160_520_000) }]);
+    }
+
+    #[test]
+    fn keys_in_any_order_whitespace_and_unknown_keys_are_accepted() {
+        let s = r#" {
+            "data" : { "asks" : [ [ "2" , "1" ] ] , "x": [1, {"y": null}, "z", -1.5e3, true],
+                       "bids" : [ ["1.5","10"] ], "lastUpdateId" : 42 } ,
+            "other": {"a": [[[]]]},
+            "stream" : "ethusdt@depth10@100ms"
+        } "#;
+        let (m, b) = parse(s).unwrap();
+        assert_eq!(m, Message::Depth(PairId(1)));
+        assert_eq!(b.last_update_id, 42);
+        assert_eq!(b.bids.levels()[0].price, Price(150_000_000));
+        assert_eq!(b.asks.levels()[0].qty, Qty(100_000_000));
+    }
+
+    #[test]
+    fn variable_length_decimals_scale_to_1e8() {
+        let (_, b) =
+            parse(&depth(r#"[["0.0024","10"],["0.00000001","0"]]"#, r#"[["184467440737.09551615","1"]]"#)).unwrap();
+        assert_eq!(b.bids.levels()[0], Level { price: Price(240_000), qty: Qty(1_000_000_000) });
+        assert_eq!(b.bids.levels()[1].price, Price(1));
+        assert_eq!(b.asks.levels()[0].price, Price(u64::MAX));
+    }
+
+    #[test]
+    fn bad_decimals_are_typed_errors() {
+        let with_price = |p: &str| err(&depth(&format!(r#"[["{p}","1"]]"#), "[]"));
+        assert_eq!(with_price("1e5"), ParseError::Exponent);
+        assert_eq!(with_price("1.5E2"), ParseError::Exponent);
+        assert_eq!(with_price("-1"), ParseError::Sign);
+        assert_eq!(with_price("+1"), ParseError::Sign);
+        assert_eq!(with_price("1.123456789"), ParseError::TooManyDecimals);
+        assert_eq!(with_price("184467440737.09551616"), ParseError::Overflow);
+        assert_eq!(with_price("99999999999999999999"), ParseError::Overflow);
+        assert_eq!(with_price(""), ParseError::BadDecimal);
+        assert_eq!(with_price(".5"), ParseError::BadDecimal);
+        assert_eq!(with_price("5."), ParseError::BadDecimal);
+        assert_eq!(with_price("1,5"), ParseError::BadDecimal);
+        assert_eq!(with_price(" 1"), ParseError::BadDecimal);
+        assert_eq!(err(&depth(r#"[[1.5,"1"]]"#, "[]")), ParseError::WrongType);
+        assert_eq!(err(&depth(r#"[["1","1","1"]]"#, "[]")), ParseError::WrongType);
+    }
+
+    #[test]
+    fn misordered_and_oversized_sides_are_rejected() {
+        assert_eq!(err(&depth(r#"[["1","1"],["2","1"]]"#, "[]")), ParseError::BidsNotDescending);
+        assert_eq!(err(&depth(r#"[["1","1"],["1","1"]]"#, "[]")), ParseError::BidsNotDescending);
+        assert_eq!(err(&depth("[]", r#"[["2","1"],["1","1"]]"#)), ParseError::AsksNotAscending);
+        let many: Vec<String> = (1..=21).map(|p| format!(r#"["{p}","1"]"#)).collect();
+        assert_eq!(err(&depth("[]", &format!("[{}]", many.join(",")))), ParseError::TooManyLevels);
+    }
+
+    #[test]
+    fn crossed_book_parses_so_the_engine_can_count_it() {
+        let (_, b) = parse(&depth(r#"[["2","1"]]"#, r#"[["1","1"]]"#)).unwrap();
+        assert_eq!(b.shape(), crate::book::BookShape::Crossed);
+    }
+
+    #[test]
+    fn every_truncation_of_a_real_frame_is_an_error() {
+        let full = depth(r#"[["61837.63000000","3.78826000"]]"#, r#"[["61837.64000000","1.60520000"]]"#);
+        for n in 0..full.len() {
+            let e = parse(&full[..n]).unwrap_err();
+            assert!(matches!(e, ParseError::Truncated | ParseError::BadDecimal), "prefix {n}: {e:?}");
+        }
+        assert_eq!(parse(&format!("{full} x")).unwrap_err(), ParseError::TrailingBytes);
+    }
+
+    #[test]
+    fn streams_are_resolved_or_rejected() {
+        let tick = r#"{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"1","B":"1","a":"2","A":"1"}}"#;
+        assert_eq!(err(tick), ParseError::UnknownStream);
+        let other_depth = depth("[]", "[]").replace("depth10", "depth20");
+        assert_eq!(err(&other_depth), ParseError::UnknownStream);
+        let escaped = depth(r#"[["1","1"]]"#, "[]").replace("btcusdt@", r"btc\u0075sdt\u0040");
+        assert_eq!(parse(&escaped).unwrap().0, Message::Depth(PairId(0)));
+        let raw = r#"{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}"#;
+        assert_eq!(err(raw), ParseError::NoStream);
+    }
+
+    #[test]
+    fn server_shutdown_and_replies_are_recognised() {
+        let combined = r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}"#;
+        assert_eq!(parse(combined).unwrap().0, Message::ServerShutdown);
+        let data_first = r#"{"data":{"e":"serverShutdown","E":1},"stream":"!serverShutdown"}"#;
+        assert_eq!(parse(data_first).unwrap().0, Message::ServerShutdown);
+        assert_eq!(parse(r#"{"e":"serverShutdown","E":1770123456789}"#).unwrap().0, Message::ServerShutdown);
+        assert_eq!(parse(r#"{"result":null,"id":1}"#).unwrap().0, Message::Reply);
+        assert_eq!(parse(r#"{"result":["btcusdt@depth10@100ms"],"id":3}"#).unwrap().0, Message::Reply);
+    }
+
+    #[test]
+    fn structural_errors_are_typed() {
+        assert_eq!(err(r#"{"stream":"btcusdt@depth10@100ms"}"#), ParseError::MissingField);
+        assert_eq!(err(r#"{"stream":"btcusdt@depth10@100ms","data":{"bids":[],"asks":[]}}"#), ParseError::MissingField);
+        assert_eq!(
+            err(r#"{"stream":"btcusdt@depth10@100ms","data":{"lastUpdateId":1,"bids":[],"bids":[],"asks":[]}}"#),
+            ParseError::DuplicateField
+        );
+        assert_eq!(
+            err(r#"{"stream":"btcusdt@depth10@100ms","data":{"lastUpdateId":-1,"bids":[],"asks":[]}}"#),
+            ParseError::Sign
+        );
+        assert_eq!(
+            err(r#"{"stream":"btcusdt@depth10@100ms","data":{"lastUpdateId":"1","bids":[],"asks":[]}}"#),
+            ParseError::WrongType
+        );
+        assert_eq!(
+            err(
+                r#"{"stream":"btcusdt@depth10@100ms","data":{"lastUpdateId":18446744073709551616,"bids":[],"asks":[]}}"#
+            ),
+            ParseError::Overflow
+        );
+        assert_eq!(err(r#"{"stream":"btcusdt@depth10@100ms","data":[]}"#), ParseError::WrongType);
+        assert_eq!(err("[]"), ParseError::WrongType);
+        assert_eq!(err(""), ParseError::Truncated);
+        assert_eq!(err("{\"x\":\"a\u{1}b\"}"), ParseError::Syntax);
+        let deep = format!(r#"{{"x":{}{}}}"#, "[".repeat(100), "]".repeat(100));
+        assert_eq!(err(&deep), ParseError::TooDeep);
+    }
+
+    #[test]
+    fn swar_fraction_matches_the_digit_loop() {
+        assert_eq!(eight_digits_then_quote(b"12345678\""), Some(12_345_678));
+        assert_eq!(eight_digits_then_quote(b"00000000\""), Some(0));
+        assert_eq!(eight_digits_then_quote(b"99999999\""), Some(99_999_999));
+        assert_eq!(eight_digits_then_quote(b"1234567:\""), None);
+        assert_eq!(eight_digits_then_quote(b"12345678x"), None);
+        assert_eq!(eight_digits_then_quote(b"1234567/\""), None);
+    }
+}

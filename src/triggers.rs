@@ -1,0 +1,283 @@
+//! The triggers stage: when a metric reading becomes an alert.
+//!
+//! Semantics (DESIGN.md, exact; tests rely on them). State is kept per
+//! (pair, trigger):
+//!
+//! * *condition* = `metric op value`, evaluated on every evaluated book update
+//!   of the pair (crossed or empty books never reach this module).
+//! * *cooled* = the pair has never fired this trigger, or its last firing was at
+//!   least `cooldown` ago in feed time (nanoseconds).
+//! * `level` fires on every update where condition and cooled hold.
+//! * `edge` is armed at start and re-arms on every update where the condition
+//!   is false; it fires when condition, armed and cooled all hold, and firing
+//!   disarms it. An episode that begins inside the cooldown therefore fires on
+//!   its first update after the cooldown ends, and a condition that stays true
+//!   fires once.
+//!
+//! Time is passed in, never read here, so live runs, replays and tests share
+//! one deterministic engine.
+
+use std::cmp::Ordering;
+
+use crate::exchange::binance::PairId;
+use crate::metrics::{Decimal, Reading};
+use crate::units::UnixNanos;
+
+/// Comparison between a metric and a trigger's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+pub enum Op {
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+}
+
+impl Op {
+    /// The operator as written in the config.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+        }
+    }
+
+    /// Whether `reading op threshold` holds, given `reading.cmp(threshold)`.
+    #[inline]
+    pub fn holds(self, ord: Ordering) -> bool {
+        match self {
+            Op::Gt => ord == Ordering::Greater,
+            Op::Ge => ord != Ordering::Less,
+            Op::Lt => ord == Ordering::Less,
+            Op::Le => ord != Ordering::Greater,
+        }
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a trigger fires once per episode or on every qualifying update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Emit {
+    /// Once when the condition becomes true (and the cooldown allows).
+    #[default]
+    Edge,
+    /// On every update while the condition holds (and the cooldown allows).
+    Level,
+}
+
+impl Emit {
+    /// The name used in the config.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Emit::Edge => "edge",
+            Emit::Level => "level",
+        }
+    }
+}
+
+/// Which metric a trigger watches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// `(BidVol − AskVol) / (BidVol + AskVol)`, in [-1, 1].
+    #[default]
+    ImbalanceRatio,
+}
+
+impl MetricKind {
+    /// The name used in the config, logs and the journal.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::ImbalanceRatio => "imbalance_ratio",
+        }
+    }
+}
+
+/// Index of a trigger, in config order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TriggerId(pub u16);
+
+impl TriggerId {
+    /// The index into per-trigger vectors.
+    #[inline]
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// A validated trigger definition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TriggerSpec {
+    pub name: String,
+    pub metric: MetricKind,
+    pub op: Op,
+    /// The threshold as configured, for display.
+    pub value: f64,
+    /// The same threshold, exactly, for the comparison.
+    pub threshold: Decimal,
+    /// Minimum feed time between two firings for one pair.
+    pub cooldown_ns: u64,
+    pub emit: Emit,
+    /// Pairs this trigger watches; `None` means every pair.
+    pub pairs: Option<Vec<PairId>>,
+}
+
+impl TriggerSpec {
+    /// Whether the trigger watches `pair`.
+    pub fn applies_to(&self, pair: PairId) -> bool {
+        self.pairs.as_ref().is_none_or(|p| p.contains(&pair))
+    }
+}
+
+/// Per (pair, trigger) state. Lives in the engine for the whole run, so it
+/// survives reconnects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TriggerState {
+    armed: bool,
+    last_fired: Option<UnixNanos>,
+}
+
+impl Default for TriggerState {
+    fn default() -> Self {
+        TriggerState { armed: true, last_fired: None }
+    }
+}
+
+impl TriggerState {
+    /// Whether an `edge` trigger is armed.
+    pub fn armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Feed time of the last firing, if any.
+    pub fn last_fired(&self) -> Option<UnixNanos> {
+        self.last_fired
+    }
+}
+
+/// Applies one reading at feed time `now`; returns whether the trigger fires.
+#[inline]
+pub fn evaluate(spec: &TriggerSpec, state: &mut TriggerState, reading: &Reading, now: UnixNanos) -> bool {
+    let condition = spec.op.holds(reading.exact.cmp_decimal(spec.threshold));
+    let cooled = state.last_fired.is_none_or(|t| now.0.saturating_sub(t.0) >= spec.cooldown_ns);
+    let fire = match spec.emit {
+        Emit::Level => condition && cooled,
+        Emit::Edge => {
+            if !condition {
+                state.armed = true;
+            }
+            condition && state.armed && cooled
+        }
+    };
+    if fire {
+        state.armed = false;
+        state.last_fired = Some(now);
+    }
+    fire
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Fraction;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn spec(op: Op, value: f64, cooldown_ns: u64, emit: Emit) -> TriggerSpec {
+        TriggerSpec {
+            name: "t".into(),
+            metric: MetricKind::ImbalanceRatio,
+            op,
+            value,
+            threshold: Decimal::from_f64(value).unwrap(),
+            cooldown_ns,
+            emit,
+            pairs: None,
+        }
+    }
+
+    /// A reading of `num/100` exactly.
+    fn r(num: i64) -> Reading {
+        Reading::new(Fraction { negative: num < 0, mag: u128::from(num.unsigned_abs()), den: 100 })
+    }
+
+    /// Feeds `(seconds, ratio×100)` updates and returns the times that fired.
+    fn run(spec: &TriggerSpec, updates: &[(u64, i64)]) -> Vec<u64> {
+        let mut st = TriggerState::default();
+        updates.iter().filter(|&&(t, v)| evaluate(spec, &mut st, &r(v), UnixNanos(t * SEC))).map(|&(t, _)| t).collect()
+    }
+
+    #[test]
+    fn operators_compare_exactly_at_the_threshold() {
+        assert!(Op::Ge.holds(r(25).exact.cmp_decimal(Decimal::from_f64(0.25).unwrap())));
+        assert!(!Op::Gt.holds(r(25).exact.cmp_decimal(Decimal::from_f64(0.25).unwrap())));
+        assert!(Op::Le.holds(r(-25).exact.cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
+        assert!(!Op::Lt.holds(r(-25).exact.cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
+        assert!(Op::Lt.holds(r(-26).exact.cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
+    }
+
+    #[test]
+    fn edge_fires_once_per_episode_and_rearms_when_false() {
+        let s = spec(Op::Ge, 0.25, 0, Emit::Edge);
+        assert_eq!(run(&s, &[(1, 30), (2, 40), (3, 25), (4, 10), (5, 30), (6, 30)]), vec![1, 5]);
+    }
+
+    #[test]
+    fn level_fires_on_every_update_while_true() {
+        let s = spec(Op::Ge, 0.25, 0, Emit::Level);
+        assert_eq!(run(&s, &[(1, 30), (2, 40), (3, 10), (4, 30)]), vec![1, 2, 4]);
+    }
+
+    #[test]
+    fn level_respects_the_cooldown() {
+        let s = spec(Op::Ge, 0.25, 3 * SEC, Emit::Level);
+        assert_eq!(run(&s, &[(1, 30), (2, 30), (3, 30), (4, 30), (5, 30), (7, 30)]), vec![1, 4, 7]);
+    }
+
+    #[test]
+    fn edge_fires_when_episode_outlives_cooldown() {
+        // Fires at 1, false at 2 (re-arms), true again at 3 inside the cooldown:
+        // held back, and fires at 11, the first update after the cooldown.
+        let s = spec(Op::Ge, 0.25, 10 * SEC, Emit::Edge);
+        assert_eq!(run(&s, &[(1, 30), (2, 0), (3, 30), (5, 30), (11, 30), (12, 30)]), vec![1, 11]);
+    }
+
+    #[test]
+    fn edge_episode_that_ends_inside_cooldown_is_not_fired_late() {
+        let s = spec(Op::Ge, 0.25, 10 * SEC, Emit::Edge);
+        assert_eq!(run(&s, &[(1, 30), (2, 0), (3, 30), (4, 0), (12, 0)]), vec![1]);
+    }
+
+    #[test]
+    fn cooldown_boundary_is_exact_to_the_nanosecond() {
+        let s = spec(Op::Ge, 0.25, 2_500_000_000, Emit::Level);
+        let mut st = TriggerState::default();
+        let t0 = 1_000_000_000_000;
+        assert!(evaluate(&s, &mut st, &r(30), UnixNanos(t0)));
+        assert!(!evaluate(&s, &mut st, &r(30), UnixNanos(t0 + 2_499_999_999)));
+        assert!(evaluate(&s, &mut st, &r(30), UnixNanos(t0 + 2_500_000_000)));
+    }
+
+    #[test]
+    fn sell_side_triggers_fire_on_negative_imbalance() {
+        let s = spec(Op::Le, -0.25, 0, Emit::Edge);
+        assert_eq!(run(&s, &[(1, -10), (2, -25), (3, -90), (4, 0), (5, -30)]), vec![2, 5]);
+    }
+
+    #[test]
+    fn clock_going_backwards_does_not_end_a_cooldown() {
+        let s = spec(Op::Ge, 0.25, 5 * SEC, Emit::Level);
+        assert_eq!(run(&s, &[(10, 30), (4, 30), (14, 30), (15, 30)]), vec![10, 15]);
+    }
+}

@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
+use crate::logging::{self, Console};
 use crate::replay::replay;
+use crate::run::Runner;
 use crate::sinks::Catalog;
 use crate::sinks::journal::Journal;
 
@@ -24,13 +26,19 @@ pub const EXIT_FAILURE: u8 = 1;
 #[derive(Debug, Parser)]
 #[command(name = "imbalance-monitor", version, about, long_about = None)]
 pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The command; `run` when omitted.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Watch the configured pairs live and alert (the default command).
+    #[command(after_help = "Example:\n  imbalance-monitor run -c config/config.toml")]
+    Run,
     /// Replay recordings (`<recv_unix_ns> <json>` lines, .gz by extension) through the engine.
     #[command(
         after_help = "Example:\n  imbalance-monitor replay -c config/config.toml --journal /tmp/alerts.jsonl btcusdt_depth10.txt.gz"
@@ -38,19 +46,17 @@ pub enum Command {
     Replay(ReplayArgs),
 }
 
-/// `-c/--config`, shared by every command.
+/// `-c/--config`, accepted before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct ConfigArg {
     /// Config file.
-    #[arg(short, long, value_name = "CONFIG", default_value = config::DEFAULT_PATH)]
+    #[arg(short, long, value_name = "CONFIG", default_value = config::DEFAULT_PATH, global = true)]
     pub config: PathBuf,
 }
 
 /// `replay` arguments.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    #[command(flatten)]
-    pub config: ConfigArg,
     /// Journal to append alerts to (default: `alerts.journal` from the config).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
@@ -61,8 +67,34 @@ pub struct ReplayArgs {
 
 /// Runs the parsed command line; the process exits with the returned code.
 pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {
-        Command::Replay(args) => run_replay(args),
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run_live(&cli.config),
+        Command::Replay(args) => run_replay(&cli.config, args),
+    }
+}
+
+fn run_live(config_arg: &ConfigArg) -> ExitCode {
+    let config = match load_config(config_arg) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let _log = match logging::init(&config.log.file, config.log.level, Console::Stdout) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match Runner::start(&config, Vec::new(), true) {
+        Ok(runner) => {
+            runner.wait();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("cannot start: {e}");
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }
 
@@ -73,8 +105,8 @@ fn load_config(arg: &ConfigArg) -> Result<Config, ExitCode> {
     })
 }
 
-fn run_replay(args: ReplayArgs) -> ExitCode {
-    let config = match load_config(&args.config) {
+fn run_replay(config_arg: &ConfigArg, args: ReplayArgs) -> ExitCode {
+    let config = match load_config(config_arg) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -23,6 +23,9 @@ pub enum FrameOutcome {
     Empty(PairId),
     /// A volume sum overflowed: counted, not evaluated.
     Overflow(PairId),
+    /// While two connections carry the pair (make-before-break), a snapshot
+    /// not newer than the pair's book: the other connection delivered it.
+    Duplicate(PairId),
     /// Binance announced this connection will close.
     ServerShutdown,
     /// A reply to a request on the connection.
@@ -39,6 +42,7 @@ pub struct EngineCounters {
     pub crossed: u64,
     pub empty: u64,
     pub overflow: u64,
+    pub duplicates: u64,
     pub server_shutdowns: u64,
     pub replies: u64,
     /// Rejected frames by [`ParseError::index`].
@@ -84,6 +88,11 @@ pub struct Engine<H: ActionHook = NoAction> {
     /// State at `pair * triggers + trigger`.
     states: Vec<TriggerState>,
     counters: EngineCounters,
+    /// Pairs currently delivered by two connections; their frames are
+    /// deduplicated by `lastUpdateId`.
+    overlap: Vec<bool>,
+    /// Whether the pair has an evaluated book yet.
+    has_book: Vec<bool>,
     next_seq: u64,
     hook: H,
 }
@@ -116,6 +125,8 @@ impl<H: ActionHook> Engine<H> {
                 alerts: vec![0; pairs * triggers],
                 ..EngineCounters::default()
             },
+            overlap: vec![false; pairs],
+            has_book: vec![false; pairs],
             next_seq: 1,
             hook,
             config,
@@ -134,6 +145,7 @@ impl<H: ActionHook> Engine<H> {
             FrameOutcome::Crossed(_) => c.crossed += 1,
             FrameOutcome::Empty(_) => c.empty += 1,
             FrameOutcome::Overflow(_) => c.overflow += 1,
+            FrameOutcome::Duplicate(_) => c.duplicates += 1,
             FrameOutcome::ServerShutdown => c.server_shutdowns += 1,
             FrameOutcome::Reply => c.replies += 1,
             FrameOutcome::Rejected(e) => {
@@ -147,10 +159,10 @@ impl<H: ActionHook> Engine<H> {
 
     #[inline]
     fn process(&mut self, bytes: &[u8], recv: UnixNanos, sink: &mut impl EngineSink) -> FrameOutcome {
-        let Some(book) = self.slots.get_mut(self.scratch) else {
+        let Some(scratch) = self.slots.get_mut(self.scratch) else {
             return FrameOutcome::Rejected(ParseError::NoStream);
         };
-        let pair = match parse_message(bytes, &self.config.streams, book) {
+        let pair = match parse_message(bytes, &self.config.streams, scratch) {
             Ok(Message::Depth(pair)) => pair,
             Ok(Message::ServerShutdown) => return FrameOutcome::ServerShutdown,
             Ok(Message::Reply) => return FrameOutcome::Reply,
@@ -159,7 +171,16 @@ impl<H: ActionHook> Engine<H> {
         if let Some(n) = self.counters.frames_by_pair.get_mut(pair.index()) {
             *n += 1;
         }
-        let book: &Book = book;
+        let Some(book) = self.slots.get(self.scratch) else {
+            return FrameOutcome::Rejected(ParseError::NoStream);
+        };
+        if self.overlap.get(pair.index()).copied().unwrap_or(false)
+            && self.has_book.get(pair.index()).copied().unwrap_or(false)
+            && let Some(cur) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i))
+            && book.last_update_id <= cur.last_update_id
+        {
+            return FrameOutcome::Duplicate(pair);
+        }
         match book.shape() {
             BookShape::Valid => {}
             BookShape::Crossed => return FrameOutcome::Crossed(pair),
@@ -173,6 +194,9 @@ impl<H: ActionHook> Engine<H> {
         // Commit: the scratch slot becomes the pair's book (an index swap, no copy).
         if let Some(cur) = self.current.get_mut(pair.index()) {
             std::mem::swap(cur, &mut self.scratch);
+        }
+        if let Some(h) = self.has_book.get_mut(pair.index()) {
+            *h = true;
         }
         if sink.wants_metrics() {
             sink.metric(&MetricUpdate { recv, pair, imbalance: imb });
@@ -213,6 +237,18 @@ impl<H: ActionHook> Engine<H> {
             }
         }
         FrameOutcome::Evaluated { pair, alerts: fired }
+    }
+
+    /// Marks `pairs` as delivered by two connections at once (or no longer).
+    /// While set, a pair's snapshots that are not newer than its book are
+    /// skipped as [`FrameOutcome::Duplicate`], so a make-before-break
+    /// reconnection neither loses nor double-counts a frame.
+    pub fn set_overlap(&mut self, pairs: &[PairId], on: bool) {
+        for p in pairs {
+            if let Some(o) = self.overlap.get_mut(p.index()) {
+                *o = on;
+            }
+        }
     }
 
     /// Running totals.

@@ -8,12 +8,17 @@
 pub mod alert;
 pub mod book;
 pub mod cli;
+pub mod cold;
 pub mod config;
 pub mod engine;
 pub mod exchange;
+pub mod feed;
+pub mod handoff;
+pub mod logging;
 pub mod metrics;
 pub mod recording;
 pub mod replay;
+pub mod run;
 pub mod sinks;
 pub mod triggers;
 pub mod units;

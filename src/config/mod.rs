@@ -9,6 +9,8 @@ mod raw;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
 use crate::engine::EngineConfig;
 use crate::exchange::binance::{Depth, PairId, StreamKind, StreamTable, UpdateSpeed};
@@ -75,6 +77,31 @@ pub struct BinanceConfig {
     /// The combined-stream endpoint, `ws://` or `wss://`.
     pub ws_url: String,
     pub stream: StreamKind,
+    /// Extra trusted roots (PEM) beside webpki-roots.
+    pub ca_file: Option<PathBuf>,
+    /// Streams per connection before splitting across connections.
+    pub max_streams_per_connection: usize,
+    /// No data frame for this long → reconnect.
+    pub stale_after: Duration,
+    /// Rotate (make-before-break) a connection this old.
+    pub max_connection_age: Duration,
+}
+
+/// Hot/cold thread settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuntimeConfig {
+    pub hot_core: Option<usize>,
+    pub busy_poll: bool,
+    pub shutdown_grace: Duration,
+    /// Capacity of the hot → cold channel.
+    pub channel_capacity: usize,
+}
+
+/// Log destinations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    pub file: PathBuf,
+    pub level: log::LevelFilter,
 }
 
 /// A validated configuration.
@@ -86,8 +113,12 @@ pub struct Config {
     pub pairs: Vec<String>,
     pub binance: BinanceConfig,
     pub volume: VolumeSpec,
+    /// Log a METRIC line per evaluated update (cold side).
+    pub log_metrics: bool,
     pub triggers: Vec<TriggerSpec>,
     pub alerts: AlertsConfig,
+    pub runtime: RuntimeConfig,
+    pub log: LogConfig,
 }
 
 impl Config {
@@ -182,6 +213,40 @@ fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config 
             "binance.ws_url",
             format_args!(
                 "is {ws_url:?}; expected a ws:// or wss:// URL such as \"wss://stream.binance.com:9443/stream\""
+            ),
+        );
+    }
+
+    if let Some(ca) = &raw.binance.ca_file
+        && !ca.is_file()
+    {
+        p.add(
+            "binance.ca_file",
+            format_args!("is {}, which is not a readable file; point it at a PEM certificate", ca.display()),
+        );
+    }
+    let max_streams = raw.binance.max_streams_per_connection;
+    if !(1..=1024).contains(&max_streams) {
+        p.add(
+            "binance.max_streams_per_connection",
+            format_args!("is {max_streams}; use 1 to 1024 (Binance allows at most 1024 streams per connection)"),
+        );
+    }
+    if raw.binance.stale_after_ms < 100 {
+        p.add(
+            "binance.stale_after_ms",
+            format_args!(
+                "is {}; use at least 100 ms, well above the stream's update interval",
+                raw.binance.stale_after_ms
+            ),
+        );
+    }
+    if !(60..=24 * 3600).contains(&raw.binance.max_connection_age_sec) {
+        p.add(
+            "binance.max_connection_age_sec",
+            format_args!(
+                "is {}; use 60 to 86400 seconds (Binance cuts connections at 24 h; the default rotates at 85800)",
+                raw.binance.max_connection_age_sec
             ),
         );
     }
@@ -281,13 +346,53 @@ fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config 
         });
     }
 
+    let rt = &raw.runtime;
+    if let Some(core) = rt.hot_core {
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        if !cores.iter().any(|c| c.id == core) {
+            let list: Vec<String> = cores.iter().map(|c| c.id.to_string()).collect();
+            p.add(
+                "runtime.hot_core",
+                format_args!(
+                    "is {core}, but this process may run on cores [{}]; pick one of them or remove the key",
+                    list.join(", ")
+                ),
+            );
+        }
+    }
+    if !rt.shutdown_grace_sec.is_finite() || !(0.0..=3600.0).contains(&rt.shutdown_grace_sec) {
+        p.add("runtime.shutdown_grace_sec", format_args!("is {}; use 0 to 3600 seconds", rt.shutdown_grace_sec));
+    }
+    if !(16..=1 << 20).contains(&rt.channel_capacity) {
+        p.add("runtime.channel_capacity", format_args!("is {}; use 16 to 1048576 records", rt.channel_capacity));
+    }
+    let level = log::LevelFilter::from_str(&raw.log.level).unwrap_or_else(|_| {
+        p.add("log.level", format_args!("is {:?}; use one of error, warn, info, debug, trace, off", raw.log.level));
+        log::LevelFilter::Info
+    });
+
     Config {
         path: path.to_path_buf(),
         pairs,
-        binance: BinanceConfig { ws_url, stream: StreamKind { depth, speed } },
+        binance: BinanceConfig {
+            ws_url,
+            stream: StreamKind { depth, speed },
+            ca_file: raw.binance.ca_file,
+            max_streams_per_connection: max_streams.clamp(1, 1024) as usize,
+            stale_after: Duration::from_millis(raw.binance.stale_after_ms),
+            max_connection_age: Duration::from_secs(raw.binance.max_connection_age_sec),
+        },
         volume: VolumeSpec { mode: raw.metrics.volume_mode, top_n },
+        log_metrics: raw.metrics.log_metrics,
         triggers,
         alerts: AlertsConfig { journal: raw.alerts.journal },
+        runtime: RuntimeConfig {
+            hot_core: rt.hot_core,
+            busy_poll: rt.busy_poll,
+            shutdown_grace: Duration::from_secs_f64(rt.shutdown_grace_sec.clamp(0.0, 3600.0)),
+            channel_capacity: rt.channel_capacity,
+        },
+        log: LogConfig { file: raw.log.file, level },
     }
 }
 

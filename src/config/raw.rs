@@ -23,6 +23,10 @@ pub struct RawConfig {
     pub triggers: Vec<RawTrigger>,
     #[serde(default)]
     pub alerts: RawAlerts,
+    #[serde(default)]
+    pub runtime: RawRuntime,
+    #[serde(default)]
+    pub log: RawLog,
 }
 
 fn default_pairs() -> Vec<String> {
@@ -39,12 +43,42 @@ pub struct RawBinance {
     pub depth: u32,
     #[serde(default = "default_update_ms")]
     pub update_ms: u32,
+    /// Extra trusted root certificates (PEM), e.g. a test server's CA.
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_max_streams")]
+    pub max_streams_per_connection: u32,
+    #[serde(default = "default_stale_after_ms")]
+    pub stale_after_ms: u64,
+    #[serde(default = "default_max_age")]
+    pub max_connection_age_sec: u64,
 }
 
 impl Default for RawBinance {
     fn default() -> Self {
-        RawBinance { ws_url: default_ws_url(), depth: default_depth(), update_ms: default_update_ms() }
+        RawBinance {
+            ws_url: default_ws_url(),
+            depth: default_depth(),
+            update_ms: default_update_ms(),
+            ca_file: None,
+            max_streams_per_connection: default_max_streams(),
+            stale_after_ms: default_stale_after_ms(),
+            max_connection_age_sec: default_max_age(),
+        }
     }
+}
+
+/// Binance's documented limit of streams per connection.
+fn default_max_streams() -> u32 {
+    1024
+}
+
+fn default_stale_after_ms() -> u64 {
+    5000
+}
+
+/// 23 h 50 m: rotate before Binance's 24 h cut.
+fn default_max_age() -> u64 {
+    23 * 3600 + 50 * 60
 }
 
 fn default_ws_url() -> String {
@@ -67,6 +101,9 @@ pub struct RawMetrics {
     pub volume_mode: VolumeMode,
     /// Defaults to `binance.depth`.
     pub top_n: Option<u32>,
+    /// Log a METRIC line for every evaluated update.
+    #[serde(default)]
+    pub log_metrics: bool,
 }
 
 /// One `[[triggers]]` entry.
@@ -101,4 +138,61 @@ impl Default for RawAlerts {
 
 fn default_journal() -> PathBuf {
     PathBuf::from("logs/alerts.jsonl")
+}
+
+/// `[runtime]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRuntime {
+    /// Core to pin the hot thread to; unset = not pinned.
+    pub hot_core: Option<usize>,
+    #[serde(default)]
+    pub busy_poll: bool,
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_sec: f64,
+    #[serde(default = "default_channel_capacity")]
+    pub channel_capacity: usize,
+}
+
+impl Default for RawRuntime {
+    fn default() -> Self {
+        RawRuntime {
+            hot_core: None,
+            busy_poll: false,
+            shutdown_grace_sec: default_grace(),
+            channel_capacity: default_channel_capacity(),
+        }
+    }
+}
+
+fn default_grace() -> f64 {
+    10.0
+}
+
+fn default_channel_capacity() -> usize {
+    4096
+}
+
+/// `[log]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    #[serde(default = "default_log_file")]
+    pub file: PathBuf,
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog { file: default_log_file(), level: default_log_level() }
+    }
+}
+
+fn default_log_file() -> PathBuf {
+    PathBuf::from("logs/imbalance-monitor.log")
+}
+
+fn default_log_level() -> String {
+    "info".into()
 }

@@ -4,6 +4,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::{AlertEvent, Sink};
 
 /// Why the journal could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,51 @@ impl Journal {
     /// The file written to.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The journal shared by the cold thread (alert lines) and delivery
+/// workers (outcome lines). Appends are whole lines, so sharing is safe.
+pub type SharedJournal = Arc<Mutex<Journal>>;
+
+/// Appends every alert to the journal, before any network sink sees it.
+pub struct JournalSink {
+    journal: SharedJournal,
+    /// Set while appends fail, so the error is logged once per streak.
+    failing: bool,
+}
+
+impl JournalSink {
+    pub fn new(journal: SharedJournal) -> Self {
+        JournalSink { journal, failing: false }
+    }
+}
+
+impl Sink for JournalSink {
+    fn name(&self) -> &'static str {
+        "journal"
+    }
+
+    fn on_alert(&mut self, event: &AlertEvent<'_>) {
+        let line = event.view.journal_json(Some(event.id));
+        let result = match self.journal.lock() {
+            Ok(mut j) => j.append(&line),
+            Err(poisoned) => poisoned.into_inner().append(&line),
+        };
+        match result {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                log::info!("JOURNAL | appends succeed again");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if !self.failing {
+                    log::error!("JOURNAL | {e} | alerts are still logged; fix the path or disk");
+                }
+                self.failing = true;
+                log::error!("JOURNAL | not journaled: {line}");
+            }
+        }
     }
 }
 

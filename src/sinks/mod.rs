@@ -5,15 +5,44 @@
 //! thresholds, and [`AlertView`] renders one alert for every sink the same way.
 
 pub mod journal;
+pub mod log;
 
 use std::fmt::{self, Write as _};
+use std::time::Instant;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, MetricUpdate};
 use crate::config::Config;
 use crate::exchange::binance::StreamTable;
 use crate::metrics::VolumeSpec;
 use crate::triggers::TriggerSpec;
 use crate::units::{Price, write_decimal};
+
+/// One alert as the cold side hands it to every sink: its journal id and
+/// its rendering context.
+#[derive(Clone, Copy, Debug)]
+pub struct AlertEvent<'a> {
+    /// Unique across runs: `<run start unix ms>-<engine sequence>`.
+    pub id: &'a str,
+    pub view: AlertView<'a>,
+}
+
+/// A cold-side destination for alerts. Log, journal and Telegram are
+/// implementations; a database or webhook sink is one more file, not a
+/// change to the others. Sinks run on the cold thread: they may block
+/// briefly, but one that talks to the network hands work to its own thread.
+pub trait Sink: Send {
+    /// A short name for logs (`journal`, `telegram`).
+    fn name(&self) -> &'static str;
+
+    /// Called for every alert, in firing order.
+    fn on_alert(&mut self, event: &AlertEvent<'_>);
+
+    /// Called for every metric update when `metrics.log_metrics` is on.
+    fn on_metric(&mut self, _update: &MetricUpdate, _catalog: &Catalog) {}
+
+    /// The feed has stopped: finish pending work by `deadline`.
+    fn shutdown(&mut self, _deadline: Instant) {}
+}
 
 /// Names and settings needed to render alerts, shared by every sink.
 #[derive(Clone, Debug)]

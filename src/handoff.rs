@@ -1,0 +1,197 @@
+//! The hand-off stage: the hot thread's side of the bounded channel to the
+//! cold thread.
+//!
+//! The hot thread never waits here. `try_send` either succeeds or the alert
+//! goes into a preallocated overflow ring that is retried, in order, before
+//! every later send; only when the ring is full too is an alert dropped, and
+//! then it is counted and reported. The cold side polls with `try_recv` and a
+//! short sleep rather than parking inside the channel: waking a parked
+//! receiver costs the sender a futex syscall (~9 µs measured), a polling
+//! receiver costs it ~70 ns.
+
+use std::collections::VecDeque;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use crate::alert::{Alert, EngineSink, MetricUpdate};
+
+/// What crosses from the hot thread to the cold thread.
+#[derive(Clone, Copy, Debug)]
+pub enum ColdMsg {
+    Alert(Alert),
+    Metric(MetricUpdate),
+}
+
+/// Hand-off totals, owned by the hot thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HandOffCounters {
+    /// Alerts that entered the channel.
+    pub alerts_sent: u64,
+    /// Alerts that found the channel full and waited in the overflow ring.
+    pub alerts_deferred: u64,
+    /// Alerts lost because the channel and the overflow ring were both full
+    /// (or the cold side was gone).
+    pub alerts_dropped: u64,
+    /// Metric updates not sent because the channel was full.
+    pub metrics_dropped: u64,
+}
+
+/// The hot side of the channel, usable as the engine's sink.
+pub struct HandOff {
+    tx: Sender<ColdMsg>,
+    overflow: VecDeque<Alert>,
+    overflow_capacity: usize,
+    log_metrics: bool,
+    counters: HandOffCounters,
+}
+
+/// A bounded channel of `capacity` records.
+pub fn channel(capacity: usize) -> (Sender<ColdMsg>, Receiver<ColdMsg>) {
+    crossbeam_channel::bounded(capacity)
+}
+
+impl HandOff {
+    /// `overflow_capacity` alerts can wait when the channel is full; the ring
+    /// is allocated now and never grows.
+    pub fn new(tx: Sender<ColdMsg>, overflow_capacity: usize, log_metrics: bool) -> Self {
+        HandOff {
+            tx,
+            overflow: VecDeque::with_capacity(overflow_capacity),
+            overflow_capacity,
+            log_metrics,
+            counters: HandOffCounters::default(),
+        }
+    }
+
+    /// Moves waiting alerts into the channel while it has room. Called by the
+    /// hot loop once per poll iteration.
+    #[inline]
+    pub fn flush_overflow(&mut self) {
+        while let Some(alert) = self.overflow.front().copied() {
+            match self.tx.try_send(ColdMsg::Alert(alert)) {
+                Ok(()) => {
+                    self.overflow.pop_front();
+                    self.counters.alerts_sent += 1;
+                }
+                Err(TrySendError::Full(_)) => return,
+                Err(TrySendError::Disconnected(_)) => {
+                    self.counters.alerts_dropped += self.overflow.len() as u64;
+                    self.overflow.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Alerts still waiting in the overflow ring.
+    pub fn pending(&self) -> usize {
+        self.overflow.len()
+    }
+
+    /// Totals so far.
+    pub fn counters(&self) -> HandOffCounters {
+        self.counters
+    }
+
+    fn defer(&mut self, alert: Alert) {
+        if self.overflow.len() < self.overflow_capacity {
+            self.overflow.push_back(alert);
+            self.counters.alerts_deferred += 1;
+        } else {
+            self.counters.alerts_dropped += 1;
+        }
+    }
+}
+
+impl EngineSink for HandOff {
+    #[inline]
+    fn alert(&mut self, alert: &Alert) {
+        if !self.overflow.is_empty() {
+            self.flush_overflow();
+            if !self.overflow.is_empty() {
+                self.defer(*alert);
+                return;
+            }
+        }
+        match self.tx.try_send(ColdMsg::Alert(*alert)) {
+            Ok(()) => self.counters.alerts_sent += 1,
+            Err(TrySendError::Full(_)) => self.defer(*alert),
+            Err(TrySendError::Disconnected(_)) => self.counters.alerts_dropped += 1,
+        }
+    }
+
+    #[inline]
+    fn metric(&mut self, update: &MetricUpdate) {
+        if self.tx.try_send(ColdMsg::Metric(*update)).is_err() {
+            self.counters.metrics_dropped += 1;
+        }
+    }
+
+    #[inline]
+    fn wants_metrics(&self) -> bool {
+        self.log_metrics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::binance::PairId;
+    use crate::triggers::TriggerId;
+    use crate::units::{UnixNanos, Volume};
+
+    fn alert(seq: u64) -> Alert {
+        Alert {
+            seq,
+            recv: UnixNanos(seq),
+            pair: PairId(0),
+            trigger: TriggerId(0),
+            value: 0.5,
+            bid_volume: Volume::default(),
+            ask_volume: Volume::default(),
+            best_bid: None,
+            best_ask: None,
+            last_update_id: seq,
+        }
+    }
+
+    fn seqs(rx: &Receiver<ColdMsg>) -> Vec<u64> {
+        rx.try_iter()
+            .filter_map(|m| match m {
+                ColdMsg::Alert(a) => Some(a.seq),
+                ColdMsg::Metric(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_channel_defers_alerts_in_order_instead_of_losing_them() {
+        let (tx, rx) = channel(2);
+        let mut h = HandOff::new(tx, 3, false);
+        for s in 1..=4 {
+            h.alert(&alert(s));
+        }
+        assert_eq!(h.pending(), 2);
+        assert_eq!(seqs(&rx), vec![1, 2]);
+        h.flush_overflow();
+        h.alert(&alert(5));
+        assert_eq!(seqs(&rx), vec![3, 4]);
+        h.flush_overflow();
+        assert_eq!(seqs(&rx), vec![5]);
+        assert_eq!(
+            h.counters(),
+            HandOffCounters { alerts_sent: 5, alerts_deferred: 3, alerts_dropped: 0, metrics_dropped: 0 }
+        );
+    }
+
+    #[test]
+    fn alerts_beyond_the_overflow_ring_are_counted_as_dropped() {
+        let (tx, _rx) = channel(1);
+        let mut h = HandOff::new(tx, 1, false);
+        for s in 1..=4 {
+            h.alert(&alert(s));
+        }
+        assert_eq!(h.counters().alerts_dropped, 2);
+        assert_eq!(h.pending(), 1);
+    }
+}

@@ -1,0 +1,163 @@
+//! `run`: the live pipeline — a pinned hot thread (feed, engine, hand-off)
+//! and a cold thread (journal, log, Telegram) — started from a validated
+//! config and stopped by a signal or a [`StopHandle`].
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::alert::NoAction;
+use crate::cold::{self, ColdConfig, ColdReport};
+use crate::config::Config;
+use crate::engine::{Engine, EngineCounters};
+use crate::feed::tls::{self, TlsConfigError};
+use crate::feed::{FeedConfig, FeedCounters, FeedError, HotLoop, StopHandle};
+use crate::handoff::{self, HandOff, HandOffCounters};
+use crate::sinks::journal::{Journal, JournalError, JournalSink};
+use crate::sinks::log::LogSink;
+use crate::sinks::{Catalog, Sink};
+use crate::units::UnixNanos;
+
+/// Alerts that may wait on the hot side while the channel is full.
+const OVERFLOW_RING: usize = 4096;
+
+/// Why the pipeline could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Tls(#[from] TlsConfigError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    #[error("cannot start a thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// What the hot thread did.
+#[derive(Clone, Debug, Default)]
+pub struct HotReport {
+    pub engine: EngineCounters,
+    pub handoff: HandOffCounters,
+    pub feed: FeedCounters,
+}
+
+/// Everything a finished run reports.
+#[derive(Clone, Debug, Default)]
+pub struct RunReport {
+    pub hot: HotReport,
+    pub cold: ColdReport,
+}
+
+/// A running pipeline.
+pub struct Runner {
+    stop: StopHandle,
+    hot: JoinHandle<HotReport>,
+    cold: JoinHandle<ColdReport>,
+}
+
+/// Extra sinks (Telegram) that run after the journal and log sinks.
+pub type ExtraSinks = Vec<Box<dyn Sink>>;
+
+impl Runner {
+    /// Starts the hot and cold threads. With `handle_signals`, SIGINT and
+    /// SIGTERM stop the run (the CLI); otherwise only the [`StopHandle`] does.
+    pub fn start(config: &Config, extra_sinks: ExtraSinks, handle_signals: bool) -> Result<Runner, RunError> {
+        let tls = tls::client_config(config.binance.ca_file.as_deref())?;
+        let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?));
+        let catalog = Arc::new(Catalog::from_config(config));
+        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JournalSink::new(journal)), Box::new(LogSink)];
+        sinks.extend(extra_sinks);
+
+        let (tx, rx) = handoff::channel(config.runtime.channel_capacity);
+        let hand_off = HandOff::new(tx, OVERFLOW_RING, config.log_metrics);
+        let engine = Engine::new(config.engine_config());
+        let feed = FeedConfig {
+            ws_url: config.binance.ws_url.clone(),
+            max_streams_per_connection: config.binance.max_streams_per_connection,
+            stale_after: config.binance.stale_after,
+            max_connection_age: config.binance.max_connection_age,
+            busy_poll: config.runtime.busy_poll,
+            tls,
+        };
+        let mut hot_loop: HotLoop<NoAction, HandOff> = HotLoop::new(feed, engine, hand_off, HandOff::flush_overflow)?;
+        if handle_signals {
+            hot_loop.handle_signals().map_err(RunError::Signals)?;
+        }
+        let stop = hot_loop.stop_handle();
+        log::info!(
+            "Runner started | pairs=[{}] | stream={} | connections={} | volume={} top_n={} | triggers={}",
+            config.pairs.join(", "),
+            config.binance.stream.label(),
+            hot_loop.connection_groups(),
+            config.volume.mode,
+            config.volume.top_n,
+            config.triggers.len()
+        );
+
+        let cold = cold::spawn(
+            rx,
+            ColdConfig {
+                catalog,
+                sinks,
+                run_id: (UnixNanos::now().0 / 1_000_000).to_string(),
+                shutdown_grace: config.runtime.shutdown_grace,
+            },
+        )
+        .map_err(RunError::Thread)?;
+
+        let hot_core = config.runtime.hot_core;
+        let hot = std::thread::Builder::new()
+            .name("hot".into())
+            .spawn(move || {
+                if let Some(id) = hot_core {
+                    if core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                        log::info!("HOT | pinned to core {id}");
+                    } else {
+                        log::warn!("HOT | could not pin to core {id}; running unpinned");
+                    }
+                }
+                let (engine, hand_off, feed) = hot_loop.run();
+                HotReport { engine: engine.counters().clone(), handoff: hand_off.counters(), feed }
+            })
+            .map_err(RunError::Thread)?;
+        Ok(Runner { stop, hot, cold })
+    }
+
+    /// A handle that stops the run from any thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Waits for the hot thread to stop (signal or stop handle), then for the
+    /// cold side to deliver what is pending within the grace period.
+    pub fn wait(self) -> RunReport {
+        let hot = self.hot.join().unwrap_or_else(|_| {
+            log::error!("HOT | the hot thread panicked; this is a bug");
+            HotReport::default()
+        });
+        let cold = self.cold.join().unwrap_or_else(|_| {
+            log::error!("COLD | the cold thread panicked; this is a bug");
+            ColdReport::default()
+        });
+        let e = &hot.engine;
+        log::info!(
+            "Runner stopped | frames={} evaluated={} rejected={} crossed={} empty={} duplicates={} | alerts={} (deferred={} dropped={}) | connects={} disconnects={} rotations={} stale={}",
+            e.frames,
+            e.evaluated,
+            e.rejected(),
+            e.crossed,
+            e.empty,
+            e.duplicates,
+            cold.alerts,
+            hot.handoff.alerts_deferred,
+            hot.handoff.alerts_dropped,
+            hot.feed.connects,
+            hot.feed.disconnects,
+            hot.feed.rotations,
+            hot.feed.stale
+        );
+        RunReport { hot, cold }
+    }
+}

@@ -20,8 +20,10 @@ pub struct Alert {
     pub recv: UnixNanos,
     pub pair: PairId,
     pub trigger: TriggerId,
-    /// The metric's value, rendered as `f64` from the exact reading.
+    /// The (first) condition's metric value, rendered as `f64` from the exact reading.
     pub value: f64,
+    /// Values of conditions 2..=4 of an `all` trigger, in order (unused slots are 0).
+    pub extra_values: [f64; crate::triggers::MAX_CONDITIONS - 1],
     pub bid_volume: Volume,
     pub ask_volume: Volume,
     pub best_bid: Option<Price>,

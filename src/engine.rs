@@ -8,8 +8,11 @@
 use crate::alert::{ActionHook, Alert, EngineSink, MetricUpdate, NoAction};
 use crate::book::{Book, BookShape};
 use crate::exchange::binance::{Message, PairId, ParseError, StreamTable, parse_message};
-use crate::metrics::{MetricError, VolumeSpec, imbalance};
-use crate::triggers::{TriggerId, TriggerSpec, TriggerState, evaluate};
+use crate::metrics::{
+    LevelWeights, MetricError, MetricKind, OfiWindow, Reading, VolumeSpec, imbalance, microprice_offset_bps,
+    spread_bps, weighted_imbalance,
+};
+use crate::triggers::{MAX_CONDITIONS, Observation, TriggerId, TriggerSpec, TriggerState, step};
 use crate::units::UnixNanos;
 
 /// What one frame amounted to.
@@ -72,6 +75,17 @@ pub struct EngineConfig {
     pub streams: StreamTable,
     pub volume: VolumeSpec,
     pub triggers: Vec<TriggerSpec>,
+    /// Level weights of `weighted_imbalance` (`metrics.decay`).
+    pub weights: LevelWeights,
+    /// Updates in the OFI window (`metrics.ofi_window`).
+    pub ofi_window: usize,
+}
+
+impl EngineConfig {
+    /// Default decay (0.5) and OFI window (10 updates).
+    pub fn new(streams: StreamTable, volume: VolumeSpec, triggers: Vec<TriggerSpec>) -> Self {
+        EngineConfig { streams, volume, triggers, weights: LevelWeights::from_decay(0.5), ofi_window: 10 }
+    }
 }
 
 /// The hot-path state machine. Generic over the action hook so a firing costs
@@ -88,6 +102,10 @@ pub struct Engine<H: ActionHook = NoAction> {
     /// State at `pair * triggers + trigger`.
     states: Vec<TriggerState>,
     counters: EngineCounters,
+    /// Which metrics some trigger (or filter) needs, by [`MetricKind::index`].
+    needs: [bool; MetricKind::COUNT],
+    /// OFI history per pair (empty unless a trigger watches `ofi`).
+    ofi: Vec<OfiWindow>,
     /// Pairs currently delivered by two connections; their frames are
     /// deduplicated by `lastUpdateId`.
     overlap: Vec<bool>,
@@ -114,7 +132,20 @@ impl<H: ActionHook> Engine<H> {
             .pairs()
             .map(|p| (0..triggers).filter(|&t| config.triggers[t].applies_to(p)).map(|t| TriggerId(t as u16)).collect())
             .collect();
+        let mut needs = [false; MetricKind::COUNT];
+        for t in &config.triggers {
+            for c in t.conditions() {
+                needs[c.metric.index()] = true;
+            }
+            if t.max_spread_bps.is_some() {
+                needs[MetricKind::SpreadBps.index()] = true;
+            }
+        }
+        let ofi =
+            if needs[MetricKind::Ofi.index()] { vec![OfiWindow::new(config.ofi_window); pairs] } else { Vec::new() };
         Engine {
+            needs,
+            ofi,
             slots: vec![Book::default(); pairs + 1],
             current: (0..pairs).collect(),
             scratch: pairs,
@@ -188,39 +219,64 @@ impl<H: ActionHook> Engine<H> {
         }
         let imb = match imbalance(book, self.config.volume) {
             Ok(imb) => imb,
-            Err(MetricError::NoVolume) => return FrameOutcome::Empty(pair),
             Err(MetricError::Overflow) => return FrameOutcome::Overflow(pair),
+            Err(MetricError::NoVolume | MetricError::OneSided | MetricError::Warmup) => {
+                return FrameOutcome::Empty(pair);
+            }
         };
-        // Commit: the scratch slot becomes the pair's book (an index swap, no copy).
+        // Commit: the scratch slot becomes the pair's book (an index swap, no
+        // copy); the pair's previous book is now in the scratch slot.
         if let Some(cur) = self.current.get_mut(pair.index()) {
             std::mem::swap(cur, &mut self.scratch);
         }
-        if let Some(h) = self.has_book.get_mut(pair.index()) {
-            *h = true;
-        }
+        let had_book = self.has_book.get_mut(pair.index()).map(|h| std::mem::replace(h, true)).unwrap_or(false);
         if sink.wants_metrics() {
             sink.metric(&MetricUpdate { recv, pair, imbalance: imb });
         }
+        let readings = self.readings(pair, imb.ratio, had_book);
+        let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else {
+            return FrameOutcome::Evaluated { pair, alerts: 0 };
+        };
         let ntrig = self.config.triggers.len();
         let npairs = self.current.len();
         let (best_bid, best_ask) = book.best_prices();
+        let total_volume = imb.bid.raw + imb.ask.raw;
         let mut fired = 0;
         let Some(watching) = self.watching.get(pair.index()) else {
             return FrameOutcome::Evaluated { pair, alerts: 0 };
         };
-        for &tid in watching {
+        'triggers: for &tid in watching {
             let (Some(spec), Some(state)) =
                 (self.config.triggers.get(tid.index()), self.states.get_mut(pair.index() * ntrig + tid.index()))
             else {
                 continue;
             };
-            if evaluate(spec, state, &imb.ratio, recv) {
+            if spec.min_volume.is_some_and(|min| total_volume < min) {
+                continue;
+            }
+            if let Some(max) = spec.max_spread_bps {
+                match readings[MetricKind::SpreadBps.index()] {
+                    Some(r) if r.exact.cmp_decimal(max) != std::cmp::Ordering::Greater => {}
+                    _ => continue,
+                }
+            }
+            let Some(first) = readings[spec.metric.index()] else { continue };
+            let mut condition = spec.primary().holds(&first);
+            let mut extra_values = [0.0; MAX_CONDITIONS - 1];
+            for (c, slot) in spec.extra.iter().zip(extra_values.iter_mut()) {
+                let Some(r) = readings[c.metric.index()] else { continue 'triggers };
+                condition &= c.holds(&r);
+                *slot = r.value;
+            }
+            let obs = Observation { condition, past_rearm: spec.past_rearm(&first) };
+            if step(spec, state, obs, recv) {
                 let alert = Alert {
                     seq: self.next_seq,
                     recv,
                     pair,
                     trigger: tid,
-                    value: imb.ratio.value,
+                    value: first.value,
+                    extra_values,
                     bid_volume: imb.bid,
                     ask_volume: imb.ask,
                     best_bid,
@@ -237,6 +293,32 @@ impl<H: ActionHook> Engine<H> {
             }
         }
         FrameOutcome::Evaluated { pair, alerts: fired }
+    }
+
+    /// The metrics some trigger needs for the pair's new book (`None` where a
+    /// metric cannot be computed on this book). Updates the OFI history.
+    #[inline]
+    fn readings(&mut self, pair: PairId, ratio: Reading, had_book: bool) -> [Option<Reading>; MetricKind::COUNT] {
+        let mut r = [None; MetricKind::COUNT];
+        r[MetricKind::ImbalanceRatio.index()] = Some(ratio);
+        let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else { return r };
+        if self.needs[MetricKind::WeightedImbalance.index()] {
+            r[MetricKind::WeightedImbalance.index()] =
+                weighted_imbalance(book, self.config.volume, &self.config.weights).ok();
+        }
+        if self.needs[MetricKind::MicropriceOffsetBps.index()] {
+            r[MetricKind::MicropriceOffsetBps.index()] = microprice_offset_bps(book).ok();
+        }
+        if self.needs[MetricKind::SpreadBps.index()] {
+            r[MetricKind::SpreadBps.index()] = spread_bps(book).ok();
+        }
+        if let Some(window) = self.ofi.get_mut(pair.index()) {
+            if had_book && let Some(prev) = self.slots.get(self.scratch) {
+                window.push(prev, book);
+            }
+            r[MetricKind::Ofi.index()] = window.reading().ok();
+        }
+        r
     }
 
     /// Marks `pairs` as delivered by two connections at once (or no longer).
@@ -274,5 +356,187 @@ impl<H: ActionHook> Engine<H> {
     /// The action hook, e.g. to read what an execution hook did.
     pub fn hook(&self) -> &H {
         &self.hook
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{ActionHook, Alert};
+    use crate::exchange::binance::{Depth, StreamKind, UpdateSpeed};
+    use crate::metrics::Decimal;
+    use crate::triggers::{Condition, Emit, MetricKind, Op};
+    use crate::units::VolumeMode;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn engine(triggers: Vec<TriggerSpec>) -> Engine {
+        Engine::new(EngineConfig::new(
+            StreamTable::new(
+                &["BTCUSDT".into(), "ETHUSDT".into()],
+                StreamKind { depth: Depth::D5, speed: UpdateSpeed::Ms100 },
+            ),
+            VolumeSpec { mode: VolumeMode::Qty, top_n: 5 },
+            triggers,
+        ))
+    }
+
+    /// A frame for `sym` with one bid and one ask level.
+    fn frame(sym: &str, id: u64, bid: (&str, &str), ask: (&str, &str)) -> String {
+        format!(
+            r#"{{"stream":"{sym}@depth5@100ms","data":{{"lastUpdateId":{id},"bids":[["{}","{}"]],"asks":[["{}","{}"]]}}}}"#,
+            bid.0, bid.1, ask.0, ask.1
+        )
+    }
+
+    fn feed(e: &mut Engine, frames: &[(u64, String)]) -> Vec<Alert> {
+        let mut out = Vec::new();
+        for (t, f) in frames {
+            e.on_frame(f.as_bytes(), UnixNanos(t * SEC), &mut out);
+        }
+        out
+    }
+
+    fn buy(emit: Emit) -> TriggerSpec {
+        TriggerSpec::simple("buy", MetricKind::ImbalanceRatio, Op::Ge, 0.5, 0, emit)
+    }
+
+    #[test]
+    fn crossed_and_empty_books_change_no_trigger_state() {
+        let mut e = engine(vec![buy(Emit::Edge)]);
+        let heavy = frame("btcusdt", 1, ("100", "9"), ("101", "1"));
+        let crossed = frame("btcusdt", 2, ("102", "1"), ("101", "9"));
+        let empty = r#"{"stream":"btcusdt@depth5@100ms","data":{"lastUpdateId":3,"bids":[],"asks":[]}}"#.to_string();
+        let alerts = feed(&mut e, &[(1, heavy.clone()), (2, crossed), (3, empty), (4, heavy)]);
+        // Still disarmed after the crossed/empty books: the episode fired once.
+        assert_eq!(alerts.len(), 1);
+        assert_eq!((e.counters().crossed, e.counters().empty, e.counters().evaluated), (1, 1, 2));
+        assert_eq!(e.book(PairId(0)).unwrap().last_update_id, 1);
+    }
+
+    #[test]
+    fn pair_filter_limits_a_trigger_to_its_pairs() {
+        let mut t = buy(Emit::Level);
+        t.pairs = Some(vec![PairId(1)]);
+        let mut e = engine(vec![t]);
+        let alerts = feed(
+            &mut e,
+            &[(1, frame("btcusdt", 1, ("100", "9"), ("101", "1"))), (2, frame("ethusdt", 1, ("10", "9"), ("11", "1")))],
+        );
+        assert_eq!(alerts.iter().map(|a| a.pair).collect::<Vec<_>>(), vec![PairId(1)]);
+    }
+
+    #[test]
+    fn liquidity_filters_skip_thin_or_wide_books_and_pass_on_equality() {
+        let mut t = buy(Emit::Level);
+        t.min_volume = Some(10 * 100_000_000);
+        t.max_spread_bps = Decimal::from_f64(200.0);
+        let mut e = engine(vec![t]);
+        let alerts = feed(
+            &mut e,
+            &[
+                (1, frame("btcusdt", 1, ("99", "8"), ("101", "1"))),  // 9 < 10: thin
+                (2, frame("btcusdt", 2, ("99", "9"), ("101", "1"))),  // 10, 200 bps: both equal, passes
+                (3, frame("btcusdt", 3, ("98", "9"), ("101", "1"))),  // wider than 200 bps
+                (4, frame("btcusdt", 4, ("99", "90"), ("101", "1"))), // passes
+            ],
+        );
+        assert_eq!(alerts.iter().map(|a| a.last_update_id).collect::<Vec<_>>(), vec![2, 4]);
+    }
+
+    #[test]
+    fn filtered_updates_do_not_rearm_an_edge_trigger() {
+        let mut t = buy(Emit::Edge);
+        t.max_spread_bps = Decimal::from_f64(300.0);
+        let mut e = engine(vec![t]);
+        let alerts = feed(
+            &mut e,
+            &[
+                (1, frame("btcusdt", 1, ("99", "9"), ("101", "1"))),
+                (2, frame("btcusdt", 2, ("90", "1"), ("101", "9"))), // false but filtered (wide)
+                (3, frame("btcusdt", 3, ("99", "9"), ("101", "1"))),
+            ],
+        );
+        assert_eq!(alerts.len(), 1);
+    }
+
+    #[test]
+    fn all_conditions_must_hold_and_their_values_are_reported() {
+        let mut t = buy(Emit::Level);
+        t.extra = vec![Condition {
+            metric: MetricKind::SpreadBps,
+            op: Op::Le,
+            value: 200.0,
+            threshold: Decimal::from_f64(200.0).unwrap(),
+        }];
+        let mut e = engine(vec![t]);
+        let alerts = feed(
+            &mut e,
+            &[
+                (1, frame("btcusdt", 1, ("98", "9"), ("101", "1"))), // imbalance ok, spread 300 bps
+                (2, frame("btcusdt", 2, ("99", "9"), ("101", "1"))), // both hold
+                (3, frame("btcusdt", 3, ("99", "1"), ("101", "9"))), // spread ok, imbalance not
+            ],
+        );
+        assert_eq!(alerts.len(), 1);
+        assert_eq!((alerts[0].value, alerts[0].extra_values[0]), (0.8, 200.0));
+    }
+
+    #[test]
+    fn ofi_triggers_wait_for_a_full_window() {
+        let t = TriggerSpec::simple("ofi", MetricKind::Ofi, Op::Gt, 0.0, 0, Emit::Level);
+        let mut config = EngineConfig::new(
+            StreamTable::new(&["BTCUSDT".into()], StreamKind { depth: Depth::D5, speed: UpdateSpeed::Ms100 }),
+            VolumeSpec { mode: VolumeMode::Qty, top_n: 5 },
+            vec![t],
+        );
+        config.ofi_window = 2;
+        let mut e = Engine::new(config);
+        let alerts = feed(
+            &mut e,
+            &[
+                (1, frame("btcusdt", 1, ("100", "5"), ("101", "5"))),
+                (2, frame("btcusdt", 2, ("100", "7"), ("101", "5"))),
+                (3, frame("btcusdt", 3, ("100", "8"), ("101", "5"))),
+            ],
+        );
+        assert_eq!(alerts.iter().map(|a| a.last_update_id).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn overlapping_connections_are_deduplicated_by_update_id() {
+        let mut e = engine(vec![buy(Emit::Level)]);
+        e.set_overlap(&[PairId(0)], true);
+        let f = |id| frame("btcusdt", id, ("100", "9"), ("101", "1"));
+        let alerts = feed(&mut e, &[(1, f(1)), (1, f(1)), (2, f(2)), (2, f(1)), (3, f(3))]);
+        assert_eq!(alerts.iter().map(|a| a.last_update_id).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(e.counters().duplicates, 2);
+        e.set_overlap(&[PairId(0)], false);
+        // Without overlap a restarted sequence is accepted (e.g. a looped recording).
+        assert_eq!(feed(&mut e, &[(4, f(1))]).len(), 1);
+    }
+
+    #[derive(Default)]
+    struct Recorder(Vec<(u64, u64)>);
+
+    impl ActionHook for Recorder {
+        fn on_fire(&mut self, alert: &Alert, book: &Book) {
+            self.0.push((alert.seq, book.last_update_id));
+        }
+    }
+
+    #[test]
+    fn the_action_hook_sees_every_firing_inline_with_its_book() {
+        let config = EngineConfig::new(
+            StreamTable::new(&["BTCUSDT".into()], StreamKind { depth: Depth::D5, speed: UpdateSpeed::Ms100 }),
+            VolumeSpec { mode: VolumeMode::Qty, top_n: 5 },
+            vec![buy(Emit::Level)],
+        );
+        let mut e = Engine::with_hook(config, Recorder::default());
+        let mut out = Vec::new();
+        for id in 1..=2 {
+            e.on_frame(frame("btcusdt", id, ("100", "9"), ("101", "1")).as_bytes(), UnixNanos(id), &mut out);
+        }
+        assert_eq!(e.hook().0, vec![(1, 1), (2, 2)]);
     }
 }

@@ -147,6 +147,7 @@ mod tests {
             pair: PairId(0),
             trigger: TriggerId(0),
             value: 0.5,
+            extra_values: [0.0; 3],
             bid_volume: Volume::default(),
             ask_volume: Volume::default(),
             best_bid: None,

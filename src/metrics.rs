@@ -1,11 +1,81 @@
-//! The metrics stage: exact side volumes and the imbalance ratio.
+//! The metrics stage: exact side volumes, the imbalance ratio and the rest of
+//! the book-pressure family.
 //!
-//! Volumes are integer sums (u128, checked); a metric is kept as an exact
+//! Volumes are integer sums (u128, checked); every metric is kept as an exact
 //! fraction so a trigger's comparison with its threshold is exact to the last
-//! unit — `f64` is only the human-readable rendering of the same value.
+//! unit — `f64` is only the human-readable rendering of the same value. Each
+//! metric is one function over a pair's book (OFI also over its own small
+//! fixed-size history), registered by [`MetricKind`].
 
 use crate::book::{Book, BookSide, SideKind};
 use crate::units::{Volume, VolumeMode};
+
+/// The metrics a trigger can watch. `as_str` is the name in configs, logs
+/// and the journal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// `(BidVol − AskVol) / (BidVol + AskVol)` over `top_n` levels, in [-1, 1].
+    #[default]
+    ImbalanceRatio,
+    /// The same ratio with level i weighted by `decay^i` (level 0 = best).
+    WeightedImbalance,
+    /// Stoikov's microprice from the best level, as basis points from the mid.
+    MicropriceOffsetBps,
+    /// `(ask − bid) / mid` in basis points.
+    SpreadBps,
+    /// Order-flow imbalance at the best level (Cont, Kukanov & Stoikov 2014),
+    /// summed over a window of updates and divided by the window's mean depth.
+    Ofi,
+}
+
+impl MetricKind {
+    /// Every metric, in [`MetricKind::index`] order.
+    pub const ALL: [MetricKind; 5] = [
+        MetricKind::ImbalanceRatio,
+        MetricKind::WeightedImbalance,
+        MetricKind::MicropriceOffsetBps,
+        MetricKind::SpreadBps,
+        MetricKind::Ofi,
+    ];
+
+    /// Number of metrics; sizes per-metric arrays.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The name used in the config, logs and the journal.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::ImbalanceRatio => "imbalance_ratio",
+            MetricKind::WeightedImbalance => "weighted_imbalance",
+            MetricKind::MicropriceOffsetBps => "microprice_offset_bps",
+            MetricKind::SpreadBps => "spread_bps",
+            MetricKind::Ofi => "ofi",
+        }
+    }
+
+    /// Position in [`MetricKind::ALL`].
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The closed range the metric's values lie in (thresholds outside it
+    /// could never fire, so the config rejects them).
+    pub const fn range(self) -> (f64, f64) {
+        match self {
+            MetricKind::ImbalanceRatio | MetricKind::WeightedImbalance => (-1.0, 1.0),
+            MetricKind::MicropriceOffsetBps => (-10_000.0, 10_000.0),
+            MetricKind::SpreadBps => (0.0, 20_000.0),
+            MetricKind::Ofi => (f64::MIN, f64::MAX),
+        }
+    }
+}
+
+impl std::fmt::Display for MetricKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Which levels and which measure enter a volume.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +94,12 @@ pub enum MetricError {
     /// A sum exceeded 128 bits (only possible with absurd prices and quantities).
     #[error("a volume sum overflowed 128 bits")]
     Overflow,
+    /// The metric needs both a best bid and a best ask.
+    #[error("the book has only one side")]
+    OneSided,
+    /// The metric needs more history (OFI before its window is full).
+    #[error("not enough updates yet")]
+    Warmup,
 }
 
 /// Σ qty or Σ price × qty over the first `top_n` levels of a side, exactly.
@@ -176,6 +252,164 @@ pub fn imbalance(book: &Book, spec: VolumeSpec) -> Result<Imbalance, MetricError
     })
 }
 
+/// Per-level weights of [`weighted_imbalance`]: `decay^i` at scale 1e9,
+/// rounded once at start-up; every sum after that is exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LevelWeights([u64; crate::book::MAX_LEVELS]);
+
+/// Scale of [`LevelWeights`].
+const WEIGHT_SCALE: f64 = 1e9;
+
+impl LevelWeights {
+    /// Weights for `decay` in (0, 1].
+    pub fn from_decay(decay: f64) -> Self {
+        let mut w = [0u64; crate::book::MAX_LEVELS];
+        for (i, slot) in w.iter_mut().enumerate() {
+            *slot = (decay.powi(i as i32) * WEIGHT_SCALE).round() as u64;
+        }
+        LevelWeights(w)
+    }
+}
+
+fn weighted_side<S: SideKind>(side: &BookSide<S>, spec: VolumeSpec, w: &LevelWeights) -> Result<u128, MetricError> {
+    let levels = side.levels();
+    let levels = levels.get(..spec.top_n.min(levels.len())).unwrap_or(levels);
+    let mut sum: u128 = 0;
+    for (l, &wi) in levels.iter().zip(w.0.iter()) {
+        let v = match spec.mode {
+            VolumeMode::Qty => u128::from(l.qty.0),
+            VolumeMode::Notional => u128::from(l.price.0) * u128::from(l.qty.0),
+        };
+        let term = v.checked_mul(u128::from(wi)).ok_or(MetricError::Overflow)?;
+        sum = sum.checked_add(term).ok_or(MetricError::Overflow)?;
+    }
+    Ok(sum)
+}
+
+/// The imbalance ratio with level `i` weighted by `decay^i`: pressure at the
+/// touch counts more than far levels.
+#[inline]
+pub fn weighted_imbalance(book: &Book, spec: VolumeSpec, w: &LevelWeights) -> Result<Reading, MetricError> {
+    let bid = weighted_side(&book.bids, spec, w)?;
+    let ask = weighted_side(&book.asks, spec, w)?;
+    let den = bid.checked_add(ask).ok_or(MetricError::Overflow)?;
+    if den == 0 {
+        return Err(MetricError::NoVolume);
+    }
+    Ok(Reading::new(Fraction { negative: ask > bid, mag: bid.abs_diff(ask), den }))
+}
+
+/// The best bid and ask levels, when both sides have one.
+#[inline]
+fn touch(book: &Book) -> Result<(crate::book::Level, crate::book::Level), MetricError> {
+    match (book.bids.best(), book.asks.best()) {
+        (Some(b), Some(a)) => Ok((b, a)),
+        _ => Err(MetricError::OneSided),
+    }
+}
+
+/// `(ask − bid) / mid × 10⁴ = 2·10⁴ (ask − bid) / (ask + bid)`.
+#[inline]
+pub fn spread_bps(book: &Book) -> Result<Reading, MetricError> {
+    let (b, a) = touch(book)?;
+    let (bid, ask) = (u128::from(b.price.0), u128::from(a.price.0));
+    let spread = ask.checked_sub(bid).ok_or(MetricError::OneSided)?;
+    Ok(Reading::new(Fraction { negative: false, mag: spread * 20_000, den: bid + ask }))
+}
+
+/// Stoikov's microprice `(bid·askQty + ask·bidQty)/(bidQty + askQty)` as basis
+/// points from the mid. Algebraically
+/// `10⁴ (ask − bid)(bidQty − askQty) / ((bidQty + askQty)(bid + ask))`:
+/// positive when the bid queue is the heavier one (price pressure upwards).
+#[inline]
+pub fn microprice_offset_bps(book: &Book) -> Result<Reading, MetricError> {
+    let (b, a) = touch(book)?;
+    let (bid, ask) = (u128::from(b.price.0), u128::from(a.price.0));
+    let (bq, aq) = (u128::from(b.qty.0), u128::from(a.qty.0));
+    let qsum = bq + aq;
+    if qsum == 0 {
+        return Err(MetricError::NoVolume);
+    }
+    let spread = ask.checked_sub(bid).ok_or(MetricError::OneSided)?;
+    let mag = spread.checked_mul(bq.abs_diff(aq)).and_then(|v| v.checked_mul(10_000)).ok_or(MetricError::Overflow)?;
+    let den = qsum.checked_mul(bid + ask).ok_or(MetricError::Overflow)?;
+    Ok(Reading::new(Fraction { negative: aq > bq, mag, den }))
+}
+
+/// Order-flow imbalance over the last `window` updates of one pair.
+///
+/// Per update n (Cont, Kukanov & Stoikov 2014), from the best levels:
+/// `e = 1[Pb ≥ Pb'] qb − 1[Pb ≤ Pb'] qb' − 1[Pa ≤ Pa'] qa + 1[Pa ≥ Pa'] qa'`
+/// (primes: the previous update). The metric is `Σe / D` with `D` the mean
+/// best-level depth `(qb + qa)/2` over the same updates, i.e.
+/// `2N·Σe / Σ(qb + qa)` — dimensionless, comparable across pairs. It exists
+/// once `window` differences have been seen. Storage is allocated once.
+#[derive(Clone, Debug)]
+pub struct OfiWindow {
+    e: Vec<i128>,
+    depth: Vec<u128>,
+    next: usize,
+    filled: usize,
+    sum_e: i128,
+    sum_depth: u128,
+}
+
+impl OfiWindow {
+    /// A window of `n ≥ 1` updates.
+    pub fn new(n: usize) -> Self {
+        let n = n.max(1);
+        OfiWindow { e: vec![0; n], depth: vec![0; n], next: 0, filled: 0, sum_e: 0, sum_depth: 0 }
+    }
+
+    /// Adds the step from `prev` to `cur` (consecutive evaluated books of the
+    /// pair). One-sided books add nothing.
+    #[inline]
+    pub fn push(&mut self, prev: &Book, cur: &Book) {
+        let (Ok((pb, pa)), Ok((cb, ca))) = (touch(prev), touch(cur)) else { return };
+        let q = |x: crate::units::Qty| i128::from(x.0);
+        let mut e: i128 = 0;
+        if cb.price >= pb.price {
+            e += q(cb.qty);
+        }
+        if cb.price <= pb.price {
+            e -= q(pb.qty);
+        }
+        if ca.price <= pa.price {
+            e -= q(ca.qty);
+        }
+        if ca.price >= pa.price {
+            e += q(pa.qty);
+        }
+        let depth = u128::from(cb.qty.0) + u128::from(ca.qty.0);
+        let len = self.e.len();
+        let (Some(old_e), Some(old_d)) = (self.e.get_mut(self.next), self.depth.get_mut(self.next)) else { return };
+        if self.filled == len {
+            self.sum_e -= *old_e;
+            self.sum_depth -= *old_d;
+        } else {
+            self.filled += 1;
+        }
+        *old_e = e;
+        *old_d = depth;
+        self.sum_e += e;
+        self.sum_depth += depth;
+        self.next = (self.next + 1) % len;
+    }
+
+    /// The normalised OFI once the window is full.
+    #[inline]
+    pub fn reading(&self) -> Result<Reading, MetricError> {
+        if self.filled < self.e.len() {
+            return Err(MetricError::Warmup);
+        }
+        if self.sum_depth == 0 {
+            return Err(MetricError::NoVolume);
+        }
+        let mag = self.sum_e.unsigned_abs().checked_mul(2 * self.e.len() as u128).ok_or(MetricError::Overflow)?;
+        Ok(Reading::new(Fraction { negative: self.sum_e < 0, mag, den: self.sum_depth }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +487,59 @@ mod tests {
         assert_eq!(frac(false, 0, 4).cmp_decimal(n), Greater);
         assert_eq!(frac(true, 0, 4).cmp_decimal(Decimal::from_f64(0.0).unwrap()), Equal);
         assert_eq!(frac(false, u128::MAX, u128::MAX).cmp_decimal(Decimal::from_f64(1.0).unwrap()), Equal);
+    }
+
+    #[test]
+    fn spread_is_in_basis_points_of_the_mid() {
+        // bid 99, ask 101: spread 2 on a mid of 100 = 200 bps.
+        let b = book(&[(99, 1)], &[(101, 1)]);
+        assert_eq!(spread_bps(&b).unwrap().exact, frac(false, 40_000, 200));
+        assert_eq!(spread_bps(&b).unwrap().value, 200.0);
+        assert_eq!(spread_bps(&book(&[(99, 1)], &[])), Err(MetricError::OneSided));
+    }
+
+    #[test]
+    fn microprice_leans_towards_the_thinner_queue() {
+        // bid 99 ×3, ask 101 ×1: micro = (99·1 + 101·3)/4 = 100.5, mid 100 → +50 bps.
+        let b = book(&[(99, 3)], &[(101, 1)]);
+        let r = microprice_offset_bps(&b).unwrap();
+        assert_eq!(r.value, 50.0);
+        assert_eq!(r.exact.cmp_decimal(Decimal::from_f64(50.0).unwrap()), Equal);
+        let sell = microprice_offset_bps(&book(&[(99, 1)], &[(101, 3)])).unwrap();
+        assert_eq!(sell.value, -50.0);
+        assert_eq!(microprice_offset_bps(&book(&[(99, 2)], &[(101, 2)])).unwrap().value, 0.0);
+    }
+
+    #[test]
+    fn weighted_imbalance_discounts_far_levels() {
+        // Bids heavy far from the touch, asks heavy at the touch.
+        let b = book(&[(100, 1), (99, 9)], &[(101, 3), (102, 1)]);
+        let spec = VolumeSpec { mode: VolumeMode::Qty, top_n: 2 };
+        let plain = imbalance(&b, spec).unwrap().ratio.value;
+        let w = weighted_imbalance(&b, spec, &LevelWeights::from_decay(0.5)).unwrap();
+        // plain: (10 − 4)/14; weighted: (1 + 4.5 − 3 − 0.5)/(1 + 4.5 + 3 + 0.5) = 2/9.
+        assert_eq!(plain, 6.0 / 14.0);
+        assert_eq!(w.exact.cmp_decimal(Decimal::from_f64(0.2).unwrap()), Greater);
+        assert_eq!(w.value, 2.0 / 9.0);
+        let flat = weighted_imbalance(&b, spec, &LevelWeights::from_decay(1.0)).unwrap();
+        assert_eq!(flat.value, plain);
+    }
+
+    #[test]
+    fn ofi_follows_cont_kukanov_stoikov_and_needs_a_full_window() {
+        let mut w = OfiWindow::new(2);
+        let b0 = book(&[(100, 5)], &[(101, 5)]);
+        // Bid queue grows at the same price: e = 7 − 5 = +2 (ask unchanged: −5 + 5).
+        let b1 = book(&[(100, 7)], &[(101, 5)]);
+        w.push(&b0, &b1);
+        assert_eq!(w.reading(), Err(MetricError::Warmup));
+        // Both prices fall by one tick: the old bid queue is gone (e_b = −7)
+        // and the ask improves with 4 (e_a = −4): e = −11, Σe = 2 − 11 = −9.
+        let b2 = book(&[(99, 7)], &[(100, 4)]);
+        w.push(&b1, &b2);
+        // Depth: (7+5) + (7+4) = 23 → OFI = 2·2·(−9)/23.
+        let r = w.reading().unwrap();
+        assert_eq!(r.exact, frac(true, 36, 23));
     }
 
     #[test]

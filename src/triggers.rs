@@ -14,6 +14,26 @@
 //!   its first update after the cooldown ends, and a condition that stays true
 //!   fires once.
 //!
+//! Options (all optional; without them the rules above hold unchanged):
+//!
+//! * `rearm` (edge only) — hysteresis: after a firing, the trigger re-arms
+//!   only on an update where the (first) metric is strictly past `rearm` on
+//!   the non-firing side (`< rearm` for `>`/`>=`, `> rearm` for `<`/`<=`),
+//!   instead of on any update where the condition is false.
+//! * `sustain_ms` — confirmation: the condition must have held on every
+//!   evaluated update for at least this long (feed time) before the trigger
+//!   fires; an update where it fails restarts the clock. The clock starts at
+//!   the first update where it holds, so `sustain_ms = 0` changes nothing.
+//! * `min_volume`, `max_spread_bps` — liquidity filters: on an update where
+//!   BidVol + AskVol (top_n, the trigger's volume unit) is below `min_volume`,
+//!   or the spread is wider than `max_spread_bps` (or a side is empty), the
+//!   trigger is not evaluated at all and its state does not change, exactly
+//!   as for a crossed book. Equality passes.
+//! * `all = [{metric, op, value}, …]` — the condition is the conjunction; one
+//!   cooldown and one state for the whole trigger. An update on which any of
+//!   its metrics cannot be computed (e.g. OFI still warming up) is not
+//!   evaluated.
+//!
 //! Time is passed in, never read here, so live runs, replays and tests share
 //! one deterministic engine.
 
@@ -86,23 +106,7 @@ impl Emit {
     }
 }
 
-/// Which metric a trigger watches.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricKind {
-    /// `(BidVol − AskVol) / (BidVol + AskVol)`, in [-1, 1].
-    #[default]
-    ImbalanceRatio,
-}
-
-impl MetricKind {
-    /// The name used in the config, logs and the journal.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            MetricKind::ImbalanceRatio => "imbalance_ratio",
-        }
-    }
-}
+pub use crate::metrics::MetricKind;
 
 /// Index of a trigger, in config order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -116,7 +120,30 @@ impl TriggerId {
     }
 }
 
-/// A validated trigger definition.
+/// Most conditions in one `all = […]` trigger; keeps alert records fixed-size.
+pub const MAX_CONDITIONS: usize = 4;
+
+/// One `metric op value` comparison.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Condition {
+    pub metric: MetricKind,
+    pub op: Op,
+    /// The threshold as configured, for display.
+    pub value: f64,
+    /// The same threshold, exactly, for the comparison.
+    pub threshold: Decimal,
+}
+
+impl Condition {
+    /// Whether `reading op value` holds, exactly.
+    #[inline]
+    pub fn holds(&self, reading: &Reading) -> bool {
+        self.op.holds(reading.exact.cmp_decimal(self.threshold))
+    }
+}
+
+/// A validated trigger definition. The first (or only) condition is stored
+/// inline as `metric/op/value/threshold`; further `all` conditions in `extra`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TriggerSpec {
     pub name: String,
@@ -126,17 +153,69 @@ pub struct TriggerSpec {
     pub value: f64,
     /// The same threshold, exactly, for the comparison.
     pub threshold: Decimal,
+    /// Conditions 2..=4 of an `all` trigger (empty for a single condition).
+    pub extra: Vec<Condition>,
     /// Minimum feed time between two firings for one pair.
     pub cooldown_ns: u64,
     pub emit: Emit,
     /// Pairs this trigger watches; `None` means every pair.
     pub pairs: Option<Vec<PairId>>,
+    /// Hysteresis level for `edge` re-arming (on the non-firing side of `value`).
+    pub rearm: Option<Decimal>,
+    /// How long the condition must hold before firing, nanoseconds.
+    pub sustain_ns: u64,
+    /// Skip books whose BidVol + AskVol (raw, in the volume mode's unit) is below this.
+    pub min_volume: Option<u128>,
+    /// Skip books whose spread in bps is wider than this.
+    pub max_spread_bps: Option<Decimal>,
 }
 
 impl TriggerSpec {
+    /// A single-condition trigger with no options, as DESIGN.md's base rules.
+    pub fn simple(name: &str, metric: MetricKind, op: Op, value: f64, cooldown_ns: u64, emit: Emit) -> Self {
+        TriggerSpec {
+            name: name.into(),
+            metric,
+            op,
+            value,
+            threshold: Decimal::from_f64(value).unwrap_or(Decimal { negative: false, mag: 0, scale: 0 }),
+            extra: Vec::new(),
+            cooldown_ns,
+            emit,
+            pairs: None,
+            rearm: None,
+            sustain_ns: 0,
+            min_volume: None,
+            max_spread_bps: None,
+        }
+    }
+
     /// Whether the trigger watches `pair`.
     pub fn applies_to(&self, pair: PairId) -> bool {
         self.pairs.as_ref().is_none_or(|p| p.contains(&pair))
+    }
+
+    /// The first condition.
+    pub fn primary(&self) -> Condition {
+        Condition { metric: self.metric, op: self.op, value: self.value, threshold: self.threshold }
+    }
+
+    /// Every condition, the first one first.
+    pub fn conditions(&self) -> impl Iterator<Item = Condition> + '_ {
+        std::iter::once(self.primary()).chain(self.extra.iter().copied())
+    }
+
+    /// Whether a reading of the first metric is past the re-arm level, on the
+    /// non-firing side.
+    #[inline]
+    pub fn past_rearm(&self, first: &Reading) -> bool {
+        self.rearm.is_some_and(|r| {
+            let ord = first.exact.cmp_decimal(r);
+            match self.op {
+                Op::Gt | Op::Ge => ord == Ordering::Less,
+                Op::Lt | Op::Le => ord == Ordering::Greater,
+            }
+        })
     }
 }
 
@@ -146,11 +225,13 @@ impl TriggerSpec {
 pub struct TriggerState {
     armed: bool,
     last_fired: Option<UnixNanos>,
+    /// Start of the current run of updates where the condition held.
+    holding_since: Option<UnixNanos>,
 }
 
 impl Default for TriggerState {
     fn default() -> Self {
-        TriggerState { armed: true, last_fired: None }
+        TriggerState { armed: true, last_fired: None, holding_since: None }
     }
 }
 
@@ -166,25 +247,48 @@ impl TriggerState {
     }
 }
 
-/// Applies one reading at feed time `now`; returns whether the trigger fires.
+/// What one evaluated update says about a trigger's condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Observation {
+    /// Every condition holds.
+    pub condition: bool,
+    /// The first metric is past the `rearm` level (false without `rearm`).
+    pub past_rearm: bool,
+}
+
+/// Applies one evaluated update at feed time `now`; returns whether the
+/// trigger fires. Filters have already been applied by the caller (a
+/// filtered update never reaches here).
 #[inline]
-pub fn evaluate(spec: &TriggerSpec, state: &mut TriggerState, reading: &Reading, now: UnixNanos) -> bool {
-    let condition = spec.op.holds(reading.exact.cmp_decimal(spec.threshold));
-    let cooled = state.last_fired.is_none_or(|t| now.0.saturating_sub(t.0) >= spec.cooldown_ns);
-    let fire = match spec.emit {
-        Emit::Level => condition && cooled,
-        Emit::Edge => {
-            if !condition {
-                state.armed = true;
-            }
-            condition && state.armed && cooled
+pub fn step(spec: &TriggerSpec, state: &mut TriggerState, obs: Observation, now: UnixNanos) -> bool {
+    if !obs.condition {
+        state.holding_since = None;
+        if spec.emit == Emit::Edge && (spec.rearm.is_none() || obs.past_rearm) {
+            state.armed = true;
         }
-    };
+        return false;
+    }
+    let since = *state.holding_since.get_or_insert(now);
+    let sustained = now.0.saturating_sub(since.0) >= spec.sustain_ns;
+    let cooled = state.last_fired.is_none_or(|t| now.0.saturating_sub(t.0) >= spec.cooldown_ns);
+    let fire = sustained
+        && cooled
+        && match spec.emit {
+            Emit::Level => true,
+            Emit::Edge => state.armed,
+        };
     if fire {
         state.armed = false;
         state.last_fired = Some(now);
     }
     fire
+}
+
+/// [`step`] for a single-condition trigger from its reading.
+#[inline]
+pub fn evaluate(spec: &TriggerSpec, state: &mut TriggerState, reading: &Reading, now: UnixNanos) -> bool {
+    let obs = Observation { condition: spec.primary().holds(reading), past_rearm: spec.past_rearm(reading) };
+    step(spec, state, obs, now)
 }
 
 #[cfg(test)]
@@ -195,16 +299,7 @@ mod tests {
     const SEC: u64 = 1_000_000_000;
 
     fn spec(op: Op, value: f64, cooldown_ns: u64, emit: Emit) -> TriggerSpec {
-        TriggerSpec {
-            name: "t".into(),
-            metric: MetricKind::ImbalanceRatio,
-            op,
-            value,
-            threshold: Decimal::from_f64(value).unwrap(),
-            cooldown_ns,
-            emit,
-            pairs: None,
-        }
+        TriggerSpec::simple("t", MetricKind::ImbalanceRatio, op, value, cooldown_ns, emit)
     }
 
     /// A reading of `num/100` exactly.
@@ -273,6 +368,38 @@ mod tests {
     fn sell_side_triggers_fire_on_negative_imbalance() {
         let s = spec(Op::Le, -0.25, 0, Emit::Edge);
         assert_eq!(run(&s, &[(1, -10), (2, -25), (3, -90), (4, 0), (5, -30)]), vec![2, 5]);
+    }
+
+    #[test]
+    fn rearm_requires_the_metric_past_the_hysteresis_level() {
+        let mut s = spec(Op::Ge, 0.25, 0, Emit::Edge);
+        s.rearm = Decimal::from_f64(0.15);
+        // 0.20 is below the trigger but not past 0.15: no re-arm, no refire.
+        assert_eq!(run(&s, &[(1, 30), (2, 20), (3, 30), (4, 14), (5, 30)]), vec![1, 5]);
+    }
+
+    #[test]
+    fn rearm_exactly_at_the_level_does_not_rearm() {
+        let mut s = spec(Op::Ge, 0.25, 0, Emit::Edge);
+        s.rearm = Decimal::from_f64(0.15);
+        assert_eq!(run(&s, &[(1, 30), (2, 15), (3, 30), (4, 14), (5, 30)]), vec![1, 5]);
+        let mut sell = spec(Op::Le, -0.25, 0, Emit::Edge);
+        sell.rearm = Decimal::from_f64(-0.15);
+        assert_eq!(run(&sell, &[(1, -30), (2, -15), (3, -30), (4, -14), (5, -30)]), vec![1, 5]);
+    }
+
+    #[test]
+    fn sustain_fires_once_the_condition_has_held_long_enough() {
+        let mut s = spec(Op::Ge, 0.25, 0, Emit::Edge);
+        s.sustain_ns = 2 * SEC;
+        assert_eq!(run(&s, &[(1, 30), (2, 30), (3, 30), (4, 30)]), vec![3]);
+    }
+
+    #[test]
+    fn sustain_clock_restarts_when_the_condition_fails() {
+        let mut s = spec(Op::Ge, 0.25, 0, Emit::Level);
+        s.sustain_ns = 2 * SEC;
+        assert_eq!(run(&s, &[(1, 30), (2, 30), (3, 10), (4, 30), (5, 30), (6, 30), (7, 30)]), vec![6, 7]);
     }
 
     #[test]

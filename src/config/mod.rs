@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use crate::engine::EngineConfig;
 use crate::exchange::binance::{Depth, PairId, StreamKind, StreamTable, UpdateSpeed};
-use crate::metrics::{Decimal, VolumeSpec};
-use crate::triggers::{MetricKind, TriggerSpec};
+use crate::metrics::{Decimal, LevelWeights, MetricKind, VolumeSpec};
+use crate::triggers::{Condition, Emit, MAX_CONDITIONS, Op, TriggerSpec};
 
 pub use raw::RawConfig;
 
@@ -113,6 +113,10 @@ pub struct Config {
     pub pairs: Vec<String>,
     pub binance: BinanceConfig,
     pub volume: VolumeSpec,
+    /// `weighted_imbalance` level decay.
+    pub decay: f64,
+    /// Updates in the `ofi` window.
+    pub ofi_window: usize,
     /// Log a METRIC line per evaluated update (cold side).
     pub log_metrics: bool,
     pub triggers: Vec<TriggerSpec>,
@@ -152,7 +156,13 @@ impl Config {
 
     /// What the engine needs.
     pub fn engine_config(&self) -> EngineConfig {
-        EngineConfig { streams: self.stream_table(), volume: self.volume, triggers: self.triggers.clone() }
+        EngineConfig {
+            streams: self.stream_table(),
+            volume: self.volume,
+            triggers: self.triggers.clone(),
+            weights: LevelWeights::from_decay(self.decay),
+            ofi_window: self.ofi_window,
+        }
     }
 }
 
@@ -286,24 +296,7 @@ fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config 
                 format_args!("{:?} is also the name of triggers[{j}]; trigger names must be unique", t.name),
             );
         }
-        let (lo, hi) = metric_range(t.metric);
-        let threshold = if !t.value.is_finite() || t.value < lo || t.value > hi {
-            p.add(
-                key("value"),
-                format_args!(
-                    "is {}; {} lies in [{lo}, {hi}], so choose a threshold in that range",
-                    t.value,
-                    t.metric.as_str()
-                ),
-            );
-            None
-        } else {
-            let d = Decimal::from_f64(t.value);
-            if d.is_none() {
-                p.add(key("value"), format_args!("is {}; use at most {} decimal places", t.value, Decimal::MAX_SCALE));
-            }
-            d
-        };
+        let conditions = trigger_conditions(i, t, &mut p);
         let cooldown_ns = if t.cooldown_sec.is_finite() && (0.0..=1e9).contains(&t.cooldown_sec) {
             (t.cooldown_sec * 1e9).round() as u64
         } else {
@@ -334,16 +327,100 @@ fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config 
         {
             p.add(key("pairs"), "is empty, so the trigger would never run; remove the key to watch every pair");
         }
+        let first = conditions.first().copied().unwrap_or(Condition {
+            metric: MetricKind::ImbalanceRatio,
+            op: Op::Ge,
+            value: 0.0,
+            threshold: Decimal { negative: false, mag: 0, scale: 0 },
+        });
+        let rearm = t.rearm.and_then(|r| {
+            let problem = if t.emit != Emit::Edge {
+                Some("applies only to emit = \"edge\" triggers; remove it or use edge".to_string())
+            } else if conditions.len() > 1 {
+                Some("needs a single condition; it cannot be used with more than one `all` condition".to_string())
+            } else if !r.is_finite() {
+                Some(format!("is {r}; use a number"))
+            } else {
+                match first.op {
+                    Op::Gt | Op::Ge if r >= first.value => Some(format!(
+                        "is {r}; it must be below the trigger value {} (the side where `{} {}` is false), e.g. {}",
+                        first.value,
+                        first.op,
+                        first.value,
+                        first.value - 0.1
+                    )),
+                    Op::Lt | Op::Le if r <= first.value => Some(format!(
+                        "is {r}; it must be above the trigger value {} (the side where `{} {}` is false), e.g. {}",
+                        first.value,
+                        first.op,
+                        first.value,
+                        first.value + 0.1
+                    )),
+                    _ => None,
+                }
+            };
+            match problem {
+                Some(m) => {
+                    p.add(key("rearm"), m);
+                    None
+                }
+                None => decimal_or_problem(r, &key("rearm"), &mut p),
+            }
+        });
+        if t.sustain_ms > 86_400_000 {
+            p.add(key("sustain_ms"), format_args!("is {}; use at most 86400000 (one day)", t.sustain_ms));
+        }
+        let min_volume = t.min_volume.and_then(|v| {
+            let digits = raw.metrics.volume_mode.frac_digits();
+            match Decimal::from_f64(v) {
+                Some(d) if !d.negative && d.scale <= digits => Some(u128::from(d.mag) * 10u128.pow(digits - d.scale)),
+                _ => {
+                    p.add(
+                        key("min_volume"),
+                        format_args!(
+                            "is {v}; use a volume ≥ 0 in the {} unit with at most {digits} decimals",
+                            raw.metrics.volume_mode
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+        let max_spread_bps = t.max_spread_bps.and_then(|v| {
+            if v.is_finite() && v >= 0.0 {
+                decimal_or_problem(v, &key("max_spread_bps"), &mut p)
+            } else {
+                p.add(key("max_spread_bps"), format_args!("is {v}; use a spread in basis points ≥ 0, e.g. 2.5"));
+                None
+            }
+        });
         triggers.push(TriggerSpec {
             name: t.name.clone(),
-            metric: t.metric,
-            op: t.op,
-            value: t.value,
-            threshold: threshold.unwrap_or(Decimal { negative: false, mag: 0, scale: 0 }),
+            metric: first.metric,
+            op: first.op,
+            value: first.value,
+            threshold: first.threshold,
+            extra: conditions.get(1..).unwrap_or(&[]).to_vec(),
             cooldown_ns,
             emit: t.emit,
             pairs: trigger_pairs,
+            rearm,
+            sustain_ns: t.sustain_ms.min(86_400_000) * 1_000_000,
+            min_volume,
+            max_spread_bps,
         });
+    }
+
+    let decay = raw.metrics.decay;
+    if !(decay > 0.0 && decay <= 1.0) {
+        p.add(
+            "metrics.decay",
+            format_args!("is {decay}; use a factor in (0, 1], e.g. 0.5 (1 weighs every level equally)"),
+        );
+    }
+    let ofi_window = raw.metrics.ofi_window;
+    if !(1..=10_000).contains(&ofi_window) {
+        p.add("metrics.ofi_window", format_args!("is {ofi_window}; use 1 to 10000 updates"));
     }
 
     let rt = &raw.runtime;
@@ -383,6 +460,8 @@ fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config 
             max_connection_age: Duration::from_secs(raw.binance.max_connection_age_sec),
         },
         volume: VolumeSpec { mode: raw.metrics.volume_mode, top_n },
+        decay,
+        ofi_window: ofi_window.clamp(1, 10_000) as usize,
         log_metrics: raw.metrics.log_metrics,
         triggers,
         alerts: AlertsConfig { journal: raw.alerts.journal },
@@ -396,11 +475,53 @@ fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config 
     }
 }
 
-/// The closed range a metric's values lie in; thresholds outside never fire.
-fn metric_range(metric: MetricKind) -> (f64, f64) {
-    match metric {
-        MetricKind::ImbalanceRatio => (-1.0, 1.0),
+/// The exact decimal of a threshold-like number, or a problem.
+fn decimal_or_problem(v: f64, key: &str, p: &mut Problems<'_>) -> Option<Decimal> {
+    let d = Decimal::from_f64(v);
+    if d.is_none() {
+        p.add(key, format_args!("is {v}; use at most {} decimal places", Decimal::MAX_SCALE));
     }
+    d
+}
+
+/// The conditions of trigger `i`: its `metric/op/value`, or its `all` list.
+fn trigger_conditions(i: usize, t: &raw::RawTrigger, p: &mut Problems<'_>) -> Vec<Condition> {
+    let key = |field: &str| format!("triggers[{i}].{field}");
+    let mut out = Vec::new();
+    let mut check = |metric: MetricKind, op: Op, value: f64, key: String, p: &mut Problems<'_>| {
+        let (lo, hi) = metric.range();
+        if !value.is_finite() || value < lo || value > hi {
+            let range =
+                if metric == MetricKind::Ofi { "any finite number".to_string() } else { format!("[{lo}, {hi}]") };
+            p.add(key, format_args!("is {value}; {metric} lies in {range}, so choose a threshold in that range"));
+            return;
+        }
+        if let Some(threshold) = decimal_or_problem(value, &key, p) {
+            out.push(Condition { metric, op, value, threshold });
+        }
+    };
+    match &t.all {
+        Some(all) => {
+            if t.op.is_some() || t.value.is_some() || t.metric.is_some() {
+                p.add(
+                    key("all"),
+                    "is set together with metric/op/value; use one form: either `op` and `value`, or `all = [...]`",
+                );
+            }
+            if all.is_empty() || all.len() > MAX_CONDITIONS {
+                p.add(key("all"), format_args!("has {} conditions; use 1 to {MAX_CONDITIONS}", all.len()));
+            }
+            for (j, c) in all.iter().enumerate().take(MAX_CONDITIONS) {
+                check(c.metric, c.op, c.value, format!("triggers[{i}].all[{j}].value"), p);
+            }
+        }
+        None => match (t.op, t.value) {
+            (Some(op), Some(value)) => check(t.metric.unwrap_or_default(), op, value, key("value"), p),
+            (None, _) => p.add(key("op"), "is missing; add e.g. op = \">=\" (or give the conditions as `all = [...]`)"),
+            (_, None) => p.add(key("value"), "is missing; add the threshold, e.g. value = 0.25"),
+        },
+    }
+    out
 }
 
 #[cfg(test)]
@@ -472,6 +593,47 @@ mod tests {
     fn every_problem_is_reported_at_once() {
         let e = problems("pairs=['a-b']\n[binance]\ndepth=7\nupdate_ms=250\n");
         assert_eq!(e.lines().count(), 3, "{e}");
+    }
+
+    #[test]
+    fn signal_quality_options_are_validated_and_converted() {
+        let c = load(
+            "[metrics]\nvolume_mode='qty'\n[[triggers]]\nname='a'\nop='>='\nvalue=0.25\nrearm=0.15\nsustain_ms=1500\nmin_volume=2.5\nmax_spread_bps=3\n",
+        )
+        .unwrap();
+        let t = &c.triggers[0];
+        assert_eq!(t.rearm, Decimal::from_f64(0.15));
+        assert_eq!(t.sustain_ns, 1_500_000_000);
+        assert_eq!(t.min_volume, Some(250_000_000));
+        assert_eq!(t.max_spread_bps, Decimal::from_f64(3.0));
+        let e = problems("[[triggers]]\nname='a'\nop='>='\nvalue=0.25\nrearm=0.3\n");
+        assert!(e.contains("`triggers[0].rearm` is 0.3; it must be below the trigger value 0.25"), "{e}");
+        let e = problems("[[triggers]]\nname='a'\nop='<='\nvalue=-0.25\nrearm=-0.3\n");
+        assert!(e.contains("`triggers[0].rearm` is -0.3; it must be above the trigger value -0.25"), "{e}");
+        let e = problems("[[triggers]]\nname='a'\nop='>='\nvalue=0.25\nrearm=0.1\nemit='level'\n");
+        assert!(e.contains("applies only to emit = \"edge\""), "{e}");
+        let e = problems(
+            "[[triggers]]\nname='a'\nop='>='\nvalue=0.25\nmin_volume=0.000000001\n[metrics]\nvolume_mode='qty'\n",
+        );
+        assert!(e.contains("`triggers[0].min_volume`"), "{e}");
+    }
+
+    #[test]
+    fn multi_condition_triggers_take_one_form_or_the_other() {
+        let c = load(
+            "[[triggers]]\nname='a'\nall=[{metric='imbalance_ratio',op='>=',value=0.3},{metric='spread_bps',op='<=',value=2}]\n",
+        )
+        .unwrap();
+        let conds: Vec<_> = c.triggers[0].conditions().map(|c| (c.metric, c.op, c.value)).collect();
+        assert_eq!(conds, vec![(MetricKind::ImbalanceRatio, Op::Ge, 0.3), (MetricKind::SpreadBps, Op::Le, 2.0)]);
+        let e = problems("[[triggers]]\nname='a'\nop='>'\nvalue=0.1\nall=[{op='>',value=0.2}]\n");
+        assert!(e.contains("use one form"), "{e}");
+        let e = problems("[[triggers]]\nname='a'\nall=[{metric='spread_bps',op='<',value=-1}]\n");
+        assert!(e.contains("`triggers[0].all[0].value` is -1; spread_bps lies in [0, 20000]"), "{e}");
+        let e = problems("[[triggers]]\nname='a'\nvalue=0.1\n");
+        assert!(e.contains("`triggers[0].op` is missing"), "{e}");
+        let e = problems("[metrics]\ndecay=0\nofi_window=0\n");
+        assert!(e.contains("`metrics.decay` is 0") && e.contains("`metrics.ofi_window` is 0"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::triggers::{Emit, MetricKind, Op};
+use crate::metrics::MetricKind;
+use crate::triggers::{Emit, Op};
 use crate::units::VolumeMode;
 
 /// The whole file.
@@ -94,7 +95,7 @@ fn default_update_ms() -> u32 {
 }
 
 /// `[metrics]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
     #[serde(default)]
@@ -104,22 +105,63 @@ pub struct RawMetrics {
     /// Log a METRIC line for every evaluated update.
     #[serde(default)]
     pub log_metrics: bool,
+    /// Level weight decay of `weighted_imbalance`.
+    #[serde(default = "default_decay")]
+    pub decay: f64,
+    /// Updates in the `ofi` window.
+    #[serde(default = "default_ofi_window")]
+    pub ofi_window: u32,
 }
 
-/// One `[[triggers]]` entry.
+impl Default for RawMetrics {
+    fn default() -> Self {
+        RawMetrics {
+            volume_mode: VolumeMode::default(),
+            top_n: None,
+            log_metrics: false,
+            decay: default_decay(),
+            ofi_window: default_ofi_window(),
+        }
+    }
+}
+
+fn default_decay() -> f64 {
+    0.5
+}
+
+fn default_ofi_window() -> u32 {
+    10
+}
+
+/// One `[[triggers]]` entry: a single condition (`metric op value`) or `all`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTrigger {
     pub name: String,
-    #[serde(default)]
-    pub metric: MetricKind,
-    pub op: Op,
-    pub value: f64,
+    pub metric: Option<MetricKind>,
+    pub op: Option<Op>,
+    pub value: Option<f64>,
+    pub all: Option<Vec<RawCondition>>,
     #[serde(default)]
     pub cooldown_sec: f64,
     #[serde(default)]
     pub emit: Emit,
     pub pairs: Option<Vec<String>>,
+    pub rearm: Option<f64>,
+    #[serde(default)]
+    pub sustain_ms: u64,
+    pub min_volume: Option<f64>,
+    pub max_spread_bps: Option<f64>,
+}
+
+/// One condition of an `all = [...]` trigger.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondition {
+    #[serde(default)]
+    pub metric: MetricKind,
+    pub op: Op,
+    pub value: f64,
 }
 
 /// `[alerts]`

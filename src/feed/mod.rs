@@ -624,7 +624,7 @@ mod tests {
     use crate::alert::Alert;
     use crate::engine::EngineConfig;
     use crate::exchange::binance::{Depth, StreamKind, UpdateSpeed};
-    use crate::metrics::{Decimal, VolumeSpec};
+    use crate::metrics::VolumeSpec;
     use crate::triggers::{Emit, MetricKind, Op, TriggerSpec};
     use crate::units::VolumeMode;
     use std::net::TcpListener;
@@ -636,20 +636,11 @@ mod tests {
     }
 
     fn engine() -> Engine {
-        Engine::new(EngineConfig {
-            streams: StreamTable::new(&["BTCUSDT".into()], StreamKind { depth: Depth::D5, speed: UpdateSpeed::Ms100 }),
-            volume: VolumeSpec { mode: VolumeMode::Qty, top_n: 5 },
-            triggers: vec![TriggerSpec {
-                name: "buy".into(),
-                metric: MetricKind::ImbalanceRatio,
-                op: Op::Ge,
-                value: 0.5,
-                threshold: Decimal::from_f64(0.5).unwrap(),
-                cooldown_ns: 0,
-                emit: Emit::Level,
-                pairs: None,
-            }],
-        })
+        Engine::new(EngineConfig::new(
+            StreamTable::new(&["BTCUSDT".into()], StreamKind { depth: Depth::D5, speed: UpdateSpeed::Ms100 }),
+            VolumeSpec { mode: VolumeMode::Qty, top_n: 5 },
+            vec![TriggerSpec::simple("buy", MetricKind::ImbalanceRatio, Op::Ge, 0.5, 0, Emit::Level)],
+        ))
     }
 
     fn config(url: String) -> FeedConfig {

@@ -87,8 +87,17 @@ impl AlertView<'_> {
         let _ = write!(s, "TRIGGER | pair={} | {}", self.pair, self.trigger_name());
         if let Some(t) = self.trigger {
             let _ = write!(s, ": {} {} {}", t.metric.as_str(), t.op, t.value);
+            for c in &t.extra {
+                let _ = write!(s, " and {} {} {}", c.metric, c.op, c.value);
+            }
         }
-        let _ = write!(s, " | value={:.6} | bid={} ask={}", a.value, a.bid_volume, a.ask_volume);
+        let _ = write!(s, " | value={:.6}", a.value);
+        if let Some(t) = self.trigger {
+            for (c, v) in t.extra.iter().zip(a.extra_values.iter()) {
+                let _ = write!(s, " {}={v:.6}", c.metric);
+            }
+        }
+        let _ = write!(s, " | bid={} ask={}", a.bid_volume, a.ask_volume);
         let _ = write!(s, " | best_bid={} best_ask={}", OptPrice(a.best_bid), OptPrice(a.best_ask));
         s
     }
@@ -129,6 +138,27 @@ impl AlertView<'_> {
             JsonPrice(a.best_ask),
             a.last_update_id
         );
+        if let Some(t) = self.trigger.filter(|t| !t.extra.is_empty()) {
+            // An `all` trigger: every condition with its value, the first
+            // repeated so the list is complete on its own.
+            s.pop();
+            s.push_str(",\"conditions\":[");
+            let values = std::iter::once(a.value).chain(a.extra_values.iter().copied());
+            for (i, (c, v)) in t.conditions().zip(values).enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                let _ = write!(
+                    s,
+                    "{{\"metric\":\"{}\",\"op\":\"{}\",\"threshold\":{},\"value\":{}}}",
+                    c.metric,
+                    c.op,
+                    JsonF64(c.value),
+                    JsonF64(v)
+                );
+            }
+            s.push_str("]}");
+        }
         s
     }
 }
@@ -189,23 +219,20 @@ pub fn json_str(out: &mut String, v: &str) {
 mod tests {
     use super::*;
     use crate::exchange::binance::{Depth, PairId, StreamKind, UpdateSpeed};
-    use crate::metrics::Decimal;
     use crate::triggers::{Emit, MetricKind, Op, TriggerId};
     use crate::units::{UnixNanos, Volume, VolumeMode};
 
     fn catalog() -> Catalog {
         Catalog {
             streams: StreamTable::new(&["BTCUSDT".into()], StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 }),
-            triggers: vec![TriggerSpec {
-                name: "imbalance_buy_strong".into(),
-                metric: MetricKind::ImbalanceRatio,
-                op: Op::Ge,
-                value: 0.25,
-                threshold: Decimal::from_f64(0.25).unwrap(),
-                cooldown_ns: 0,
-                emit: Emit::Edge,
-                pairs: None,
-            }],
+            triggers: vec![TriggerSpec::simple(
+                "imbalance_buy_strong",
+                MetricKind::ImbalanceRatio,
+                Op::Ge,
+                0.25,
+                0,
+                Emit::Edge,
+            )],
             volume: VolumeSpec { mode: VolumeMode::Notional, top_n: 10 },
         }
     }
@@ -217,6 +244,7 @@ mod tests {
             pair: PairId(0),
             trigger: TriggerId(0),
             value: 0.2859281,
+            extra_values: [0.0; 3],
             bid_volume: Volume { raw: 7_625_960_012_000_000_000_000, mode: VolumeMode::Notional },
             ask_volume: Volume { raw: 4_234_673_400_000_000_000_000, mode: VolumeMode::Notional },
             best_bid: Some(Price(6_183_763_000_000)),

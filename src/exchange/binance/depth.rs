@@ -157,10 +157,6 @@ struct DepthFields {
 }
 
 impl DepthFields {
-    fn any(&self) -> bool {
-        self.last_update_id || self.bids || self.asks
-    }
-
     fn complete(&self) -> bool {
         self.last_update_id && self.bids && self.asks
     }
@@ -523,7 +519,10 @@ impl<'a> Scan<'a> {
         // matters only if the stream turns out to be ours.
         let mut data_result: Result<(), ParseError> = Ok(());
         let mut system_shutdown = false;
-        let mut raw = DepthFields::default();
+        // A bare depth payload (REST snapshot, or a raw `/ws/<stream>` frame)
+        // names no stream, so it can never be evaluated: its fields are only
+        // noted and skipped, whatever their content.
+        let mut raw_depth = false;
         let mut raw_event_shutdown = false;
         let mut reply = false;
         if self.next_token()? == b'}' {
@@ -562,7 +561,8 @@ impl<'a> Scan<'a> {
             } else if key.eq(b"result") {
                 reply = true;
                 self.skip_value()?;
-            } else if !self.depth_member(&key, book, &mut raw)? {
+            } else {
+                raw_depth |= key.eq(b"bids") || key.eq(b"asks") || key.eq(b"lastUpdateId");
                 self.skip_value()?;
             }
             if !self.more(b'}')? {
@@ -576,13 +576,7 @@ impl<'a> Scan<'a> {
             StreamSeen::Unknown | StreamSeen::System => Err(ParseError::UnknownStream),
             StreamSeen::Absent if raw_event_shutdown => Ok(Message::ServerShutdown),
             StreamSeen::Absent if reply => Ok(Message::Reply),
-            StreamSeen::Absent if data_seen || raw.any() => {
-                if raw.any() && !raw.complete() {
-                    Err(ParseError::MissingField)
-                } else {
-                    data_result.and(Err(ParseError::NoStream))
-                }
-            }
+            StreamSeen::Absent if data_seen || raw_depth => Err(ParseError::NoStream),
             StreamSeen::Absent => Err(ParseError::MissingField),
         }
     }
@@ -858,6 +852,9 @@ mod tests {
         assert_eq!(parse(&escaped).unwrap().0, Message::Depth(PairId(0)));
         let raw = r#"{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}"#;
         assert_eq!(err(raw), ParseError::NoStream);
+        let many: Vec<String> = (1..=30).map(|p| format!(r#"["{p}","1"]"#)).collect();
+        let snapshot = format!(r#"{{"lastUpdateId":1,"bids":[],"asks":[{}]}}"#, many.join(","));
+        assert_eq!(err(&snapshot), ParseError::NoStream);
     }
 
     #[test]

@@ -17,6 +17,15 @@ use crate::run::Runner;
 use crate::sinks::Catalog;
 use crate::sinks::journal::Journal;
 
+const EXAMPLES: &str = "Examples:
+  imbalance-monitor                          watch the pairs in config/config.toml live
+  imbalance-monitor check-config -c my.toml  validate a config and print it with every default
+  imbalance-monitor replay rec.txt.gz        replay a recording into alerts
+
+Exit codes: 0 success; 1 runtime failure; 2 usage or config error.
+Environment: IMBALANCE_MONITOR_CONFIG (config file), TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID,
+IMBALANCE_THRESHOLD; a .env file beside the config is read too (the real environment wins).";
+
 /// Exit code for a usage or config error.
 pub const EXIT_CONFIG: u8 = 2;
 /// Exit code for a runtime failure.
@@ -24,10 +33,16 @@ pub const EXIT_FAILURE: u8 = 1;
 
 /// Watches Binance Spot order books and alerts when buyers or sellers dominate.
 #[derive(Debug, Parser)]
-#[command(name = "imbalance-monitor", version, about, long_about = None)]
+#[command(name = "imbalance-monitor", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(flatten)]
     pub config: ConfigArg,
+    /// More log output (-v debug, -vv trace); overrides `log.level`.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less log output (-q warnings and errors, -qq errors only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub quiet: u8,
     /// The command; `run` when omitted.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -39,6 +54,9 @@ pub enum Command {
     /// Watch the configured pairs live and alert (the default command).
     #[command(after_help = "Example:\n  imbalance-monitor run -c config/config.toml")]
     Run,
+    /// Validate the config and print the effective configuration (secrets redacted).
+    #[command(after_help = "Example:\n  imbalance-monitor check-config -c config/config.toml")]
+    CheckConfig,
     /// Replay recordings (`<recv_unix_ns> <json>` lines, .gz by extension) through the engine.
     #[command(
         after_help = "Example:\n  imbalance-monitor replay -c config/config.toml --journal /tmp/alerts.jsonl btcusdt_depth10.txt.gz"
@@ -50,7 +68,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ConfigArg {
     /// Config file.
-    #[arg(short, long, value_name = "CONFIG", default_value = config::DEFAULT_PATH, global = true)]
+    #[arg(short, long, value_name = "CONFIG", default_value = config::DEFAULT_PATH, global = true, env = config::env::CONFIG_VAR)]
     pub config: PathBuf,
 }
 
@@ -67,18 +85,58 @@ pub struct ReplayArgs {
 
 /// Runs the parsed command line; the process exits with the returned code.
 pub fn run(cli: Cli) -> ExitCode {
+    let verbosity = Verbosity { verbose: cli.verbose, quiet: cli.quiet };
     match cli.command.unwrap_or(Command::Run) {
-        Command::Run => run_live(&cli.config),
+        Command::Run => run_live(&cli.config, verbosity),
+        Command::CheckConfig => check_config(&cli.config),
         Command::Replay(args) => run_replay(&cli.config, args),
     }
 }
 
-fn run_live(config_arg: &ConfigArg) -> ExitCode {
+/// `-v`/`-q` counts.
+#[derive(Clone, Copy, Debug)]
+struct Verbosity {
+    verbose: u8,
+    quiet: u8,
+}
+
+impl Verbosity {
+    /// The log level: the config's, unless `-v`/`-q` say otherwise.
+    fn level(self, configured: log::LevelFilter) -> log::LevelFilter {
+        use log::LevelFilter::*;
+        match (self.verbose, self.quiet) {
+            (0, 0) => configured,
+            (1, _) => Debug,
+            (v, _) if v > 1 => Trace,
+            (_, 1) => Warn,
+            _ => Error,
+        }
+    }
+}
+
+fn check_config(config_arg: &ConfigArg) -> ExitCode {
+    match load_config(config_arg) {
+        Ok(config) => {
+            print!("{}", config.render());
+            println!(
+                "# OK: {} pair(s), {} trigger entr{} — {}",
+                config.pairs.len(),
+                config.triggers.len(),
+                if config.triggers.len() == 1 { "y" } else { "ies" },
+                config.path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn run_live(config_arg: &ConfigArg, verbosity: Verbosity) -> ExitCode {
     let config = match load_config(config_arg) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let _log = match logging::init(&config.log.file, config.log.level, Console::Stdout) {
+    let _log = match logging::init(&config.log.file, verbosity.level(config.log.level), Console::Stdout) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("error: {e}");

@@ -4,8 +4,11 @@
 //! Validation runs completely before anything connects: every problem is
 //! reported at once, each naming the file, the line, the key and the fix.
 
+pub mod env;
 mod locate;
 mod raw;
+mod render;
+mod triggers;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,10 +16,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::engine::EngineConfig;
-use crate::exchange::binance::{Depth, PairId, StreamKind, StreamTable, UpdateSpeed};
-use crate::metrics::{Decimal, LevelWeights, MetricKind, VolumeSpec};
-use crate::triggers::{Condition, Emit, MAX_CONDITIONS, Op, TriggerSpec};
+use crate::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
+use crate::metrics::{LevelWeights, VolumeSpec};
+use crate::triggers::TriggerSpec;
 
+pub use env::Env;
 pub use raw::RawConfig;
 
 /// The default config file, relative to the working directory.
@@ -126,18 +130,37 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and validates `path`.
+    /// Reads and validates `path`, with the process environment and the
+    /// `.env` file beside it applied.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        Config::from_toml(path, &text)
+        let env = Env::for_config(path)
+            .map_err(|problem| ConfigError::Invalid { path: path.to_path_buf(), problems: vec![problem] })?;
+        Config::from_toml_with_env(path, &text, &env)
     }
 
-    /// Validates TOML `text`; `path` only names the source in messages.
+    /// Validates TOML `text` without environment overrides; `path` only
+    /// names the source in messages.
     pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_with_env(path, text, &Env::fixed(&[], &[]))
+    }
+
+    /// Validates TOML `text` with `env`'s overrides applied.
+    pub fn from_toml_with_env(path: &Path, text: &str, env: &Env) -> Result<Config, ConfigError> {
         let invalid = |problems| ConfigError::Invalid { path: path.to_path_buf(), problems };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(vec![toml_problem(text, &e)]))?;
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| invalid(vec![toml_problem(text, &e)]))?;
         let mut problems = Vec::new();
+        if let Some(v) = env.get(env::THRESHOLD_VAR) {
+            match v.trim().parse::<f64>() {
+                Ok(x) => raw.threshold = Some(x),
+                Err(_) => problems.push(Problem {
+                    key: env::THRESHOLD_VAR.into(),
+                    line: None,
+                    message: format!("(environment) is {v:?}; expected a number such as 0.5"),
+                }),
+            }
+        }
         let config = validate(path, raw, &mut problems);
         if problems.is_empty() {
             Ok(config)
@@ -173,10 +196,11 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
     Problem { key: String::new(), line, message }
 }
 
-struct Problems<'a>(&'a mut Vec<Problem>);
+/// Collects problems with their key paths (lines are found later).
+pub(crate) struct Problems<'a>(&'a mut Vec<Problem>);
 
 impl Problems<'_> {
-    fn add(&mut self, key: impl fmt::Display, message: impl fmt::Display) {
+    pub(crate) fn add(&mut self, key: impl fmt::Display, message: impl fmt::Display) {
         self.0.push(Problem { key: key.to_string(), line: None, message: message.to_string() });
     }
 }
@@ -272,144 +296,7 @@ fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config 
         );
     }
 
-    let mut triggers: Vec<TriggerSpec> = Vec::new();
-    if raw.triggers.len() > usize::from(u16::MAX) {
-        p.add("triggers", "has more than 65535 entries");
-    }
-    for (i, t) in raw.triggers.iter().enumerate() {
-        let key = |field: &str| format!("triggers[{i}].{field}");
-        if t.name.is_empty()
-            || t.name.len() > 64
-            || !t.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        {
-            p.add(
-                key("name"),
-                format_args!(
-                    "is {:?}; use 1 to 64 letters, digits, '_', '-' or '.', e.g. \"imbalance_buy_strong\"",
-                    t.name
-                ),
-            );
-        }
-        if let Some(j) = raw.triggers.iter().take(i).position(|o| o.name == t.name) {
-            p.add(
-                key("name"),
-                format_args!("{:?} is also the name of triggers[{j}]; trigger names must be unique", t.name),
-            );
-        }
-        let conditions = trigger_conditions(i, t, &mut p);
-        let cooldown_ns = if t.cooldown_sec.is_finite() && (0.0..=1e9).contains(&t.cooldown_sec) {
-            (t.cooldown_sec * 1e9).round() as u64
-        } else {
-            p.add(
-                key("cooldown_sec"),
-                format_args!("is {}; use a number of seconds ≥ 0, fractions allowed (e.g. 2.5)", t.cooldown_sec),
-            );
-            0
-        };
-        let trigger_pairs = t.pairs.as_ref().map(|list| {
-            list.iter()
-                .enumerate()
-                .filter_map(|(j, s)| {
-                    let upper = s.trim().to_ascii_uppercase();
-                    let id = pairs.iter().position(|q| *q == upper).map(|k| PairId(k as u16));
-                    if id.is_none() {
-                        p.add(
-                            format_args!("triggers[{i}].pairs[{j}]"),
-                            format_args!("is {s:?}, which is not in `pairs`; add it there or remove it here"),
-                        );
-                    }
-                    id
-                })
-                .collect::<Vec<_>>()
-        });
-        if let Some(list) = &t.pairs
-            && list.is_empty()
-        {
-            p.add(key("pairs"), "is empty, so the trigger would never run; remove the key to watch every pair");
-        }
-        let first = conditions.first().copied().unwrap_or(Condition {
-            metric: MetricKind::ImbalanceRatio,
-            op: Op::Ge,
-            value: 0.0,
-            threshold: Decimal { negative: false, mag: 0, scale: 0 },
-        });
-        let rearm = t.rearm.and_then(|r| {
-            let problem = if t.emit != Emit::Edge {
-                Some("applies only to emit = \"edge\" triggers; remove it or use edge".to_string())
-            } else if conditions.len() > 1 {
-                Some("needs a single condition; it cannot be used with more than one `all` condition".to_string())
-            } else if !r.is_finite() {
-                Some(format!("is {r}; use a number"))
-            } else {
-                match first.op {
-                    Op::Gt | Op::Ge if r >= first.value => Some(format!(
-                        "is {r}; it must be below the trigger value {} (the side where `{} {}` is false), e.g. {}",
-                        first.value,
-                        first.op,
-                        first.value,
-                        first.value - 0.1
-                    )),
-                    Op::Lt | Op::Le if r <= first.value => Some(format!(
-                        "is {r}; it must be above the trigger value {} (the side where `{} {}` is false), e.g. {}",
-                        first.value,
-                        first.op,
-                        first.value,
-                        first.value + 0.1
-                    )),
-                    _ => None,
-                }
-            };
-            match problem {
-                Some(m) => {
-                    p.add(key("rearm"), m);
-                    None
-                }
-                None => decimal_or_problem(r, &key("rearm"), &mut p),
-            }
-        });
-        if t.sustain_ms > 86_400_000 {
-            p.add(key("sustain_ms"), format_args!("is {}; use at most 86400000 (one day)", t.sustain_ms));
-        }
-        let min_volume = t.min_volume.and_then(|v| {
-            let digits = raw.metrics.volume_mode.frac_digits();
-            match Decimal::from_f64(v) {
-                Some(d) if !d.negative && d.scale <= digits => Some(u128::from(d.mag) * 10u128.pow(digits - d.scale)),
-                _ => {
-                    p.add(
-                        key("min_volume"),
-                        format_args!(
-                            "is {v}; use a volume ≥ 0 in the {} unit with at most {digits} decimals",
-                            raw.metrics.volume_mode
-                        ),
-                    );
-                    None
-                }
-            }
-        });
-        let max_spread_bps = t.max_spread_bps.and_then(|v| {
-            if v.is_finite() && v >= 0.0 {
-                decimal_or_problem(v, &key("max_spread_bps"), &mut p)
-            } else {
-                p.add(key("max_spread_bps"), format_args!("is {v}; use a spread in basis points ≥ 0, e.g. 2.5"));
-                None
-            }
-        });
-        triggers.push(TriggerSpec {
-            name: t.name.clone(),
-            metric: first.metric,
-            op: first.op,
-            value: first.value,
-            threshold: first.threshold,
-            extra: conditions.get(1..).unwrap_or(&[]).to_vec(),
-            cooldown_ns,
-            emit: t.emit,
-            pairs: trigger_pairs,
-            rearm,
-            sustain_ns: t.sustain_ms.min(86_400_000) * 1_000_000,
-            min_volume,
-            max_spread_bps,
-        });
-    }
+    let triggers = triggers::validate_all(&raw, &pairs, &mut p);
 
     let decay = raw.metrics.decay;
     if !(decay > 0.0 && decay <= 1.0) {
@@ -475,58 +362,11 @@ fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config 
     }
 }
 
-/// The exact decimal of a threshold-like number, or a problem.
-fn decimal_or_problem(v: f64, key: &str, p: &mut Problems<'_>) -> Option<Decimal> {
-    let d = Decimal::from_f64(v);
-    if d.is_none() {
-        p.add(key, format_args!("is {v}; use at most {} decimal places", Decimal::MAX_SCALE));
-    }
-    d
-}
-
-/// The conditions of trigger `i`: its `metric/op/value`, or its `all` list.
-fn trigger_conditions(i: usize, t: &raw::RawTrigger, p: &mut Problems<'_>) -> Vec<Condition> {
-    let key = |field: &str| format!("triggers[{i}].{field}");
-    let mut out = Vec::new();
-    let mut check = |metric: MetricKind, op: Op, value: f64, key: String, p: &mut Problems<'_>| {
-        let (lo, hi) = metric.range();
-        if !value.is_finite() || value < lo || value > hi {
-            let range =
-                if metric == MetricKind::Ofi { "any finite number".to_string() } else { format!("[{lo}, {hi}]") };
-            p.add(key, format_args!("is {value}; {metric} lies in {range}, so choose a threshold in that range"));
-            return;
-        }
-        if let Some(threshold) = decimal_or_problem(value, &key, p) {
-            out.push(Condition { metric, op, value, threshold });
-        }
-    };
-    match &t.all {
-        Some(all) => {
-            if t.op.is_some() || t.value.is_some() || t.metric.is_some() {
-                p.add(
-                    key("all"),
-                    "is set together with metric/op/value; use one form: either `op` and `value`, or `all = [...]`",
-                );
-            }
-            if all.is_empty() || all.len() > MAX_CONDITIONS {
-                p.add(key("all"), format_args!("has {} conditions; use 1 to {MAX_CONDITIONS}", all.len()));
-            }
-            for (j, c) in all.iter().enumerate().take(MAX_CONDITIONS) {
-                check(c.metric, c.op, c.value, format!("triggers[{i}].all[{j}].value"), p);
-            }
-        }
-        None => match (t.op, t.value) {
-            (Some(op), Some(value)) => check(t.metric.unwrap_or_default(), op, value, key("value"), p),
-            (None, _) => p.add(key("op"), "is missing; add e.g. op = \">=\" (or give the conditions as `all = [...]`)"),
-            (_, None) => p.add(key("value"), "is missing; add the threshold, e.g. value = 0.25"),
-        },
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::binance::PairId;
+    use crate::metrics::{Decimal, MetricKind};
     use crate::triggers::{Emit, Op};
     use crate::units::VolumeMode;
 
@@ -634,6 +474,56 @@ mod tests {
         assert!(e.contains("`triggers[0].op` is missing"), "{e}");
         let e = problems("[metrics]\ndecay=0\nofi_window=0\n");
         assert!(e.contains("`metrics.decay` is 0") && e.contains("`metrics.ofi_window` is 0"), "{e}");
+    }
+
+    #[test]
+    fn the_threshold_shorthand_creates_symmetric_edge_triggers() {
+        let c = load("pairs=['BTCUSDT']\nthreshold = 0.5\n").unwrap();
+        let t: Vec<_> = c.triggers.iter().map(|t| (t.name.as_str(), t.op, t.value, t.emit, t.cooldown_ns)).collect();
+        assert_eq!(
+            t,
+            vec![
+                ("imbalance_buy", Op::Ge, 0.5, Emit::Edge, 10_000_000_000),
+                ("imbalance_sell", Op::Le, -0.5, Emit::Edge, 10_000_000_000)
+            ]
+        );
+        let c = load("threshold = 0.3\ncooldown_sec = 2.5\n").unwrap();
+        assert_eq!(c.triggers[1].cooldown_ns, 2_500_000_000);
+        let e = problems("threshold = 1.5\n");
+        assert!(e.contains("test.toml:1: `threshold` is 1.5; use a ratio in (0, 1]"), "{e}");
+        let e = problems("threshold = 0.5\n[[triggers]]\nname='imbalance_buy'\nop='>'\nvalue=0.1\n");
+        assert!(e.contains("\"imbalance_buy\" is also the name of triggers[0]"), "{e}");
+    }
+
+    #[test]
+    fn pair_overrides_split_a_trigger_per_pair() {
+        let c = load(
+            "pairs=['BTCUSDT','DOTUSDT','SOLUSDT']\nthreshold=0.25\n[pair_overrides.DOTUSDT]\nthreshold=0.6\n[pair_overrides.SOLUSDT.triggers.imbalance_sell]\nenabled=false\n",
+        )
+        .unwrap();
+        let t: Vec<_> = c.triggers.iter().map(|t| (t.name.as_str(), t.value, t.pairs.clone())).collect();
+        assert_eq!(
+            t,
+            vec![
+                ("imbalance_buy", 0.25, Some(vec![PairId(0), PairId(2)])),
+                ("imbalance_buy", 0.6, Some(vec![PairId(1)])),
+                ("imbalance_sell", -0.25, Some(vec![PairId(0)])),
+                ("imbalance_sell", -0.6, Some(vec![PairId(1)])),
+            ]
+        );
+    }
+
+    #[test]
+    fn pair_override_errors_name_the_override_key() {
+        let base = "pairs=['BTCUSDT','DOTUSDT']\n[[triggers]]\nname='buy'\nop='>='\nvalue=0.25\n";
+        let e = problems(&format!("{base}[pair_overrides.DOTUSDT.triggers.buy]\nvalue=1.5\n"));
+        assert!(e.contains("test.toml:7: `pair_overrides.DOTUSDT.triggers.buy.value` is 1.5"), "{e}");
+        let e = problems(&format!("{base}[pair_overrides.DOTUSDT.triggers.sell]\nvalue=0.5\n"));
+        assert!(e.contains("`pair_overrides.DOTUSDT.triggers.sell` names no trigger; the triggers are: buy"), "{e}");
+        let e = problems(&format!("{base}[pair_overrides.XRPUSDT.triggers.buy]\nvalue=0.5\n"));
+        assert!(e.contains("`pair_overrides.XRPUSDT` names \"XRPUSDT\", which is not in `pairs`"), "{e}");
+        let e = problems(&format!("{base}[pair_overrides.DOTUSDT.triggers.buy]\nvalu=0.5\n"));
+        assert!(e.contains("unknown field `valu`"), "{e}");
     }
 
     #[test]

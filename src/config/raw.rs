@@ -2,6 +2,7 @@
 //! `deny_unknown_fields`, so a misspelt key is an error rather than silently
 //! ignored. Semantic checks live in the parent module.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -16,6 +17,12 @@ use crate::units::VolumeMode;
 pub struct RawConfig {
     #[serde(default = "default_pairs")]
     pub pairs: Vec<String>,
+    /// Shorthand: `threshold = X` creates edge triggers `>= X` and `<= -X`.
+    pub threshold: Option<f64>,
+    /// Cooldown of the shorthand triggers (default 10 s).
+    pub cooldown_sec: Option<f64>,
+    #[serde(default)]
+    pub pair_overrides: BTreeMap<String, RawPairOverride>,
     #[serde(default)]
     pub binance: RawBinance,
     #[serde(default)]
@@ -134,7 +141,7 @@ fn default_ofi_window() -> u32 {
 }
 
 /// One `[[triggers]]` entry: a single condition (`metric op value`) or `all`.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTrigger {
     pub name: String,
@@ -155,7 +162,7 @@ pub struct RawTrigger {
 }
 
 /// One condition of an `all = [...]` trigger.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCondition {
     #[serde(default)]
@@ -237,4 +244,29 @@ fn default_log_file() -> PathBuf {
 
 fn default_log_level() -> String {
     "info".into()
+}
+
+/// `[pair_overrides.<PAIR>]`: per-pair trigger values.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPairOverride {
+    /// Overrides the `threshold` shorthand for this pair.
+    pub threshold: Option<f64>,
+    /// `[pair_overrides.<PAIR>.triggers.<NAME>]`
+    #[serde(default)]
+    pub triggers: BTreeMap<String, RawTriggerOverride>,
+}
+
+/// The keys of a trigger that may differ per pair.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTriggerOverride {
+    /// `false` turns the trigger off for this pair.
+    pub enabled: Option<bool>,
+    pub value: Option<f64>,
+    pub cooldown_sec: Option<f64>,
+    pub rearm: Option<f64>,
+    pub sustain_ms: Option<u64>,
+    pub min_volume: Option<f64>,
+    pub max_spread_bps: Option<f64>,
 }

@@ -1,0 +1,125 @@
+//! `check-config` output: the effective configuration as TOML, every key
+//! with the value in force (defaults, environment overrides, the shorthand
+//! and per-pair overrides all applied), secrets shown as `<redacted>`.
+
+use std::fmt::Write as _;
+
+use super::Config;
+use crate::metrics::Decimal;
+
+/// A TOML string literal.
+fn q(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    crate::sinks::json_str(&mut out, s);
+    out
+}
+
+fn dec(d: Decimal) -> String {
+    let mut s = String::new();
+    if d.negative && d.mag != 0 {
+        s.push('-');
+    }
+    let _ = crate::units::write_decimal(&mut s, u128::from(d.mag), d.scale);
+    s
+}
+
+impl Config {
+    /// The effective configuration, as TOML a person can read.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let w = &mut s;
+        let _ = writeln!(w, "# Effective configuration of {} (defaults, environment,", self.path.display());
+        let _ = writeln!(w, "# `threshold` and `pair_overrides` applied; one [[triggers]] entry per pair group).");
+        let pairs: Vec<String> = self.pairs.iter().map(|p| q(p)).collect();
+        let _ = writeln!(w, "pairs = [{}]\n", pairs.join(", "));
+
+        let b = &self.binance;
+        let _ = writeln!(w, "[binance]");
+        let _ = writeln!(w, "ws_url = {}", q(&b.ws_url));
+        let _ = writeln!(w, "depth = {}", b.stream.depth.levels());
+        let _ = writeln!(w, "update_ms = {}", b.stream.speed.millis());
+        match &b.ca_file {
+            Some(p) => writeln!(w, "ca_file = {}", q(&p.display().to_string())),
+            None => writeln!(w, "# ca_file: not set (webpki roots only)"),
+        }
+        .ok();
+        let _ = writeln!(w, "max_streams_per_connection = {}", b.max_streams_per_connection);
+        let _ = writeln!(w, "stale_after_ms = {}", b.stale_after.as_millis());
+        let _ = writeln!(w, "max_connection_age_sec = {}\n", b.max_connection_age.as_secs());
+
+        let _ = writeln!(w, "[metrics]");
+        let _ = writeln!(w, "volume_mode = {}", q(self.volume.mode.as_str()));
+        let _ = writeln!(w, "top_n = {}", self.volume.top_n);
+        let _ = writeln!(w, "log_metrics = {}", self.log_metrics);
+        let _ = writeln!(w, "decay = {}", self.decay);
+        let _ = writeln!(w, "ofi_window = {}\n", self.ofi_window);
+
+        for t in &self.triggers {
+            let _ = writeln!(w, "[[triggers]]");
+            let _ = writeln!(w, "name = {}", q(&t.name));
+            if t.extra.is_empty() {
+                let _ = writeln!(w, "metric = {}", q(t.metric.as_str()));
+                let _ = writeln!(w, "op = {}", q(t.op.as_str()));
+                let _ = writeln!(w, "value = {}", t.value);
+            } else {
+                let conds: Vec<String> = t
+                    .conditions()
+                    .map(|c| {
+                        format!(
+                            "{{ metric = {}, op = {}, value = {} }}",
+                            q(c.metric.as_str()),
+                            q(c.op.as_str()),
+                            c.value
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(w, "all = [{}]", conds.join(", "));
+            }
+            let _ = writeln!(w, "cooldown_sec = {}", t.cooldown_ns as f64 / 1e9);
+            let _ = writeln!(w, "emit = {}", q(t.emit.as_str()));
+            match &t.pairs {
+                Some(ids) => {
+                    let names: Vec<String> =
+                        ids.iter().filter_map(|id| self.pairs.get(id.index())).map(|p| q(p)).collect();
+                    writeln!(w, "pairs = [{}]", names.join(", "))
+                }
+                None => writeln!(w, "# pairs: all"),
+            }
+            .ok();
+            if let Some(r) = t.rearm {
+                let _ = writeln!(w, "rearm = {}", dec(r));
+            }
+            if t.sustain_ns > 0 {
+                let _ = writeln!(w, "sustain_ms = {}", t.sustain_ns / 1_000_000);
+            }
+            if let Some(v) = t.min_volume {
+                let mut s = String::new();
+                let _ = crate::units::write_decimal(&mut s, v, self.volume.mode.frac_digits());
+                let _ = writeln!(w, "min_volume = {s}");
+            }
+            if let Some(m) = t.max_spread_bps {
+                let _ = writeln!(w, "max_spread_bps = {}", dec(m));
+            }
+            w.push('\n');
+        }
+
+        let _ = writeln!(w, "[alerts]");
+        let _ = writeln!(w, "journal = {}\n", q(&self.alerts.journal.display().to_string()));
+
+        let r = &self.runtime;
+        let _ = writeln!(w, "[runtime]");
+        match r.hot_core {
+            Some(c) => writeln!(w, "hot_core = {c}"),
+            None => writeln!(w, "# hot_core: not set (hot thread not pinned)"),
+        }
+        .ok();
+        let _ = writeln!(w, "busy_poll = {}", r.busy_poll);
+        let _ = writeln!(w, "shutdown_grace_sec = {}", r.shutdown_grace.as_secs_f64());
+        let _ = writeln!(w, "channel_capacity = {}\n", r.channel_capacity);
+
+        let _ = writeln!(w, "[log]");
+        let _ = writeln!(w, "file = {}", q(&self.log.file.display().to_string()));
+        let _ = writeln!(w, "level = {}", q(&self.log.level.to_string().to_ascii_lowercase()));
+        s
+    }
+}

@@ -7,13 +7,15 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::logging::{self, Console};
+use crate::recorder::RecordConfig;
 use crate::replay::replay;
-use crate::run::Runner;
+use crate::run::{RunOptions, Runner};
 use crate::sinks::Catalog;
 use crate::sinks::journal::Journal;
 
@@ -52,8 +54,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Watch the configured pairs live and alert (the default command).
-    #[command(after_help = "Example:\n  imbalance-monitor run -c config/config.toml")]
-    Run,
+    #[command(
+        after_help = "Examples:\n  imbalance-monitor run -c config/config.toml\n  imbalance-monitor run --record rec/live.txt.gz --record-rotate-mb 512 --hdr-log latency.hlog"
+    )]
+    Run(RunArgs),
     /// Validate the config and print the effective configuration (secrets redacted).
     #[command(after_help = "Example:\n  imbalance-monitor check-config -c config/config.toml")]
     CheckConfig,
@@ -72,6 +76,20 @@ pub struct ConfigArg {
     pub config: PathBuf,
 }
 
+/// `run` arguments.
+#[derive(Debug, Default, Args)]
+pub struct RunArgs {
+    /// Record every received message to PATH as `<recv_unix_ns> <json>` lines (gzip if it ends in .gz).
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
+    /// Start a new recording file every N MiB (uncompressed); old ones get a -0001… suffix.
+    #[arg(long, value_name = "N", requires = "record")]
+    pub record_rotate_mb: Option<u64>,
+    /// Write an HdrHistogram interval log of every latency stage to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub hdr_log: Option<PathBuf>,
+}
+
 /// `replay` arguments.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -86,8 +104,8 @@ pub struct ReplayArgs {
 /// Runs the parsed command line; the process exits with the returned code.
 pub fn run(cli: Cli) -> ExitCode {
     let verbosity = Verbosity { verbose: cli.verbose, quiet: cli.quiet };
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => run_live(&cli.config, verbosity),
+    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+        Command::Run(args) => run_live(&cli.config, &args, verbosity),
         Command::CheckConfig => check_config(&cli.config),
         Command::Replay(args) => run_replay(&cli.config, args),
     }
@@ -131,7 +149,7 @@ fn check_config(config_arg: &ConfigArg) -> ExitCode {
     }
 }
 
-fn run_live(config_arg: &ConfigArg, verbosity: Verbosity) -> ExitCode {
+fn run_live(config_arg: &ConfigArg, args: &RunArgs, verbosity: Verbosity) -> ExitCode {
     let config = match load_config(config_arg) {
         Ok(c) => c,
         Err(code) => return code,
@@ -143,7 +161,23 @@ fn run_live(config_arg: &ConfigArg, verbosity: Verbosity) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    match Runner::start(&config, Vec::new(), true) {
+    let journal = match Journal::open(&config.alerts.journal) {
+        Ok(j) => Arc::new(Mutex::new(j)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let options = RunOptions {
+        handle_signals: true,
+        record: args.record.clone().map(|path| RecordConfig {
+            path,
+            rotate_bytes: args.record_rotate_mb.map(|mb| mb.saturating_mul(1 << 20)),
+        }),
+        hdr_log: args.hdr_log.clone(),
+        metrics_listen: None,
+    };
+    match Runner::start(&config, journal, Vec::new(), None, options) {
         Ok(runner) => {
             runner.wait();
             ExitCode::SUCCESS

@@ -14,6 +14,8 @@ use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::handoff::ColdMsg;
 use crate::sinks::{AlertEvent, Catalog, Sink};
+use crate::stats::report::StatsReport;
+use crate::stats::{Stage, StatsReceiver};
 
 /// Sleep when the channel is empty: bounds the added alert latency while
 /// keeping an idle cold thread nearly free.
@@ -36,6 +38,8 @@ pub struct ColdConfig {
     pub run_id: String,
     /// How long sinks may take to finish after the feed stops.
     pub shutdown_grace: Duration,
+    /// Hot-side statistics and their cold-side report, when measured.
+    pub stats: Option<(StatsReceiver, StatsReport)>,
 }
 
 /// Starts the cold thread.
@@ -46,32 +50,92 @@ pub fn spawn(rx: Receiver<ColdMsg>, config: ColdConfig) -> std::io::Result<JoinH
 fn run(rx: &Receiver<ColdMsg>, mut config: ColdConfig) -> ColdReport {
     let mut report = ColdReport::default();
     let mut id = String::with_capacity(40);
+    let mut stats = config.stats.take();
     loop {
-        match rx.try_recv() {
-            Ok(ColdMsg::Alert(alert)) => {
-                report.alerts += 1;
-                id.clear();
-                id.push_str(&config.run_id);
-                id.push('-');
-                id.push_str(&alert.seq.to_string());
-                let event = AlertEvent { id: &id, view: config.catalog.view(&alert) };
-                for sink in &mut config.sinks {
-                    sink.on_alert(&event);
-                }
+        let mut idle = true;
+        let hot_gone = match rx.try_recv() {
+            Ok(msg) => {
+                idle = false;
+                handle(msg, &mut config, &mut report, &mut id, stats.as_mut().map(|(_, r)| r));
+                false
             }
-            Ok(ColdMsg::Metric(update)) => {
-                report.metrics += 1;
-                for sink in &mut config.sinks {
-                    sink.on_metric(&update, &config.catalog);
-                }
+            Err(TryRecvError::Empty) => false,
+            Err(TryRecvError::Disconnected) => true,
+        };
+        if let Some((receiver, stats_report)) = &mut stats {
+            idle &= !absorb_stats(receiver, stats_report, &mut config.sinks);
+            if let Some(line) = stats_report.tick(Instant::now()) {
+                log::info!("{line}");
             }
-            Err(TryRecvError::Empty) => std::thread::sleep(IDLE_SLEEP),
-            Err(TryRecvError::Disconnected) => break,
         }
+        if hot_gone {
+            break;
+        }
+        if idle {
+            std::thread::sleep(IDLE_SLEEP);
+        }
+    }
+    // The hot thread published its last buffer before hanging up.
+    if let Some((receiver, stats_report)) = &mut stats {
+        absorb_stats(receiver, stats_report, &mut config.sinks);
     }
     let deadline = Instant::now() + config.shutdown_grace;
     for sink in &mut config.sinks {
         sink.shutdown(deadline);
     }
+    if let Some((_, stats_report)) = &stats {
+        for line in stats_report.summary() {
+            log::info!("{line}");
+        }
+    }
     report
+}
+
+fn handle(
+    msg: ColdMsg,
+    config: &mut ColdConfig,
+    report: &mut ColdReport,
+    id: &mut String,
+    stats: Option<&mut StatsReport>,
+) {
+    match msg {
+        ColdMsg::Alert(alert, decided) => {
+            if let Some(s) = stats {
+                s.record(Stage::Queue, u64::try_from(decided.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            }
+            report.alerts += 1;
+            id.clear();
+            id.push_str(&config.run_id);
+            id.push('-');
+            id.push_str(&alert.seq.to_string());
+            let event = AlertEvent { id, view: config.catalog.view(&alert) };
+            for sink in &mut config.sinks {
+                sink.on_alert(&event);
+            }
+        }
+        ColdMsg::Metric(update) => {
+            report.metrics += 1;
+            for sink in &mut config.sinks {
+                sink.on_metric(&update, &config.catalog);
+            }
+        }
+    }
+}
+
+/// Merges every filled hot buffer and returns it cleared; tells the sinks.
+/// Returns whether anything arrived.
+fn absorb_stats(receiver: &StatsReceiver, report: &mut StatsReport, sinks: &mut [Box<dyn Sink>]) -> bool {
+    let mut any = false;
+    while let Ok(mut buf) = receiver.filled.try_recv() {
+        report.absorb(&buf);
+        buf.clear();
+        let _ = receiver.spares.try_send(buf);
+        any = true;
+    }
+    if any {
+        for sink in sinks.iter_mut() {
+            sink.on_stats(report);
+        }
+    }
+    any
 }

@@ -37,6 +37,35 @@ pub enum FrameOutcome {
     Rejected(ParseError),
 }
 
+impl FrameOutcome {
+    /// The pair a depth frame belonged to, for outcomes that have one.
+    #[inline]
+    pub fn pair(self) -> Option<PairId> {
+        match self {
+            FrameOutcome::Evaluated { pair, .. }
+            | FrameOutcome::Crossed(pair)
+            | FrameOutcome::Empty(pair)
+            | FrameOutcome::Overflow(pair)
+            | FrameOutcome::Duplicate(pair) => Some(pair),
+            FrameOutcome::ServerShutdown | FrameOutcome::Reply | FrameOutcome::Rejected(_) => None,
+        }
+    }
+}
+
+/// Marks the engine's stage boundaries for a caller that measures them. The
+/// engine reads no clock itself: time is the caller's business.
+pub trait StageClock {
+    /// The frame has been parsed (whatever the result).
+    fn parsed(&mut self) {}
+    /// The triggers have decided on an evaluated book.
+    fn decided(&mut self) {}
+}
+
+/// No measurement.
+pub struct NoClock;
+
+impl StageClock for NoClock {}
+
 /// Running totals since start. Plain integers: read them between frames.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EngineCounters {
@@ -168,8 +197,21 @@ impl<H: ActionHook> Engine<H> {
     ///
     /// Never panics and never allocates on any input; every outcome is counted.
     pub fn on_frame(&mut self, bytes: &[u8], recv: UnixNanos, sink: &mut impl EngineSink) -> FrameOutcome {
+        self.on_frame_timed(bytes, recv, sink, &mut NoClock)
+    }
+
+    /// [`Engine::on_frame`], telling `clock` when parsing ends and when the
+    /// triggers have decided.
+    #[inline]
+    pub fn on_frame_timed(
+        &mut self,
+        bytes: &[u8],
+        recv: UnixNanos,
+        sink: &mut impl EngineSink,
+        clock: &mut impl StageClock,
+    ) -> FrameOutcome {
         self.counters.frames += 1;
-        let outcome = self.process(bytes, recv, sink);
+        let outcome = self.process(bytes, recv, sink, clock);
         let c = &mut self.counters;
         match outcome {
             FrameOutcome::Evaluated { .. } => c.evaluated += 1,
@@ -189,11 +231,19 @@ impl<H: ActionHook> Engine<H> {
     }
 
     #[inline]
-    fn process(&mut self, bytes: &[u8], recv: UnixNanos, sink: &mut impl EngineSink) -> FrameOutcome {
+    fn process(
+        &mut self,
+        bytes: &[u8],
+        recv: UnixNanos,
+        sink: &mut impl EngineSink,
+        clock: &mut impl StageClock,
+    ) -> FrameOutcome {
         let Some(scratch) = self.slots.get_mut(self.scratch) else {
             return FrameOutcome::Rejected(ParseError::NoStream);
         };
-        let pair = match parse_message(bytes, &self.config.streams, scratch) {
+        let parsed = parse_message(bytes, &self.config.streams, scratch);
+        clock.parsed();
+        let pair = match parsed {
             Ok(Message::Depth(pair)) => pair,
             Ok(Message::ServerShutdown) => return FrameOutcome::ServerShutdown,
             Ok(Message::Reply) => return FrameOutcome::Reply,
@@ -235,6 +285,7 @@ impl<H: ActionHook> Engine<H> {
         }
         let readings = self.readings(pair, imb.ratio, had_book);
         let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else {
+            clock.decided();
             return FrameOutcome::Evaluated { pair, alerts: 0 };
         };
         let ntrig = self.config.triggers.len();
@@ -243,6 +294,7 @@ impl<H: ActionHook> Engine<H> {
         let total_volume = imb.bid.raw + imb.ask.raw;
         let mut fired = 0;
         let Some(watching) = self.watching.get(pair.index()) else {
+            clock.decided();
             return FrameOutcome::Evaluated { pair, alerts: 0 };
         };
         'triggers: for &tid in watching {
@@ -292,6 +344,7 @@ impl<H: ActionHook> Engine<H> {
                 sink.alert(&alert);
             }
         }
+        clock.decided();
         FrameOutcome::Evaluated { pair, alerts: fired }
     }
 

@@ -10,15 +10,19 @@
 //! receiver costs it ~70 ns.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::alert::{Alert, EngineSink, MetricUpdate};
+use crate::stats::PairGauges;
 
 /// What crosses from the hot thread to the cold thread.
 #[derive(Clone, Copy, Debug)]
 pub enum ColdMsg {
-    Alert(Alert),
+    /// An alert and the moment it was decided (for the `queue` latency).
+    Alert(Alert, Instant),
     Metric(MetricUpdate),
 }
 
@@ -36,12 +40,27 @@ pub struct HandOffCounters {
     pub metrics_dropped: u64,
 }
 
+/// What the hot loop needs from its engine sink besides [`EngineSink`].
+pub trait HotSink: EngineSink {
+    /// Called once per poll iteration, after every ready socket was read.
+    fn after_batch(&mut self) {}
+
+    /// Hand-off totals for the statistics.
+    fn handoff_counters(&self) -> HandOffCounters {
+        HandOffCounters::default()
+    }
+}
+
+/// Tests collect alerts in a vector.
+impl HotSink for Vec<Alert> {}
+
 /// The hot side of the channel, usable as the engine's sink.
 pub struct HandOff {
     tx: Sender<ColdMsg>,
-    overflow: VecDeque<Alert>,
+    overflow: VecDeque<(Alert, Instant)>,
     overflow_capacity: usize,
     log_metrics: bool,
+    gauges: Option<Arc<PairGauges>>,
     counters: HandOffCounters,
 }
 
@@ -59,16 +78,23 @@ impl HandOff {
             overflow: VecDeque::with_capacity(overflow_capacity),
             overflow_capacity,
             log_metrics,
+            gauges: None,
             counters: HandOffCounters::default(),
         }
+    }
+
+    /// Keeps each pair's latest ratio in `gauges` (for the metrics endpoint).
+    pub fn with_gauges(mut self, gauges: Arc<PairGauges>) -> Self {
+        self.gauges = Some(gauges);
+        self
     }
 
     /// Moves waiting alerts into the channel while it has room. Called by the
     /// hot loop once per poll iteration.
     #[inline]
     pub fn flush_overflow(&mut self) {
-        while let Some(alert) = self.overflow.front().copied() {
-            match self.tx.try_send(ColdMsg::Alert(alert)) {
+        while let Some((alert, decided)) = self.overflow.front().copied() {
+            match self.tx.try_send(ColdMsg::Alert(alert, decided)) {
                 Ok(()) => {
                     self.overflow.pop_front();
                     self.counters.alerts_sent += 1;
@@ -93,9 +119,9 @@ impl HandOff {
         self.counters
     }
 
-    fn defer(&mut self, alert: Alert) {
+    fn defer(&mut self, alert: Alert, decided: Instant) {
         if self.overflow.len() < self.overflow_capacity {
-            self.overflow.push_back(alert);
+            self.overflow.push_back((alert, decided));
             self.counters.alerts_deferred += 1;
         } else {
             self.counters.alerts_dropped += 1;
@@ -106,30 +132,45 @@ impl HandOff {
 impl EngineSink for HandOff {
     #[inline]
     fn alert(&mut self, alert: &Alert) {
+        let decided = Instant::now();
         if !self.overflow.is_empty() {
             self.flush_overflow();
             if !self.overflow.is_empty() {
-                self.defer(*alert);
+                self.defer(*alert, decided);
                 return;
             }
         }
-        match self.tx.try_send(ColdMsg::Alert(*alert)) {
+        match self.tx.try_send(ColdMsg::Alert(*alert, decided)) {
             Ok(()) => self.counters.alerts_sent += 1,
-            Err(TrySendError::Full(_)) => self.defer(*alert),
+            Err(TrySendError::Full(_)) => self.defer(*alert, decided),
             Err(TrySendError::Disconnected(_)) => self.counters.alerts_dropped += 1,
         }
     }
 
     #[inline]
     fn metric(&mut self, update: &MetricUpdate) {
-        if self.tx.try_send(ColdMsg::Metric(*update)).is_err() {
+        if let Some(g) = &self.gauges {
+            g.ratio(update.pair.index(), update.imbalance.ratio.value);
+        }
+        if self.log_metrics && self.tx.try_send(ColdMsg::Metric(*update)).is_err() {
             self.counters.metrics_dropped += 1;
         }
     }
 
     #[inline]
     fn wants_metrics(&self) -> bool {
-        self.log_metrics
+        self.log_metrics || self.gauges.is_some()
+    }
+}
+
+impl HotSink for HandOff {
+    #[inline]
+    fn after_batch(&mut self) {
+        self.flush_overflow();
+    }
+
+    fn handoff_counters(&self) -> HandOffCounters {
+        self.counters
     }
 }
 
@@ -159,7 +200,7 @@ mod tests {
     fn seqs(rx: &Receiver<ColdMsg>) -> Vec<u64> {
         rx.try_iter()
             .filter_map(|m| match m {
-                ColdMsg::Alert(a) => Some(a.seq),
+                ColdMsg::Alert(a, _) => Some(a.seq),
                 ColdMsg::Metric(_) => None,
             })
             .collect()

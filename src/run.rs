@@ -2,6 +2,7 @@
 //! and a cold thread (journal, log, Telegram) — started from a validated
 //! config and stopped by a signal or a [`StopHandle`].
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -12,9 +13,13 @@ use crate::engine::{Engine, EngineCounters};
 use crate::feed::tls::{self, TlsConfigError};
 use crate::feed::{FeedConfig, FeedCounters, FeedError, HotLoop, StopHandle};
 use crate::handoff::{self, HandOff, HandOffCounters};
-use crate::sinks::journal::{Journal, JournalError, JournalSink};
+use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
+use crate::recorder::{self, RecordConfig, RecordError, RecordReport};
+use crate::sinks::journal::{Journal, JournalSink};
 use crate::sinks::log::LogSink;
 use crate::sinks::{Catalog, Sink};
+use crate::stats::report::StatsReport;
+use crate::stats::{self, PairGauges};
 use crate::units::UnixNanos;
 
 /// Alerts that may wait on the hot side while the channel is full.
@@ -26,13 +31,34 @@ pub enum RunError {
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
     #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error(transparent)]
     Feed(#[from] FeedError),
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    MetricsHttp(#[from] MetricsHttpError),
+    #[error("--hdr-log {path}: cannot create: {source}")]
+    HdrLog {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Per-run options from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// SIGINT/SIGTERM stop the run (the CLI); otherwise only the stop handle.
+    pub handle_signals: bool,
+    /// Record every received message.
+    pub record: Option<RecordConfig>,
+    /// Write an HdrHistogram interval log of every latency stage.
+    pub hdr_log: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (overrides the config).
+    pub metrics_listen: Option<String>,
 }
 
 /// What the hot thread did.
@@ -48,6 +74,7 @@ pub struct HotReport {
 pub struct RunReport {
     pub hot: HotReport,
     pub cold: ColdReport,
+    pub record: Option<RecordReport>,
 }
 
 /// A running pipeline.
@@ -55,23 +82,56 @@ pub struct Runner {
     stop: StopHandle,
     hot: JoinHandle<HotReport>,
     cold: JoinHandle<ColdReport>,
+    recorder: Option<JoinHandle<RecordReport>>,
+    metrics_addr: Option<std::net::SocketAddr>,
+    gauges: Arc<PairGauges>,
 }
 
 /// Extra sinks (Telegram) that run after the journal and log sinks.
 pub type ExtraSinks = Vec<Box<dyn Sink>>;
 
 impl Runner {
-    /// Starts the hot and cold threads. With `handle_signals`, SIGINT and
-    /// SIGTERM stop the run (the CLI); otherwise only the [`StopHandle`] does.
-    pub fn start(config: &Config, extra_sinks: ExtraSinks, handle_signals: bool) -> Result<Runner, RunError> {
+    /// Starts the hot and cold threads (and the recorder and metrics
+    /// endpoint when asked). Everything that can fail does so before the
+    /// first connection attempt.
+    pub fn start(
+        config: &Config,
+        journal: Arc<Mutex<Journal>>,
+        extra_sinks: ExtraSinks,
+        telegram_counts: Option<TelegramCounts>,
+        options: RunOptions,
+    ) -> Result<Runner, RunError> {
         let tls = tls::client_config(config.binance.ca_file.as_deref())?;
-        let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?));
         let catalog = Arc::new(Catalog::from_config(config));
+        let gauges = PairGauges::new(config.pairs.len());
         let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JournalSink::new(journal)), Box::new(LogSink)];
         sinks.extend(extra_sinks);
+        let mut metrics_addr = None;
+        if let Some(listen) = options.metrics_listen.as_ref().or(config.metrics_http.as_ref()) {
+            let http = MetricsHttp::start(
+                listen,
+                config.pairs.clone(),
+                config.binance.stale_after,
+                Arc::clone(&gauges),
+                telegram_counts,
+            )?;
+            metrics_addr = Some(http.addr());
+            sinks.push(Box::new(http));
+        }
+        let stats_report =
+            StatsReport::new(config.pairs.clone(), config.runtime.stats_interval, options.hdr_log.as_deref())
+                .map_err(|source| RunError::HdrLog { path: options.hdr_log.clone().unwrap_or_default(), source })?;
+        let (publisher, stats_rx) = stats::stats_channel(stats::PUBLISH_INTERVAL);
+        let (record_producer, recorder) = match options.record.clone() {
+            Some(rc) => {
+                let (p, h) = recorder::start(rc)?;
+                (Some(p), Some(h))
+            }
+            None => (None, None),
+        };
 
         let (tx, rx) = handoff::channel(config.runtime.channel_capacity);
-        let hand_off = HandOff::new(tx, OVERFLOW_RING, config.log_metrics);
+        let hand_off = HandOff::new(tx, OVERFLOW_RING, config.log_metrics).with_gauges(Arc::clone(&gauges));
         let engine = Engine::new(config.engine_config());
         let feed = FeedConfig {
             ws_url: config.binance.ws_url.clone(),
@@ -81,8 +141,12 @@ impl Runner {
             busy_poll: config.runtime.busy_poll,
             tls,
         };
-        let mut hot_loop: HotLoop<NoAction, HandOff> = HotLoop::new(feed, engine, hand_off, HandOff::flush_overflow)?;
-        if handle_signals {
+        let mut hot_loop: HotLoop<NoAction, HandOff> =
+            HotLoop::new(feed, engine, hand_off)?.with_stats(publisher).with_gauges(Arc::clone(&gauges));
+        if let Some(p) = record_producer {
+            hot_loop = hot_loop.with_recorder(p);
+        }
+        if options.handle_signals {
             hot_loop.handle_signals().map_err(RunError::Signals)?;
         }
         let stop = hot_loop.stop_handle();
@@ -103,6 +167,7 @@ impl Runner {
                 sinks,
                 run_id: (UnixNanos::now().0 / 1_000_000).to_string(),
                 shutdown_grace: config.runtime.shutdown_grace,
+                stats: Some((stats_rx, stats_report)),
             },
         )
         .map_err(RunError::Thread)?;
@@ -122,7 +187,17 @@ impl Runner {
                 HotReport { engine: engine.counters().clone(), handoff: hand_off.counters(), feed }
             })
             .map_err(RunError::Thread)?;
-        Ok(Runner { stop, hot, cold })
+        Ok(Runner { stop, hot, cold, recorder, metrics_addr, gauges })
+    }
+
+    /// Where the metrics endpoint listens, when enabled.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The hot thread's live per-pair gauges.
+    pub fn gauges(&self) -> &Arc<PairGauges> {
+        &self.gauges
     }
 
     /// A handle that stops the run from any thread.
@@ -141,6 +216,11 @@ impl Runner {
             log::error!("COLD | the cold thread panicked; this is a bug");
             ColdReport::default()
         });
+        let record = self.recorder.map(|h| {
+            let r = h.join().unwrap_or_default();
+            log::info!("RECORD | {} frames, {} bytes, {} rotation(s)", r.frames, r.bytes, r.rotations);
+            r
+        });
         let e = &hot.engine;
         log::info!(
             "Runner stopped | frames={} evaluated={} rejected={} crossed={} empty={} duplicates={} | alerts={} (deferred={} dropped={}) | connects={} disconnects={} rotations={} stale={}",
@@ -158,6 +238,6 @@ impl Runner {
             hot.feed.rotations,
             hot.feed.stale
         );
-        RunReport { hot, cold }
+        RunReport { hot, cold, record }
     }
 }

@@ -99,6 +99,8 @@ pub struct RuntimeConfig {
     pub shutdown_grace: Duration,
     /// Capacity of the hot → cold channel.
     pub channel_capacity: usize,
+    /// Period of the STATS log line.
+    pub stats_interval: Duration,
 }
 
 /// Log destinations.
@@ -127,6 +129,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub runtime: RuntimeConfig,
     pub log: LogConfig,
+    /// Address of the Prometheus endpoint, if enabled.
+    pub metrics_http: Option<String>,
 }
 
 impl Config {
@@ -330,6 +334,18 @@ fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config 
     if !(16..=1 << 20).contains(&rt.channel_capacity) {
         p.add("runtime.channel_capacity", format_args!("is {}; use 16 to 1048576 records", rt.channel_capacity));
     }
+    if !(1..=86_400).contains(&rt.stats_interval_sec) {
+        p.add("runtime.stats_interval_sec", format_args!("is {}; use 1 to 86400 seconds", rt.stats_interval_sec));
+    }
+    let metrics_http = raw.metrics_http.listen.clone();
+    if let Some(addr) = &metrics_http
+        && addr.parse::<std::net::SocketAddr>().is_err()
+    {
+        p.add(
+            "metrics_http.listen",
+            format_args!("is {addr:?}; use IP:PORT, e.g. \"127.0.0.1:9184\" (0.0.0.0 to expose it beyond this host)"),
+        );
+    }
     let level = log::LevelFilter::from_str(&raw.log.level).unwrap_or_else(|_| {
         p.add("log.level", format_args!("is {:?}; use one of error, warn, info, debug, trace, off", raw.log.level));
         log::LevelFilter::Info
@@ -357,8 +373,10 @@ fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config 
             busy_poll: rt.busy_poll,
             shutdown_grace: Duration::from_secs_f64(rt.shutdown_grace_sec.clamp(0.0, 3600.0)),
             channel_capacity: rt.channel_capacity,
+            stats_interval: Duration::from_secs(rt.stats_interval_sec.clamp(1, 86_400)),
         },
         log: LogConfig { file: raw.log.file, level },
+        metrics_http,
     }
 }
 

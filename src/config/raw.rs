@@ -35,6 +35,15 @@ pub struct RawConfig {
     pub runtime: RawRuntime,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub metrics_http: RawMetricsHttp,
+}
+
+/// `[metrics_http]`: the Prometheus endpoint, off unless `listen` is set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetricsHttp {
+    pub listen: Option<String>,
 }
 
 fn default_pairs() -> Vec<String> {
@@ -201,6 +210,12 @@ pub struct RawRuntime {
     pub shutdown_grace_sec: f64,
     #[serde(default = "default_channel_capacity")]
     pub channel_capacity: usize,
+    #[serde(default = "default_stats_interval")]
+    pub stats_interval_sec: u64,
+}
+
+fn default_stats_interval() -> u64 {
+    60
 }
 
 impl Default for RawRuntime {
@@ -210,6 +225,7 @@ impl Default for RawRuntime {
             busy_poll: false,
             shutdown_grace_sec: default_grace(),
             channel_capacity: default_channel_capacity(),
+            stats_interval_sec: default_stats_interval(),
         }
     }
 }

@@ -115,7 +115,15 @@ impl Config {
         .ok();
         let _ = writeln!(w, "busy_poll = {}", r.busy_poll);
         let _ = writeln!(w, "shutdown_grace_sec = {}", r.shutdown_grace.as_secs_f64());
-        let _ = writeln!(w, "channel_capacity = {}\n", r.channel_capacity);
+        let _ = writeln!(w, "channel_capacity = {}", r.channel_capacity);
+        let _ = writeln!(w, "stats_interval_sec = {}\n", r.stats_interval.as_secs());
+
+        let _ = writeln!(w, "[metrics_http]");
+        match &self.metrics_http {
+            Some(addr) => writeln!(w, "listen = {}\n", q(addr)),
+            None => writeln!(w, "# listen: not set (endpoint off)\n"),
+        }
+        .ok();
 
         let _ = writeln!(w, "[log]");
         let _ = writeln!(w, "file = {}", q(&self.log.file.display().to_string()));

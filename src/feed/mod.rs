@@ -21,9 +21,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 
-use crate::alert::{ActionHook, EngineSink};
-use crate::engine::{Engine, FrameOutcome};
+use crate::alert::ActionHook;
+use crate::engine::{Engine, FrameOutcome, StageClock};
 use crate::exchange::binance::{PairId, StreamTable, combined_stream_url};
+use crate::handoff::HotSink;
+use crate::recorder::RecordProducer;
+use crate::stats::{PairGauges, Stage, StatsPublisher};
 use crate::units::UnixNanos;
 
 use backoff::{AttemptLimiter, Backoff};
@@ -110,11 +113,35 @@ struct Group {
     standby_retry_at: Option<Instant>,
 }
 
+/// A duration in whole nanoseconds (saturating).
+#[inline]
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// A DNS answer coming back from the resolver thread.
 type DnsResult = (usize, u64, Result<Vec<SocketAddr>, String>);
 
+/// Stage boundaries of one frame, read from the monotonic clock.
+struct Marks {
+    parsed: Option<Instant>,
+    decided: Option<Instant>,
+}
+
+impl StageClock for Marks {
+    #[inline]
+    fn parsed(&mut self) {
+        self.parsed = Some(Instant::now());
+    }
+
+    #[inline]
+    fn decided(&mut self) {
+        self.decided = Some(Instant::now());
+    }
+}
+
 /// The hot thread's loop. Owns the poll, the connections and the engine.
-pub struct HotLoop<H: ActionHook, S: EngineSink> {
+pub struct HotLoop<H: ActionHook, S: HotSink> {
     poll: Poll,
     config: FeedConfig,
     engine: Engine<H>,
@@ -130,14 +157,17 @@ pub struct HotLoop<H: ActionHook, S: EngineSink> {
     signals: Option<signal_hook_mio::v1_0::Signals>,
     next_attempt_id: u64,
     counters: FeedCounters,
-    /// Called once per loop iteration (e.g. to flush the hand-off ring).
-    after_batch: fn(&mut S),
+    stats: Option<StatsPublisher>,
+    gauges: Option<Arc<PairGauges>>,
+    recorder: Option<RecordProducer>,
+    /// When the current poll returned: the start of `wire_to_decision`.
+    poll_at: Instant,
 }
 
-impl<H: ActionHook, S: EngineSink> HotLoop<H, S> {
+impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
     /// Builds the loop: groups the engine's streams into connections of at
     /// most `max_streams_per_connection`, nothing connects yet.
-    pub fn new(config: FeedConfig, engine: Engine<H>, sink: S, after_batch: fn(&mut S)) -> Result<Self, FeedError> {
+    pub fn new(config: FeedConfig, engine: Engine<H>, sink: S) -> Result<Self, FeedError> {
         let poll = Poll::new().map_err(FeedError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(FeedError::Poll)?);
         let table: &StreamTable = &engine.config().streams;
@@ -175,8 +205,29 @@ impl<H: ActionHook, S: EngineSink> HotLoop<H, S> {
             signals: None,
             next_attempt_id: 0,
             counters: FeedCounters::default(),
-            after_batch,
+            stats: None,
+            gauges: None,
+            recorder: None,
+            poll_at: Instant::now(),
         })
+    }
+
+    /// Measures per-stage latency into `stats`' buffers.
+    pub fn with_stats(mut self, stats: StatsPublisher) -> Self {
+        self.stats = Some(stats);
+        self
+    }
+
+    /// Keeps per-pair last-frame times and the open-connection count current.
+    pub fn with_gauges(mut self, gauges: Arc<PairGauges>) -> Self {
+        self.gauges = Some(gauges);
+        self
+    }
+
+    /// Copies every received message to the recorder.
+    pub fn with_recorder(mut self, recorder: RecordProducer) -> Self {
+        self.recorder = Some(recorder);
+        self
     }
 
     /// A handle that stops the loop from any thread.
@@ -214,6 +265,7 @@ impl<H: ActionHook, S: EngineSink> HotLoop<H, S> {
                 break;
             }
             let now = Instant::now();
+            self.poll_at = now;
             let recv = UnixNanos::now();
             for event in events.iter() {
                 match event.token() {
@@ -229,7 +281,11 @@ impl<H: ActionHook, S: EngineSink> HotLoop<H, S> {
                     Token(t) => self.on_conn_ready(t.wrapping_sub(CONN_BASE), now, recv),
                 }
             }
-            (self.after_batch)(&mut self.sink);
+            self.sink.after_batch();
+            if let Some(r) = &mut self.recorder {
+                r.tick(now);
+            }
+            self.publish_stats(now, false);
             if stopping.is_none() && self.stop.load(Ordering::Acquire) {
                 stopping = Some(now);
                 self.close_all(now);
@@ -247,7 +303,27 @@ impl<H: ActionHook, S: EngineSink> HotLoop<H, S> {
         for slot in 0..self.conns.len() {
             self.drop_conn(slot);
         }
+        self.sink.after_batch();
+        self.publish_stats(Instant::now(), true);
         (self.engine, self.sink, self.counters)
+    }
+
+    /// Hands the stats buffer to the cold side when due (or now, if `force`).
+    fn publish_stats(&mut self, now: Instant, force: bool) {
+        let Some(stats) = &mut self.stats else { return };
+        if !force && now < stats.next_due() {
+            return;
+        }
+        let dropped = self.recorder.as_ref().map_or(0, RecordProducer::dropped);
+        stats.publish(now, force, (self.engine.counters(), self.counters, self.sink.handoff_counters(), dropped));
+    }
+
+    /// Publishes the open-connection count.
+    fn update_connection_gauge(&self) {
+        if let Some(g) = &self.gauges {
+            let open = self.conns.iter().flatten().filter(|(_, _, c)| c.is_open()).count();
+            g.connections_open.store(open as u32, Ordering::Relaxed);
+        }
     }
 
     /// The earliest timer deadline, as a poll timeout.
@@ -273,6 +349,9 @@ impl<H: ActionHook, S: EngineSink> HotLoop<H, S> {
                 }
             }
         }
+        if let Some(s) = &self.stats {
+            consider(s.next_due());
+        }
         // Wake at least once a second: cheap, and bounds any missed edge.
         Some(next.map_or(Duration::from_secs(1), |t| t.saturating_duration_since(now).min(Duration::from_secs(1))))
     }
@@ -282,14 +361,43 @@ impl<H: ActionHook, S: EngineSink> HotLoop<H, S> {
         let group = *group;
         let engine = &mut self.engine;
         let sink = &mut self.sink;
-        let mut on_frame = |bytes: &[u8]| match engine.on_frame(bytes, recv, sink) {
-            FrameOutcome::Evaluated { .. }
-            | FrameOutcome::Crossed(_)
-            | FrameOutcome::Empty(_)
-            | FrameOutcome::Overflow(_)
-            | FrameOutcome::Duplicate(_) => FrameKind::Data,
-            FrameOutcome::ServerShutdown => FrameKind::ServerShutdown,
-            FrameOutcome::Reply | FrameOutcome::Rejected(_) => FrameKind::Other,
+        let stats = &mut self.stats;
+        let gauges = self.gauges.as_deref();
+        let recorder = &mut self.recorder;
+        let poll_at = self.poll_at;
+        let mut on_frame = |bytes: &[u8]| {
+            if let Some(r) = recorder {
+                r.push(recv.0, bytes);
+            }
+            let outcome = match stats {
+                Some(stats) => {
+                    let start = Instant::now();
+                    let mut marks = Marks { parsed: None, decided: None };
+                    let outcome = engine.on_frame_timed(bytes, recv, sink, &mut marks);
+                    let st = stats.current();
+                    if let Some(parsed) = marks.parsed {
+                        st.record(Stage::Parse, nanos(parsed - start));
+                        if let Some(decided) = marks.decided {
+                            st.record(Stage::Eval, nanos(decided - parsed));
+                            st.record(Stage::WireToDecision, nanos(decided.saturating_duration_since(poll_at)));
+                        }
+                    }
+                    outcome
+                }
+                None => engine.on_frame(bytes, recv, sink),
+            };
+            if let (Some(g), Some(pair)) = (gauges, outcome.pair()) {
+                g.frame(pair.index(), recv.0);
+            }
+            match outcome {
+                FrameOutcome::Evaluated { .. }
+                | FrameOutcome::Crossed(_)
+                | FrameOutcome::Empty(_)
+                | FrameOutcome::Overflow(_)
+                | FrameOutcome::Duplicate(_) => FrameKind::Data,
+                FrameOutcome::ServerShutdown => FrameKind::ServerShutdown,
+                FrameOutcome::Reply | FrameOutcome::Rejected(_) => FrameKind::Other,
+            }
         };
         let result = conn.on_ready(self.poll.registry(), now, &mut on_frame);
         let first_data = conn.data_frames > 0;
@@ -331,6 +439,7 @@ impl<H: ActionHook, S: EngineSink> HotLoop<H, S> {
 
     fn on_opened(&mut self, slot: usize, group: usize, now: Instant) {
         self.counters.connects += 1;
+        self.update_connection_gauge();
         let Some(g) = self.groups.get_mut(group) else { return };
         let Some(Some((_, _, c))) = self.conns.get(slot) else { return };
         let took = now.duration_since(c.started);
@@ -609,6 +718,7 @@ impl<H: ActionHook, S: EngineSink> HotLoop<H, S> {
             && let Some((_, _, mut c)) = entry.take()
         {
             c.deregister(self.poll.registry());
+            self.update_connection_gauge();
         }
     }
 
@@ -683,7 +793,7 @@ mod tests {
             while ws.read().is_ok() {}
             (path, pong.to_vec())
         });
-        let hot = HotLoop::new(config(format!("ws://{addr}/stream")), engine(), Vec::<Alert>::new(), |_| {}).unwrap();
+        let hot = HotLoop::new(config(format!("ws://{addr}/stream")), engine(), Vec::<Alert>::new()).unwrap();
         let stop = hot.stop_handle();
         let runner = std::thread::spawn(move || hot.run());
         let (path, pong) = server.join().unwrap();

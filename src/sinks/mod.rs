@@ -40,6 +40,9 @@ pub trait Sink: Send {
     /// Called for every metric update when `metrics.log_metrics` is on.
     fn on_metric(&mut self, _update: &MetricUpdate, _catalog: &Catalog) {}
 
+    /// Called whenever fresh statistics arrived from the hot thread.
+    fn on_stats(&mut self, _report: &crate::stats::report::StatsReport) {}
+
     /// The feed has stopped: finish pending work by `deadline`.
     fn shutdown(&mut self, _deadline: Instant) {}
 }

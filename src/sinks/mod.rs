@@ -5,6 +5,7 @@
 //! thresholds, and [`AlertView`] renders one alert for every sink the same way.
 
 pub mod journal;
+pub mod telegram;
 
 use std::fmt::{self, Write as _};
 

@@ -29,9 +29,10 @@ use crate::sinks::journal::Journal;
 pub struct TelegramSink;
 
 impl TelegramSink {
-    /// Starts the delivery thread. With `enabled = false` (or no token) the
-    /// thread sends nothing and journals every alert as `failed` with that
-    /// reason, so callers need no special case.
+    /// Starts the delivery thread. Spawn it when `config.enabled`; with
+    /// `enabled = false` (or no token) the thread sends nothing and journals
+    /// every alert as `failed` with that reason, so a sink started by
+    /// mistake is never silent.
     ///
     /// `journal` is the same journal the cold thread writes alert lines to;
     /// the caller writes an alert's line before [`TelegramHandle::submit`],

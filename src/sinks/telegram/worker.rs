@@ -8,6 +8,7 @@
 //! sent to, so whatever arrived meanwhile goes out together, in order.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -200,7 +201,7 @@ impl Worker {
                 );
                 batch.plain = true;
                 batch.not_before = done;
-                self.shared.counters.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
             }
             Next::Migrate(to) if !batch.migrated => {
                 log::warn!(
@@ -213,7 +214,7 @@ impl Worker {
                 batch.migrated = true;
                 batch.not_before = done;
                 lock(&self.shared.inbox).chat_ids[i] = ChatId::Id(to);
-                self.shared.counters.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
             }
             Next::DisableChat => {
                 log::error!(
@@ -272,7 +273,7 @@ impl Worker {
             self.finish(i, Status::Failed, Some(&why));
         } else {
             batch.not_before = at;
-            self.shared.counters.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -173,9 +173,9 @@ impl Worker {
                 delivered: next == Next::Sent,
             });
         }
-        let not_sent = matches!(exchange.result, Err(TelegramError::Transport { kind: TransportKind::NotSent, .. }));
         let no_answer = matches!(exchange.result, Err(TelegramError::Transport { kind: TransportKind::NoAnswer, .. }));
-        if matches!(next, Next::Sent | Next::RetryAfter(_)) || (next == Next::Retry && !not_sent) {
+        // What may have been posted counts against the rate limits; errors and 429s did not post.
+        if next == Next::Sent || no_answer {
             self.limiter.record(i, done);
         }
         let error = exchange.result.err().map(|e| client.token().redact(&e.to_string())).unwrap_or_default();

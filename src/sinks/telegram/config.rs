@@ -24,7 +24,7 @@ pub const DEFAULT_API_BASE: &str = "https://api.telegram.org";
 #[serde(deny_unknown_fields, default)]
 pub struct RawTelegram {
     pub enabled: bool,
-    pub bot_token: Option<String>,
+    pub bot_token: Option<RawSecret>,
     pub chat_ids: Vec<RawChatId>,
     pub api_base: String,
     /// `"HTML"` or `"none"`.
@@ -56,6 +56,24 @@ impl Default for RawTelegram {
             max_retry_after_sec: 60,
             max_pending: 1_000,
         }
+    }
+}
+
+/// The token as written in the file, before validation. `Debug` hides it, so
+/// printing a raw config cannot leak it either.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct RawSecret(pub String);
+
+impl fmt::Debug for RawSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<&str> for RawSecret {
+    fn from(s: &str) -> Self {
+        RawSecret(s.to_string())
     }
 }
 
@@ -193,7 +211,7 @@ pub enum ParseMode {
 }
 
 /// A validated `[telegram]` section.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct TelegramConfig {
     pub enabled: bool,
@@ -231,7 +249,7 @@ pub fn validate(raw: RawTelegram, env: impl Fn(&str) -> Option<String>) -> Resul
 
     let (token_key, token_text) = match env(ENV_BOT_TOKEN).filter(|t| !t.trim().is_empty()) {
         Some(t) => (ENV_BOT_TOKEN, Some(t)),
-        None => ("telegram.bot_token", raw.bot_token.filter(|t| !t.trim().is_empty())),
+        None => ("telegram.bot_token", raw.bot_token.map(|t| t.0).filter(|t| !t.trim().is_empty())),
     };
     let bot_token = token_text.as_deref().and_then(|t| {
         let token = BotToken::new(t);
@@ -396,6 +414,16 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_section_shows_every_default() {
+        #[derive(Deserialize)]
+        struct File {
+            telegram: RawTelegram,
+        }
+        let sample: File = toml::from_str(include_str!("sample.toml")).unwrap();
+        assert_eq!(validate(sample.telegram, no_env), validate(RawTelegram::default(), no_env));
+    }
+
+    #[test]
     fn unknown_keys_are_rejected_and_chat_ids_mix_numbers_and_names() {
         let e = toml::from_str::<RawTelegram>("enabled = true\nchat_id = 1\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `chat_id`"), "{e}");
@@ -481,6 +509,7 @@ mod tests {
         assert_eq!(format!("{t} {t:?}"), "<redacted> <redacted>");
         let c = validate(enabled(), no_env).unwrap();
         assert!(!format!("{c:?}").contains("AAEh"), "{c:?}");
+        assert!(!format!("{:?}", enabled()).contains("AAEh"), "the raw section's Debug shows the token");
         let url =
             format!("http://h/bot{TOKEN}/sendMessage and {TOKEN} and 123456789%3AAAEhBOweik6ad9r_QXMENQjcrGbqCr4K-ms");
         assert_eq!(t.redact(&url), "http://h/<redacted>/sendMessage and <redacted> and <redacted>");

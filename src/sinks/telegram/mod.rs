@@ -2,8 +2,9 @@
 //! a thread of their own so neither the hot thread nor the cold logging
 //! thread ever waits on HTTP.
 //!
-//! * [`config`](RawTelegram) — the `[telegram]` section and its environment
-//!   overrides (`TELEGRAM_BOT_TOKEN`, `TELEGRAM_CHAT_ID`);
+//! * `config` — the `[telegram]` section ([`RawTelegram`], sample in
+//!   `sample.toml`) and its environment overrides (`TELEGRAM_BOT_TOKEN`,
+//!   `TELEGRAM_CHAT_ID`), validated into [`TelegramConfig`];
 //! * `client` — the Bot API over one blocking ureq agent;
 //! * `message` — the text people read (HTML with a plain-text fallback);
 //! * `ratelimit`, `retry` — Telegram's limits and the failure table;
@@ -29,8 +30,8 @@ mod worker;
 
 pub use client::{ApiError, BotInfo, TelegramError, TransportKind};
 pub use config::{
-    BotToken, ChatId, ConfigProblem, DEFAULT_API_BASE, ENV_BOT_TOKEN, ENV_CHAT_ID, ParseMode, RawChatId, RawTelegram,
-    TelegramConfig, validate,
+    BotToken, ChatId, ConfigProblem, DEFAULT_API_BASE, ENV_BOT_TOKEN, ENV_CHAT_ID, ParseMode, RawChatId, RawSecret,
+    RawTelegram, TelegramConfig, validate,
 };
 pub use sink::{DeliveryEvent, DeliverySummary, TelegramCounters, TelegramHandle, TelegramSink};
 

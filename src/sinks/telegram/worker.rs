@@ -125,6 +125,7 @@ impl Worker {
                 inbox.closing = Some(inbox.closing.unwrap_or(now).min(now));
             }
         }
+        self.settle_disabled();
         self.drop_remaining();
     }
 
@@ -221,15 +222,15 @@ impl Worker {
                     "Telegram: disabling chat {} until restart: {error}. Its alerts are journaled as failed.",
                     chat.id
                 );
-                chat.off = Some(format!("chat disabled: {error}"));
+                chat.off = Some(format!("not sent, the chat is disabled until restart: {error}"));
                 self.finish(i, Status::Failed, Some(&error));
             }
             Next::DisableTelegram => {
                 log::error!(
-                    "Telegram rejected the bot token, so Telegram alerts are off until restart ({error}). Alerts \
-                     are still logged and journaled."
+                    "Telegram rejected the bot token: Telegram alerts are off until restart; alerts are still \
+                     logged and journaled. {error}"
                 );
-                self.telegram_off = Some(format!("Telegram rejected the bot token: {error}"));
+                self.telegram_off = Some(format!("not sent, Telegram is off until restart: {error}"));
                 self.finish(i, Status::Failed, Some(&error));
             }
             Next::PlainText | Next::Migrate(_) | Next::Fail => self.finish(i, Status::Failed, Some(&error)),

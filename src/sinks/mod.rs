@@ -6,6 +6,7 @@
 
 pub mod journal;
 pub mod log;
+pub mod telegram;
 
 use std::fmt::{self, Write as _};
 use std::time::Instant;

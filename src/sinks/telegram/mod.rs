@@ -1,0 +1,74 @@
+//! Telegram delivery (cold side): alerts become Telegram messages, sent by
+//! a thread of their own so neither the hot thread nor the cold logging
+//! thread ever waits on HTTP.
+//!
+//! * `config` — the `[telegram]` section ([`RawTelegram`], sample in
+//!   `sample.toml`) and its environment overrides (`TELEGRAM_BOT_TOKEN`,
+//!   `TELEGRAM_CHAT_ID`), validated into [`TelegramConfig`];
+//! * `client` — the Bot API over one blocking ureq agent;
+//! * `message` — the text people read (HTML with a plain-text fallback);
+//! * `ratelimit`, `retry` — Telegram's limits and the failure table;
+//! * `sink`, `worker` — [`TelegramSink::spawn`] and the delivery thread.
+//!
+//! Duplicates: when a request times out after it was sent, Telegram may have
+//! posted the message, but there is no way to ask. The sink resends (the
+//! alert matters more than a duplicate) and logs a warning saying Telegram
+//! may show it twice.
+//!
+//! The bot token is in the URL path of every request. It never appears in
+//! this module's errors, logs or journal lines; but ureq itself logs
+//! request paths at TRACE level, so the app's logger must cap ureq's targets
+//! at DEBUG: see [`LOG_LEVEL_CAPS`].
+
+mod client;
+mod config;
+mod message;
+mod ratelimit;
+mod retry;
+mod sink;
+mod worker;
+
+pub use client::{ApiError, BotInfo, TelegramError, TransportKind};
+pub use config::{
+    BotToken, ChatId, ConfigProblem, DEFAULT_API_BASE, ENV_BOT_TOKEN, ENV_CHAT_ID, ParseMode, RawChatId, RawSecret,
+    RawTelegram, TelegramConfig, validate,
+};
+pub use sink::{DeliveryEvent, DeliverySummary, TelegramCounters, TelegramHandle, TelegramSink};
+
+use client::Client;
+
+/// Log targets that must be capped for the token to stay out of the logs:
+/// at TRACE, ureq logs request paths (`/bot<token>/sendMessage`) and
+/// ureq_proto hex-dumps the bytes sent. At DEBUG both print `/******`. With
+/// ftlog: `builder.filter("ureq", None, LevelFilter::Debug)` for each entry.
+pub const LOG_LEVEL_CAPS: [(&str, log::LevelFilter); 2] =
+    [("ureq", log::LevelFilter::Debug), ("ureq_proto", log::LevelFilter::Debug)];
+
+/// Checks the token with Telegram (`getMe`). The app calls it at start-up,
+/// off the hot path, to log the bot's @username or a clear error before the
+/// first alert needs it.
+pub fn get_me(cfg: &TelegramConfig) -> Result<BotInfo, TelegramError> {
+    Client::new(cfg)?.get_me().result
+}
+
+/// Each chat with its test message's result.
+pub type TestResults = Vec<(ChatId, Result<(), TelegramError>)>;
+
+/// Sends one test message to every configured chat (for
+/// `imbalance-monitor telegram-test`). The outer error means nothing could
+/// be tried (no token or chats, or `getMe` failed); otherwise each chat has
+/// its own result. One attempt per chat: a failure is reported, not retried.
+pub fn send_test_message(cfg: &TelegramConfig) -> Result<TestResults, TelegramError> {
+    if cfg.chat_ids.is_empty() {
+        return Err(TelegramError::NotConfigured(
+            "no chats to send to; set telegram.chat_ids or export TELEGRAM_CHAT_ID",
+        ));
+    }
+    let client = Client::new(cfg)?;
+    let bot = client.get_me().result?;
+    let name = bot.username.as_ref().map_or_else(|| bot.first_name.clone(), |u| format!("@{u}"));
+    let text = message::test_message(&name);
+    let html = cfg.parse_mode == ParseMode::Html;
+    let body = if html { &text.html } else { &text.plain };
+    Ok(cfg.chat_ids.iter().map(|chat| (chat.clone(), client.send_message(chat, body, html, None).result)).collect())
+}

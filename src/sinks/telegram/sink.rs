@@ -1,0 +1,341 @@
+//! The sink's public face: [`TelegramSink::spawn`] starts the delivery
+//! thread; the [`TelegramHandle`] it returns queues alerts without blocking,
+//! exposes live counters, and shuts the thread down within a grace period.
+//!
+//! Alerts wait in one bounded queue per chat, shared with the thread under a
+//! mutex that is only ever held to push or pop (never across a request).
+//! Every (alert, chat) ends in exactly one journal line: `sent`, `failed`
+//! (an error or a configuration problem means it will never be delivered) or
+//! `dropped` (not attempted: the queue was full, or shutdown came first).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::client::Client;
+use super::config::{ChatId, TelegramConfig};
+use super::worker::Worker;
+use crate::alert::Alert;
+use crate::sinks::Catalog;
+use crate::sinks::journal::Journal;
+
+/// Starts Telegram delivery; see [`TelegramSink::spawn`].
+#[derive(Debug)]
+pub struct TelegramSink;
+
+impl TelegramSink {
+    /// Starts the delivery thread. Spawn it when `config.enabled`; with
+    /// `enabled = false` (or no token) the thread sends nothing and journals
+    /// every alert as `failed` with that reason, so a sink started by
+    /// mistake is never silent.
+    ///
+    /// `journal` is the same journal the cold thread writes alert lines to;
+    /// the caller writes an alert's line before [`TelegramHandle::submit`],
+    /// and this sink appends one delivery line per (alert, chat).
+    pub fn spawn(
+        config: TelegramConfig,
+        catalog: Arc<Catalog>,
+        journal: Arc<Mutex<Journal>>,
+    ) -> io::Result<TelegramHandle> {
+        TelegramSink::spawn_with_events(config, catalog, journal, None)
+    }
+
+    /// Like [`TelegramSink::spawn`], and also reports every request on
+    /// `events` (for a latency histogram). Events are offered with
+    /// `try_send`: a full channel loses the event, never delays delivery.
+    pub fn spawn_with_events(
+        config: TelegramConfig,
+        catalog: Arc<Catalog>,
+        journal: Arc<Mutex<Journal>>,
+        events: Option<Sender<DeliveryEvent>>,
+    ) -> io::Result<TelegramHandle> {
+        let client = match (config.enabled, Client::new(&config)) {
+            (false, _) => Err("Telegram is disabled (telegram.enabled = false)".to_string()),
+            (true, Err(e)) => Err(e.to_string()),
+            (true, Ok(c)) => Ok(c),
+        };
+        let agent = client.as_ref().ok().map(|c| c.agent().clone());
+        let counters = Arc::new(TelegramCounters::default());
+        let shared = Arc::new(Shared {
+            inbox: Mutex::new(Inbox {
+                queues: vec![VecDeque::new(); config.chat_ids.len()],
+                chat_ids: config.chat_ids.clone(),
+                closing: None,
+            }),
+            journal,
+            counters: Arc::clone(&counters),
+            max_pending: config.max_pending,
+        });
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+        let worker = Worker::new(&config, client, catalog, Arc::clone(&shared), wake_rx, events);
+        let thread = std::thread::Builder::new().name("telegram".into()).spawn(move || {
+            worker.run();
+            drop(done_tx);
+        })?;
+        Ok(TelegramHandle { shared, wake: wake_tx, done: done_rx, thread, agent })
+    }
+}
+
+/// The caller's side of a running Telegram sink.
+#[derive(Debug)]
+pub struct TelegramHandle {
+    shared: Arc<Shared>,
+    wake: Sender<()>,
+    /// Disconnects when the thread ends.
+    done: Receiver<()>,
+    thread: JoinHandle<()>,
+    /// To interrupt a request still in flight when the grace period ends.
+    agent: Option<ureq::Agent>,
+}
+
+impl TelegramHandle {
+    /// Queues `alert` for every chat. Never blocks on the network: it takes
+    /// a mutex the delivery thread only holds to push or pop. A chat whose
+    /// queue already holds `max_pending` alerts gets a `dropped` journal
+    /// line instead (written here, so the queue stays bounded).
+    pub fn submit(&self, alert_id: String, alert: Alert) {
+        let item = Arc::new(Queued { alert_id, alert });
+        let mut full: Vec<ChatId> = Vec::new();
+        {
+            let mut inbox = lock(&self.shared.inbox);
+            let Inbox { queues, chat_ids, .. } = &mut *inbox;
+            for (queue, chat) in queues.iter_mut().zip(chat_ids.iter()) {
+                if queue.len() >= self.shared.max_pending {
+                    full.push(chat.clone());
+                } else {
+                    queue.push_back(Arc::clone(&item));
+                }
+            }
+        }
+        for chat in full {
+            let reason = format!(
+                "the Telegram queue for this chat is full (telegram.max_pending = {}); Telegram is slower than \
+                 the alerts, or unreachable",
+                self.shared.max_pending
+            );
+            self.shared.record(&item.alert_id, &chat, Status::Dropped, 0, Some(&reason));
+        }
+        // A full wake-up channel already holds a wake-up.
+        let _ = self.wake.try_send(());
+    }
+
+    /// Live counters, e.g. for the Prometheus endpoint.
+    pub fn counters(&self) -> Arc<TelegramCounters> {
+        Arc::clone(&self.shared.counters)
+    }
+
+    /// Delivers what is pending within `grace` (rate limits and retries
+    /// still apply), then journals whatever is left as `dropped` with reason
+    /// "shutdown" and stops the thread. A request still in flight when
+    /// `grace` ends is interrupted; Telegram may have received it, and its
+    /// journal line says so. Returns the run's totals.
+    pub fn shutdown(self, grace: Duration) -> DeliverySummary {
+        let deadline = Instant::now() + grace;
+        lock(&self.shared.inbox).closing = Some(deadline);
+        let _ = self.wake.try_send(());
+        if let Err(RecvTimeoutError::Timeout) = self.done.recv_deadline(deadline) {
+            if let Some(agent) = &self.agent {
+                agent.clone().shutdown();
+            }
+            let _ = self.done.recv();
+        }
+        if self.thread.join().is_err() {
+            log::error!("the Telegram thread panicked; journaling the alerts it left as dropped");
+            let mut inbox = lock(&self.shared.inbox);
+            let Inbox { queues, chat_ids, .. } = &mut *inbox;
+            for (queue, chat) in queues.iter_mut().zip(chat_ids.iter()) {
+                for item in queue.drain(..) {
+                    self.shared.record(&item.alert_id, chat, Status::Dropped, 0, Some("the Telegram thread panicked"));
+                }
+            }
+        }
+        self.shared.counters.summary()
+    }
+}
+
+/// One request's round trip, for the latency histogram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryEvent {
+    pub chat_id: ChatId,
+    /// From sending the request to reading the whole answer (or giving up).
+    pub round_trip: Duration,
+    /// HTTP status, when an answer arrived.
+    pub status: Option<u16>,
+    /// Whether this request delivered the message.
+    pub delivered: bool,
+}
+
+/// Counters readable while the sink runs. Outcomes count (alert, chat)
+/// pairs; `requests`, `retries` and `rate_limited` count HTTP requests.
+#[derive(Debug, Default)]
+pub struct TelegramCounters {
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+    pub dropped: AtomicU64,
+    /// Requests made.
+    pub requests: AtomicU64,
+    /// Resends scheduled (429, transient failures, plain-text fallback, migration).
+    pub retries: AtomicU64,
+    /// 429 answers.
+    pub rate_limited: AtomicU64,
+    responses: Mutex<BTreeMap<u16, u64>>,
+}
+
+impl TelegramCounters {
+    /// A consistent-enough copy of every counter.
+    pub fn summary(&self) -> DeliverySummary {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        DeliverySummary {
+            sent: get(&self.sent),
+            failed: get(&self.failed),
+            dropped: get(&self.dropped),
+            requests: get(&self.requests),
+            retries: get(&self.retries),
+            rate_limited: get(&self.rate_limited),
+            responses_by_status: lock(&self.responses).clone(),
+        }
+    }
+
+    pub(crate) fn count_response(&self, status: Option<u16>) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(status) = status {
+            *lock(&self.responses).entry(status).or_default() += 1;
+            if status == 429 {
+                self.rate_limited.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Totals of a run, from [`TelegramHandle::shutdown`] or
+/// [`TelegramCounters::summary`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliverySummary {
+    /// (alert, chat) pairs delivered.
+    pub sent: u64,
+    /// (alert, chat) pairs that will never be delivered because of an error.
+    pub failed: u64,
+    /// (alert, chat) pairs not attempted: queue full or shutdown.
+    pub dropped: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    /// HTTP answers by status code.
+    pub responses_by_status: BTreeMap<u16, u64>,
+}
+
+/// A delivery outcome as journaled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    Sent,
+    Failed,
+    Dropped,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Sent => "sent",
+            Status::Failed => "failed",
+            Status::Dropped => "dropped",
+        }
+    }
+}
+
+/// One alert waiting for delivery, shared by every chat's queue.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub alert_id: String,
+    pub alert: Alert,
+}
+
+/// The per-chat queues; index `i` everywhere is the chat's position in
+/// `telegram.chat_ids`.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    pub queues: Vec<VecDeque<Arc<Queued>>>,
+    /// Current ids (a migrated group has its new id here).
+    pub chat_ids: Vec<ChatId>,
+    /// Set by shutdown: deliver until then.
+    pub closing: Option<Instant>,
+}
+
+/// State shared by the handle and the thread.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub inbox: Mutex<Inbox>,
+    pub journal: Arc<Mutex<Journal>>,
+    pub counters: Arc<TelegramCounters>,
+    pub max_pending: usize,
+}
+
+impl Shared {
+    /// Journals and counts one (alert, chat) outcome, and logs it unless
+    /// it was a success.
+    pub fn record(&self, alert_id: &str, chat: &ChatId, status: Status, attempts: u32, error: Option<&str>) {
+        let counter = match status {
+            Status::Sent => &self.counters.sent,
+            Status::Failed => &self.counters.failed,
+            Status::Dropped => &self.counters.dropped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let line = delivery_line(alert_id, chat, status, attempts, error);
+        if let Err(e) = lock(&self.journal).append(&line) {
+            log::error!("could not journal a Telegram delivery: {e}; the line was {line}");
+        }
+        let why = error.unwrap_or("");
+        match status {
+            Status::Sent => log::debug!("Telegram: alert {alert_id} sent to chat {chat} (attempts: {attempts})"),
+            Status::Failed => log::error!("Telegram: alert {alert_id} to chat {chat} failed: {why}"),
+            Status::Dropped => log::warn!("Telegram: alert {alert_id} to chat {chat} dropped: {why}"),
+        }
+    }
+}
+
+/// `{"type":"delivery","alert_id":…,"sink":"telegram","chat_id":…,"status":…,"attempts":N[,"error":…]}`
+fn delivery_line(alert_id: &str, chat: &ChatId, status: Status, attempts: u32, error: Option<&str>) -> String {
+    let mut s = String::with_capacity(160);
+    s.push_str("{\"type\":\"delivery\",\"alert_id\":");
+    crate::sinks::json_str(&mut s, alert_id);
+    s.push_str(",\"sink\":\"telegram\",\"chat_id\":");
+    chat.write_json(&mut s);
+    s.push_str(",\"status\":\"");
+    s.push_str(status.as_str());
+    s.push_str("\",\"attempts\":");
+    s.push_str(&attempts.to_string());
+    if let (Some(e), false) = (error, status == Status::Sent) {
+        s.push_str(",\"error\":");
+        crate::sinks::json_str(&mut s, e);
+    }
+    s.push('}');
+    s
+}
+
+/// Locks even after a panic elsewhere: the data stays usable, and losing
+/// journal lines would be worse.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_lines_have_exactly_the_documented_fields() {
+        assert_eq!(
+            delivery_line("a-1", &ChatId::Id(-100), Status::Sent, 1, None),
+            r#"{"type":"delivery","alert_id":"a-1","sink":"telegram","chat_id":-100,"status":"sent","attempts":1}"#
+        );
+        assert_eq!(
+            delivery_line("a-2", &ChatId::Username("@chan_x".into()), Status::Dropped, 0, Some("queue \"full\"")),
+            r#"{"type":"delivery","alert_id":"a-2","sink":"telegram","chat_id":"@chan_x","status":"dropped","attempts":0,"error":"queue \"full\""}"#
+        );
+    }
+}

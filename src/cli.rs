@@ -7,7 +7,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -18,6 +17,7 @@ use crate::replay::replay;
 use crate::run::{RunOptions, Runner};
 use crate::sinks::Catalog;
 use crate::sinks::journal::Journal;
+use crate::sinks::telegram;
 
 const EXAMPLES: &str = "Examples:
   imbalance-monitor                          watch the pairs in config/config.toml live
@@ -58,6 +58,11 @@ pub enum Command {
         after_help = "Examples:\n  imbalance-monitor run -c config/config.toml\n  imbalance-monitor run --record rec/live.txt.gz --record-rotate-mb 512 --hdr-log latency.hlog"
     )]
     Run(RunArgs),
+    /// Send one test message to every configured Telegram chat; exit 1 if any fails.
+    #[command(
+        after_help = "Example:\n  TELEGRAM_BOT_TOKEN=123:abc TELEGRAM_CHAT_ID=-1001234 imbalance-monitor telegram-test"
+    )]
+    TelegramTest,
     /// Validate the config and print the effective configuration (secrets redacted).
     #[command(after_help = "Example:\n  imbalance-monitor check-config -c config/config.toml")]
     CheckConfig,
@@ -107,6 +112,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Run(args) => run_live(&cli.config, &args, verbosity),
         Command::CheckConfig => check_config(&cli.config),
+        Command::TelegramTest => telegram_test(&cli.config),
         Command::Replay(args) => run_replay(&cli.config, args),
     }
 }
@@ -149,6 +155,38 @@ fn check_config(config_arg: &ConfigArg) -> ExitCode {
     }
 }
 
+fn telegram_test(config_arg: &ConfigArg) -> ExitCode {
+    let config = match load_config(config_arg) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match telegram::send_test_message(&config.telegram) {
+        Err(e) => {
+            eprintln!("error: Telegram test failed: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+        Ok(results) => {
+            let mut failed = 0;
+            for (chat, result) in &results {
+                match result {
+                    Ok(()) => println!("chat {chat}: test message sent"),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("chat {chat}: FAILED: {e}");
+                    }
+                }
+            }
+            if failed == 0 {
+                println!("all {} chat(s) received the test message", results.len());
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("error: {failed} of {} chat(s) failed", results.len());
+                ExitCode::from(EXIT_FAILURE)
+            }
+        }
+    }
+}
+
 fn run_live(config_arg: &ConfigArg, args: &RunArgs, verbosity: Verbosity) -> ExitCode {
     let config = match load_config(config_arg) {
         Ok(c) => c,
@@ -161,13 +199,6 @@ fn run_live(config_arg: &ConfigArg, args: &RunArgs, verbosity: Verbosity) -> Exi
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let journal = match Journal::open(&config.alerts.journal) {
-        Ok(j) => Arc::new(Mutex::new(j)),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
-    };
     let options = RunOptions {
         handle_signals: true,
         record: args.record.clone().map(|path| RecordConfig {
@@ -177,7 +208,7 @@ fn run_live(config_arg: &ConfigArg, args: &RunArgs, verbosity: Verbosity) -> Exi
         hdr_log: args.hdr_log.clone(),
         metrics_listen: None,
     };
-    match Runner::start(&config, journal, Vec::new(), None, options) {
+    match Runner::start(&config, options) {
         Ok(runner) => {
             runner.wait();
             ExitCode::SUCCESS

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::handoff::ColdMsg;
+use crate::sinks::telegram::DeliveryEvent;
 use crate::sinks::{AlertEvent, Catalog, Sink};
 use crate::stats::report::StatsReport;
-use crate::stats::{Stage, StatsReceiver};
+use crate::stats::{Stage, StatsReceiver, nanos};
 
 /// Sleep when the channel is empty: bounds the added alert latency while
 /// keeping an idle cold thread nearly free.
@@ -40,6 +41,9 @@ pub struct ColdConfig {
     pub shutdown_grace: Duration,
     /// Hot-side statistics and their cold-side report, when measured.
     pub stats: Option<(StatsReceiver, StatsReport)>,
+    /// Telegram request outcomes, for the `telegram` and
+    /// `decision_to_delivered` latencies.
+    pub deliveries: Option<Receiver<DeliveryEvent>>,
 }
 
 /// Starts the cold thread.
@@ -63,6 +67,9 @@ fn run(rx: &Receiver<ColdMsg>, mut config: ColdConfig) -> ColdReport {
             Err(TryRecvError::Disconnected) => true,
         };
         if let Some((receiver, stats_report)) = &mut stats {
+            if let Some(deliveries) = &config.deliveries {
+                record_deliveries(deliveries, stats_report);
+            }
             idle &= !absorb_stats(receiver, stats_report, &mut config.sinks);
             if let Some(line) = stats_report.tick(Instant::now()) {
                 log::info!("{line}");
@@ -83,7 +90,10 @@ fn run(rx: &Receiver<ColdMsg>, mut config: ColdConfig) -> ColdReport {
     for sink in &mut config.sinks {
         sink.shutdown(deadline);
     }
-    if let Some((_, stats_report)) = &stats {
+    if let Some((_, stats_report)) = &mut stats {
+        if let Some(deliveries) = &config.deliveries {
+            record_deliveries(deliveries, stats_report);
+        }
         for line in stats_report.summary() {
             log::info!("{line}");
         }
@@ -101,14 +111,14 @@ fn handle(
     match msg {
         ColdMsg::Alert(alert, decided) => {
             if let Some(s) = stats {
-                s.record(Stage::Queue, u64::try_from(decided.elapsed().as_nanos()).unwrap_or(u64::MAX));
+                s.record(Stage::Queue, nanos(decided.elapsed()));
             }
             report.alerts += 1;
             id.clear();
             id.push_str(&config.run_id);
             id.push('-');
             id.push_str(&alert.seq.to_string());
-            let event = AlertEvent { id, view: config.catalog.view(&alert) };
+            let event = AlertEvent { id, view: config.catalog.view(&alert), decided };
             for sink in &mut config.sinks {
                 sink.on_alert(&event);
             }
@@ -118,6 +128,16 @@ fn handle(
             for sink in &mut config.sinks {
                 sink.on_metric(&update, &config.catalog);
             }
+        }
+    }
+}
+
+/// Telegram round trips and decision → delivered latencies.
+fn record_deliveries(deliveries: &Receiver<DeliveryEvent>, report: &mut StatsReport) {
+    for d in deliveries.try_iter() {
+        report.record(Stage::Telegram, nanos(d.round_trip));
+        for decided in d.decided {
+            report.record(Stage::DecisionToDelivered, nanos(d.finished.saturating_duration_since(decided)));
         }
     }
 }

@@ -46,18 +46,20 @@ pub enum Console {
 /// Installs the global logger: console plus the daily-rotated `file`.
 pub fn init(file: &Path, level: LevelFilter, console: Console) -> Result<LogGuard, LogError> {
     let writer = LineWriter { console, file: DailyFile::open(file)? };
-    let time_format = time_format();
-    let guard = ftlog::builder()
+    let mut builder = ftlog::builder()
         .utc()
-        .time_format(time_format)
+        .time_format(time_format())
         .format(SeedFormat)
         .max_log_level(level)
         .root_log_level(level)
         .bounded(100_000, false)
         .print_omitted_count(true)
-        .root(writer)
-        .try_init()
-        .map_err(|e| LogError::Init(e.to_string()))?;
+        .root(writer);
+    // ureq logs request paths (which hold the bot token) at TRACE: cap it.
+    for (target, cap) in crate::sinks::telegram::LOG_LEVEL_CAPS {
+        builder = builder.filter(target, None, cap.min(level));
+    }
+    let guard = builder.try_init().map_err(|e| LogError::Init(e.to_string()))?;
     Ok(LogGuard { _guard: guard })
 }
 

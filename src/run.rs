@@ -3,6 +3,7 @@
 //! config and stopped by a signal or a [`StopHandle`].
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -15,8 +16,9 @@ use crate::feed::{FeedConfig, FeedCounters, FeedError, HotLoop, StopHandle};
 use crate::handoff::{self, HandOff, HandOffCounters};
 use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
 use crate::recorder::{self, RecordConfig, RecordError, RecordReport};
-use crate::sinks::journal::{Journal, JournalSink};
+use crate::sinks::journal::{Journal, JournalError, JournalSink};
 use crate::sinks::log::LogSink;
+use crate::sinks::telegram::{self, TelegramDelivery, TelegramSink};
 use crate::sinks::{Catalog, Sink};
 use crate::stats::report::StatsReport;
 use crate::stats::{self, PairGauges};
@@ -36,6 +38,8 @@ pub enum RunError {
     Thread(#[source] std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error(transparent)]
@@ -87,25 +91,42 @@ pub struct Runner {
     gauges: Arc<PairGauges>,
 }
 
-/// Extra sinks (Telegram) that run after the journal and log sinks.
-pub type ExtraSinks = Vec<Box<dyn Sink>>;
-
 impl Runner {
     /// Starts the hot and cold threads (and the recorder and metrics
     /// endpoint when asked). Everything that can fail does so before the
     /// first connection attempt.
-    pub fn start(
-        config: &Config,
-        journal: Arc<Mutex<Journal>>,
-        extra_sinks: ExtraSinks,
-        telegram_counts: Option<TelegramCounts>,
-        options: RunOptions,
-    ) -> Result<Runner, RunError> {
+    pub fn start(config: &Config, options: RunOptions) -> Result<Runner, RunError> {
         let tls = tls::client_config(config.binance.ca_file.as_deref())?;
+        let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?));
         let catalog = Arc::new(Catalog::from_config(config));
         let gauges = PairGauges::new(config.pairs.len());
-        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JournalSink::new(journal)), Box::new(LogSink)];
-        sinks.extend(extra_sinks);
+        // Journal first: an alert is on disk before any network attempt.
+        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JournalSink::new(Arc::clone(&journal))), Box::new(LogSink)];
+        let mut telegram_counts: Option<TelegramCounts> = None;
+        let mut deliveries = None;
+        if config.telegram.enabled {
+            let (events_tx, events_rx) = crossbeam_channel::bounded(4096);
+            let handle = TelegramSink::spawn_with_events(
+                config.telegram.clone(),
+                Arc::clone(&catalog),
+                Arc::clone(&journal),
+                Some(events_tx),
+            )
+            .map_err(RunError::Thread)?;
+            let counters = handle.counters();
+            telegram_counts = Some(Arc::new(move || {
+                vec![
+                    ("sent", counters.sent.load(Ordering::Relaxed)),
+                    ("failed", counters.failed.load(Ordering::Relaxed)),
+                    ("dropped", counters.dropped.load(Ordering::Relaxed)),
+                    ("retried", counters.retries.load(Ordering::Relaxed)),
+                    ("rate_limited", counters.rate_limited.load(Ordering::Relaxed)),
+                ]
+            }));
+            deliveries = Some(events_rx);
+            sinks.push(Box::new(TelegramDelivery::new(handle)));
+            check_bot_token(config.telegram.clone());
+        }
         let mut metrics_addr = None;
         if let Some(listen) = options.metrics_listen.as_ref().or(config.metrics_http.as_ref()) {
             let http = MetricsHttp::start(
@@ -168,6 +189,7 @@ impl Runner {
                 run_id: (UnixNanos::now().0 / 1_000_000).to_string(),
                 shutdown_grace: config.runtime.shutdown_grace,
                 stats: Some((stats_rx, stats_report)),
+                deliveries,
             },
         )
         .map_err(RunError::Thread)?;
@@ -239,5 +261,22 @@ impl Runner {
             hot.feed.stale
         );
         RunReport { hot, cold, record }
+    }
+}
+
+/// Validates the bot token with `getMe` on a short-lived thread (never the
+/// hot one), logging the bot's name or a clear error.
+fn check_bot_token(config: telegram::TelegramConfig) {
+    let spawned =
+        std::thread::Builder::new().name("telegram-getme".into()).spawn(move || match telegram::get_me(&config) {
+            Ok(bot) => log::info!(
+                "TELEGRAM | bot {} ready | chats={}",
+                bot.username.map_or(bot.first_name, |u| format!("@{u}")),
+                config.chat_ids.len()
+            ),
+            Err(e) => log::error!("TELEGRAM | getMe failed: {e} | alerts are still logged and journaled"),
+        });
+    if let Err(e) = spawned {
+        log::warn!("TELEGRAM | could not check the bot token: {e}");
     }
 }

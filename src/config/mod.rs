@@ -18,6 +18,7 @@ use std::time::Duration;
 use crate::engine::EngineConfig;
 use crate::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
 use crate::metrics::{LevelWeights, VolumeSpec};
+use crate::sinks::telegram::{self, TelegramConfig};
 use crate::triggers::TriggerSpec;
 
 pub use env::Env;
@@ -131,6 +132,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Address of the Prometheus endpoint, if enabled.
     pub metrics_http: Option<String>,
+    /// Telegram delivery (validated, environment applied).
+    pub telegram: TelegramConfig,
 }
 
 impl Config {
@@ -165,7 +168,7 @@ impl Config {
                 }),
             }
         }
-        let config = validate(path, raw, &mut problems);
+        let config = validate(path, raw, env, &mut problems);
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -211,8 +214,15 @@ impl Problems<'_> {
 
 /// Checks everything serde cannot and builds the typed config. Problems are
 /// collected, not returned early, so the user fixes them in one pass.
-fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config {
+fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Problem>) -> Config {
     let mut p = Problems(problems);
+    let telegram_raw = std::mem::take(&mut raw.telegram);
+    let telegram = telegram::validate(telegram_raw, |k| env.get(k)).unwrap_or_else(|found| {
+        for (key, message) in found {
+            p.add(key, message);
+        }
+        TelegramConfig::disabled()
+    });
 
     let mut pairs: Vec<String> = Vec::new();
     if raw.pairs.is_empty() {
@@ -377,6 +387,7 @@ fn validate(path: &Path, raw: RawConfig, problems: &mut Vec<Problem>) -> Config 
         },
         log: LogConfig { file: raw.log.file, level },
         metrics_http,
+        telegram,
     }
 }
 

@@ -37,6 +37,8 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub metrics_http: RawMetricsHttp,
+    #[serde(default)]
+    pub telegram: crate::sinks::telegram::RawTelegram,
 }
 
 /// `[metrics_http]`: the Prometheus endpoint, off unless `listen` is set.

@@ -26,7 +26,7 @@ use crate::engine::{Engine, FrameOutcome, StageClock};
 use crate::exchange::binance::{PairId, StreamTable, combined_stream_url};
 use crate::handoff::HotSink;
 use crate::recorder::RecordProducer;
-use crate::stats::{PairGauges, Stage, StatsPublisher};
+use crate::stats::{PairGauges, Stage, StatsPublisher, nanos};
 use crate::units::UnixNanos;
 
 use backoff::{AttemptLimiter, Backoff};
@@ -111,12 +111,6 @@ struct Group {
     rotate: Option<&'static str>,
     /// A failed replacement attempt is retried no earlier than this.
     standby_retry_at: Option<Instant>,
-}
-
-/// A duration in whole nanoseconds (saturating).
-#[inline]
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A DNS answer coming back from the resolver thread.

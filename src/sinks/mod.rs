@@ -25,6 +25,8 @@ pub struct AlertEvent<'a> {
     /// Unique across runs: `<run start unix ms>-<engine sequence>`.
     pub id: &'a str,
     pub view: AlertView<'a>,
+    /// When the hot thread decided it (monotonic clock).
+    pub decided: Instant,
 }
 
 /// A cold-side destination for alerts. Log, journal and Telegram are

@@ -76,6 +76,12 @@ impl Stage {
     }
 }
 
+/// A duration in whole nanoseconds, saturating (for histogram records).
+#[inline]
+pub fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// A latency histogram in nanoseconds, 1 ns to 1 hour, 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("constant bounds 1 ns..1 h at 3 digits are valid")

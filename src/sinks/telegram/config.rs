@@ -237,6 +237,27 @@ pub struct TelegramConfig {
     pub max_pending: usize,
 }
 
+impl TelegramConfig {
+    /// Telegram off, every other key at its default: what a config without a
+    /// `[telegram]` section means.
+    pub fn disabled() -> TelegramConfig {
+        TelegramConfig {
+            enabled: false,
+            bot_token: None,
+            chat_ids: Vec::new(),
+            api_base: DEFAULT_API_BASE.to_string(),
+            parse_mode: ParseMode::Html,
+            disable_notification: false,
+            message_thread_id: None,
+            timeout: Duration::from_millis(10_000),
+            connect_timeout: Duration::from_millis(3_000),
+            max_attempts: 5,
+            max_retry_after: Duration::from_secs(60),
+            max_pending: 1000,
+        }
+    }
+}
+
 /// One problem: the key (`telegram.chat_ids[1]` or an environment variable)
 /// and what is wrong with the fix, as a sentence.
 pub type ConfigProblem = (String, String);
@@ -382,6 +403,11 @@ impl Problems {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disabled_is_what_an_absent_section_validates_to() {
+        assert_eq!(validate(RawTelegram::default(), |_| None).unwrap(), TelegramConfig::disabled());
+    }
 
     const TOKEN: &str = "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-ms";
 

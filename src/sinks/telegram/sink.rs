@@ -100,7 +100,13 @@ impl TelegramHandle {
     /// queue already holds `max_pending` alerts gets a `dropped` journal
     /// line instead (written here, so the queue stays bounded).
     pub fn submit(&self, alert_id: String, alert: Alert) {
-        let item = Arc::new(Queued { alert_id, alert });
+        self.submit_decided(alert_id, alert, Instant::now());
+    }
+
+    /// [`TelegramHandle::submit`] for an alert decided at `decided`, so the
+    /// delivery events can report decision → delivered latency.
+    pub fn submit_decided(&self, alert_id: String, alert: Alert, decided: Instant) {
+        let item = Arc::new(Queued { alert_id, alert, decided });
         let mut full: Vec<ChatId> = Vec::new();
         {
             let mut inbox = lock(&self.shared.inbox);
@@ -169,6 +175,11 @@ pub struct DeliveryEvent {
     pub status: Option<u16>,
     /// Whether this request delivered the message.
     pub delivered: bool,
+    /// When each alert the delivered message carried was decided (empty
+    /// unless `delivered`): decision → delivered latency, per alert.
+    pub decided: Vec<Instant>,
+    /// When the answer arrived (or the request was given up).
+    pub finished: Instant,
 }
 
 /// Counters readable while the sink runs. Outcomes count (alert, chat)
@@ -253,6 +264,8 @@ impl Status {
 pub(crate) struct Queued {
     pub alert_id: String,
     pub alert: Alert,
+    /// When the hot thread decided the alert.
+    pub decided: Instant,
 }
 
 /// The per-chat queues; index `i` everywhere is the chat's position in
@@ -337,5 +350,37 @@ mod tests {
             delivery_line("a-2", &ChatId::Username("@chan_x".into()), Status::Dropped, 0, Some("queue \"full\"")),
             r#"{"type":"delivery","alert_id":"a-2","sink":"telegram","chat_id":"@chan_x","status":"dropped","attempts":0,"error":"queue \"full\""}"#
         );
+    }
+}
+
+/// Telegram as one of the cold thread's [`crate::sinks::Sink`]s: alerts are
+/// queued for the delivery thread (after the journal sink has written them),
+/// and shutdown gives the thread what is left of the grace period.
+pub struct TelegramDelivery {
+    handle: Option<TelegramHandle>,
+}
+
+impl TelegramDelivery {
+    pub fn new(handle: TelegramHandle) -> Self {
+        TelegramDelivery { handle: Some(handle) }
+    }
+}
+
+impl crate::sinks::Sink for TelegramDelivery {
+    fn name(&self) -> &'static str {
+        "telegram"
+    }
+
+    fn on_alert(&mut self, event: &crate::sinks::AlertEvent<'_>) {
+        if let Some(h) = &self.handle {
+            h.submit_decided(event.id.to_string(), *event.view.alert, event.decided);
+        }
+    }
+
+    fn shutdown(&mut self, deadline: Instant) {
+        if let Some(h) = self.handle.take() {
+            let s = h.shutdown(deadline.saturating_duration_since(Instant::now()));
+            log::info!("TELEGRAM | stopped | sent={} failed={} dropped={}", s.sent, s.failed, s.dropped);
+        }
     }
 }

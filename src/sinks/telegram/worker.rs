@@ -167,11 +167,14 @@ impl Worker {
         self.shared.counters.count_response(exchange.status);
         let next = retry::next(&exchange.result, self.max_retry_after);
         if let Some(events) = &self.events {
+            let delivered = next == Next::Sent;
             let _ = events.try_send(DeliveryEvent {
                 chat_id: chat.id.clone(),
                 round_trip: exchange.round_trip,
                 status: exchange.status,
-                delivered: next == Next::Sent,
+                delivered,
+                decided: if delivered { batch.items.iter().map(|q| q.decided).collect() } else { Vec::new() },
+                finished: done,
             });
         }
         let no_answer = matches!(exchange.result, Err(TelegramError::Transport { kind: TransportKind::NoAnswer, .. }));

@@ -336,23 +336,6 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delivery_lines_have_exactly_the_documented_fields() {
-        assert_eq!(
-            delivery_line("a-1", &ChatId::Id(-100), Status::Sent, 1, None),
-            r#"{"type":"delivery","alert_id":"a-1","sink":"telegram","chat_id":-100,"status":"sent","attempts":1}"#
-        );
-        assert_eq!(
-            delivery_line("a-2", &ChatId::Username("@chan_x".into()), Status::Dropped, 0, Some("queue \"full\"")),
-            r#"{"type":"delivery","alert_id":"a-2","sink":"telegram","chat_id":"@chan_x","status":"dropped","attempts":0,"error":"queue \"full\""}"#
-        );
-    }
-}
-
 /// Telegram as one of the cold thread's [`crate::sinks::Sink`]s: alerts are
 /// queued for the delivery thread (after the journal sink has written them),
 /// and shutdown gives the thread what is left of the grace period.
@@ -382,5 +365,22 @@ impl crate::sinks::Sink for TelegramDelivery {
             let s = h.shutdown(deadline.saturating_duration_since(Instant::now()));
             log::info!("TELEGRAM | stopped | sent={} failed={} dropped={}", s.sent, s.failed, s.dropped);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_lines_have_exactly_the_documented_fields() {
+        assert_eq!(
+            delivery_line("a-1", &ChatId::Id(-100), Status::Sent, 1, None),
+            r#"{"type":"delivery","alert_id":"a-1","sink":"telegram","chat_id":-100,"status":"sent","attempts":1}"#
+        );
+        assert_eq!(
+            delivery_line("a-2", &ChatId::Username("@chan_x".into()), Status::Dropped, 0, Some("queue \"full\"")),
+            r#"{"type":"delivery","alert_id":"a-2","sink":"telegram","chat_id":"@chan_x","status":"dropped","attempts":0,"error":"queue \"full\""}"#
+        );
     }
 }

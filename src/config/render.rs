@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::Config;
 use crate::metrics::Decimal;
+use crate::sinks::telegram::{ChatId, ParseMode};
 
 /// A TOML string literal.
 fn q(s: &str) -> String {
@@ -29,7 +30,7 @@ impl Config {
         let mut s = String::new();
         let w = &mut s;
         let _ = writeln!(w, "# Effective configuration of {} (defaults, environment,", self.path.display());
-        let _ = writeln!(w, "# `threshold` and `pair_overrides` applied; one [[triggers]] entry per pair group).");
+        let _ = writeln!(w, "# `threshold` and `pair_overrides` applied; one trigger entry per pair group).");
         let pairs: Vec<String> = self.pairs.iter().map(|p| q(p)).collect();
         let _ = writeln!(w, "pairs = [{}]\n", pairs.join(", "));
 
@@ -124,6 +125,35 @@ impl Config {
             None => writeln!(w, "# listen: not set (endpoint off)\n"),
         }
         .ok();
+
+        let t = &self.telegram;
+        let _ = writeln!(w, "[telegram]");
+        let _ = writeln!(w, "enabled = {}", t.enabled);
+        match &t.bot_token {
+            Some(_) => writeln!(w, "bot_token = \"<redacted>\""),
+            None => writeln!(w, "# bot_token: not set"),
+        }
+        .ok();
+        let chats: Vec<String> = t
+            .chat_ids
+            .iter()
+            .map(|c| match c {
+                ChatId::Id(id) => id.to_string(),
+                ChatId::Username(name) => q(name),
+            })
+            .collect();
+        let _ = writeln!(w, "chat_ids = [{}]", chats.join(", "));
+        let _ = writeln!(w, "api_base = {}", q(&t.api_base));
+        let _ = writeln!(w, "parse_mode = {}", q(if t.parse_mode == ParseMode::Html { "HTML" } else { "none" }));
+        let _ = writeln!(w, "disable_notification = {}", t.disable_notification);
+        if let Some(id) = t.message_thread_id {
+            let _ = writeln!(w, "message_thread_id = {id}");
+        }
+        let _ = writeln!(w, "timeout_ms = {}", t.timeout.as_millis());
+        let _ = writeln!(w, "connect_timeout_ms = {}", t.connect_timeout.as_millis());
+        let _ = writeln!(w, "max_attempts = {}", t.max_attempts);
+        let _ = writeln!(w, "max_retry_after_sec = {}", t.max_retry_after.as_secs());
+        let _ = writeln!(w, "max_pending = {}\n", t.max_pending);
 
         let _ = writeln!(w, "[log]");
         let _ = writeln!(w, "file = {}", q(&self.log.file.display().to_string()));

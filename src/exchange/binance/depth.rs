@@ -13,7 +13,7 @@
 //! never trusted: invalid input of any kind yields an error, not a panic.
 
 use crate::book::{Book, BookSide, Level, PushError, SideKind};
-use crate::units::{FRAC_DIGITS, Price, Qty};
+use crate::units::{FRAC_DIGITS, Price, Qty, SCALE};
 
 use super::streams::{PairId, StreamTable};
 
@@ -177,52 +177,64 @@ struct RawStr<'a> {
     escaped: bool,
 }
 
-impl RawStr<'_> {
+impl<'a> RawStr<'a> {
     /// Compares the decoded string with `want` (plain ASCII) without allocating.
     fn eq(&self, want: &[u8]) -> bool {
-        if !self.escaped {
-            return self.raw == want;
-        }
-        let mut buf = [0u8; 64];
-        unescape(self.raw, &mut buf).is_some_and(|s| s == want)
+        if self.escaped { self.decoded().eq(want.iter().copied()) } else { self.raw == want }
+    }
+
+    /// The string's bytes with escapes decoded.
+    fn decoded(&self) -> Decoded<'a> {
+        Decoded { raw: self.raw, i: 0 }
     }
 }
 
-/// Decodes the escapes of an ASCII-only JSON string into `buf`; `None` when it
-/// does not fit or decodes to non-ASCII (no configured name can match then).
-fn unescape<'b>(raw: &[u8], buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
-    let mut n = 0;
-    let mut i = 0;
-    while i < raw.len() {
-        let c = *raw.get(i)?;
-        let out = if c == b'\\' {
-            i += 1;
-            match *raw.get(i)? {
-                b'"' => b'"',
-                b'\\' => b'\\',
-                b'/' => b'/',
-                b'b' => 0x08,
-                b'f' => 0x0c,
-                b'n' => b'\n',
-                b'r' => b'\r',
-                b't' => b'\t',
-                b'u' => {
-                    let hex = raw.get(i + 1..i + 5)?;
-                    i += 4;
-                    let mut v: u32 = 0;
-                    for &h in hex {
-                        v = v * 16 + (h as char).to_digit(16)?;
-                    }
-                    u8::try_from(v).ok().filter(u8::is_ascii)?
-                }
-                _ => return None,
+/// Stands for a non-ASCII `\u` escape: no name or number this scanner looks
+/// for contains one, and this byte matches none of them.
+const NON_ASCII: u8 = 0x80;
+
+/// The bytes of a JSON string (already validated by [`Scan::string`]) with its
+/// escapes decoded; an escape of a non-ASCII character yields [`NON_ASCII`].
+struct Decoded<'a> {
+    raw: &'a [u8],
+    i: usize,
+}
+
+impl Iterator for Decoded<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let c = *self.raw.get(self.i)?;
+        self.i += 1;
+        if c != b'\\' {
+            return Some(c);
+        }
+        let e = *self.raw.get(self.i)?;
+        self.i += 1;
+        Some(match e {
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let hex = self.raw.get(self.i..self.i + 4)?;
+                self.i += 4;
+                let v = hex.iter().try_fold(0u32, |v, &h| Some(v * 16 + char::from(h).to_digit(16)?))?;
+                u8::try_from(v).ok().filter(u8::is_ascii).unwrap_or(NON_ASCII)
             }
-        } else {
-            c
-        };
-        *buf.get_mut(n)? = out;
+            other => other, // `"`, `\\`, `/`
+        })
+    }
+}
+
+/// Decodes an escaped string into `buf`; `None` when it does not fit (no
+/// configured stream name is that long).
+fn decode_into<'b>(s: &RawStr<'_>, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+    let mut n = 0;
+    for c in s.decoded() {
+        *buf.get_mut(n)? = c;
         n += 1;
-        i += 1;
     }
     buf.get(..n)
 }
@@ -356,7 +368,28 @@ impl<'a> Scan<'a> {
         if c != b'"' {
             return Err(self.type_error(c));
         }
+        let quote = self.i;
         self.i += 1;
+        if let Some((v, len)) = self.b.get(self.i..).and_then(fast_decimal) {
+            self.i += len;
+            return Ok(v);
+        }
+        match self.plain_decimal() {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                // Cold: JSON lets any character be escaped (`"\u0031.5"` is
+                // `"1.5"`); read such a string by its decoded bytes.
+                self.i = quote;
+                match self.string() {
+                    Ok(s) if s.escaped => decimal_from(s.decoded()),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    /// The body of an unescaped decimal string, after its opening quote.
+    fn plain_decimal(&mut self) -> Result<u64, ParseError> {
         let mut v: u64 = 0;
         let int_start = self.i;
         while let Some(d @ b'0'..=b'9') = self.peek() {
@@ -367,11 +400,6 @@ impl<'a> Scan<'a> {
         let mut frac_digits: u32 = 0;
         if self.peek() == Some(b'.') {
             self.i += 1;
-            if let Some(f) = self.b.get(self.i..self.i + 9).and_then(eight_digits_then_quote) {
-                v = v.checked_mul(crate::units::SCALE).and_then(|v| v.checked_add(f)).ok_or(ParseError::Overflow)?;
-                self.i += 9;
-                return if int_digits == 0 { Err(ParseError::BadDecimal) } else { Ok(v) };
-            }
             while let Some(d @ b'0'..=b'9') = self.peek() {
                 frac_digits += 1;
                 if frac_digits > FRAC_DIGITS {
@@ -418,20 +446,14 @@ impl<'a> Scan<'a> {
             return Ok(());
         }
         loop {
-            let c = self.next_token()?;
-            if c != b'[' {
-                return Err(self.type_error(c));
-            }
-            self.i += 1;
-            let price = Price(self.decimal()?);
-            self.expect(b',')?;
-            let qty = Qty(self.decimal()?);
-            match self.next_token()? {
-                b']' => self.i += 1,
-                b',' => return Err(ParseError::WrongType),
-                _ => return Err(ParseError::Syntax),
-            }
-            side.push(Level { price, qty }).map_err(|e| match e {
+            let level = match self.b.get(self.i..).and_then(fast_level) {
+                Some((level, len)) => {
+                    self.i += len;
+                    level
+                }
+                None => self.level()?,
+            };
+            side.push(level).map_err(|e| match e {
                 PushError::Full => ParseError::TooManyLevels,
                 PushError::OutOfOrder => misordered,
             })?;
@@ -439,6 +461,24 @@ impl<'a> Scan<'a> {
                 return Ok(());
             }
         }
+    }
+
+    /// One `["price","qty"]` level, whitespace and all.
+    fn level(&mut self) -> Result<Level, ParseError> {
+        let c = self.next_token()?;
+        if c != b'[' {
+            return Err(self.type_error(c));
+        }
+        self.i += 1;
+        let price = Price(self.decimal()?);
+        self.expect(b',')?;
+        let qty = Qty(self.decimal()?);
+        match self.next_token()? {
+            b']' => self.i += 1,
+            b',' => return Err(ParseError::WrongType),
+            _ => return Err(ParseError::Syntax),
+        }
+        Ok(Level { price, qty })
     }
 
     /// One member of a depth payload; `Ok(false)` when the key is not a depth field.
@@ -511,6 +551,13 @@ impl<'a> Scan<'a> {
 
     /// The outermost object: a combined-stream envelope, a raw depth payload,
     /// a raw event, or a request reply.
+    ///
+    /// The answer does not depend on member order. A message with `stream` is
+    /// an envelope: only `stream` and `data` count, every other member is
+    /// skipped. Without `stream`, the message is a raw event (`e`), a reply
+    /// (`result`) or a raw depth payload (always rejected: no pair to file it
+    /// under). Members met before the kind is known are read provisionally and
+    /// their errors held back until it is.
     fn top_level(&mut self, streams: &StreamTable, book: &mut Book) -> Result<Message, ParseError> {
         let c = self.next_token()?;
         if c != b'{' {
@@ -519,11 +566,15 @@ impl<'a> Scan<'a> {
         self.i += 1;
         let mut stream = StreamSeen::Absent;
         let mut data_seen = false;
-        // A `data` member met before `stream` is parsed provisionally; its error
-        // matters only if the stream turns out to be ours.
+        // A `data` member met before `stream` is parsed provisionally as a depth
+        // payload; its error matters only if the stream turns out to be ours.
+        let mut data_before_stream: Option<usize> = None;
         let mut data_result: Result<(), ParseError> = Ok(());
         let mut system_shutdown = false;
+        // Top-level depth fields, read only while the message may still be a
+        // raw payload (no `stream`, no `data` yet); errors held back.
         let mut raw = DepthFields::default();
+        let mut raw_result: Result<(), ParseError> = Ok(());
         let mut raw_event_shutdown = false;
         let mut reply = false;
         if self.next_token()? == b'}' {
@@ -546,13 +597,12 @@ impl<'a> Scan<'a> {
                     StreamSeen::System => system_shutdown = self.system_event()?,
                     StreamSeen::Absent => {
                         let start = self.i;
+                        data_before_stream = Some(start);
                         data_result = self.depth_object(book);
                         if data_result.is_err() {
                             // Re-scan from the start of the value so the outer
                             // object resumes at the right place.
                             self.i = start;
-                            let mut probe = Scan { b: self.b, i: start };
-                            system_shutdown = probe.system_event().unwrap_or(false);
                             self.skip_value()?;
                         }
                     }
@@ -562,7 +612,18 @@ impl<'a> Scan<'a> {
             } else if key.eq(b"result") {
                 reply = true;
                 self.skip_value()?;
-            } else if !self.depth_member(&key, book, &mut raw)? {
+            } else if stream == StreamSeen::Absent && !data_seen {
+                let start = self.i;
+                match self.depth_member(&key, book, &mut raw) {
+                    Ok(true) => {}
+                    Ok(false) => self.skip_value()?,
+                    Err(e) => {
+                        raw_result = raw_result.and(Err(e));
+                        self.i = start;
+                        self.skip_value()?;
+                    }
+                }
+            } else {
                 self.skip_value()?;
             }
             if !self.more(b'}')? {
@@ -572,11 +633,18 @@ impl<'a> Scan<'a> {
         match stream {
             StreamSeen::Pair(pair) if data_seen => data_result.map(|()| Message::Depth(pair)),
             StreamSeen::Pair(_) => Err(ParseError::MissingField),
-            StreamSeen::System if system_shutdown => Ok(Message::ServerShutdown),
-            StreamSeen::Unknown | StreamSeen::System => Err(ParseError::UnknownStream),
+            StreamSeen::System => {
+                // A `data` read before the stream was known gets its look for
+                // the shutdown event now.
+                let shutdown = system_shutdown
+                    || data_before_stream.is_some_and(|at| Scan { b: self.b, i: at }.system_event().unwrap_or(false));
+                if shutdown { Ok(Message::ServerShutdown) } else { Err(ParseError::UnknownStream) }
+            }
+            StreamSeen::Unknown => Err(ParseError::UnknownStream),
             StreamSeen::Absent if raw_event_shutdown => Ok(Message::ServerShutdown),
             StreamSeen::Absent if reply => Ok(Message::Reply),
             StreamSeen::Absent if data_seen || raw.any() => {
+                raw_result?;
                 if raw.any() && !raw.complete() {
                     Err(ParseError::MissingField)
                 } else {
@@ -702,17 +770,56 @@ fn once(seen: &mut bool) -> Result<(), ParseError> {
     if std::mem::replace(seen, true) { Err(ParseError::DuplicateField) } else { Ok(()) }
 }
 
+/// What a `stream` value names. System streams start with `!` (Binance's
+/// `!serverShutdown`); escapes are decoded first, as JSON requires.
 fn resolve_stream(name: &RawStr<'_>, streams: &StreamTable) -> StreamSeen {
     let mut buf = [0u8; 64];
-    let bytes = if name.escaped { unescape(name.raw, &mut buf) } else { Some(name.raw) };
-    match bytes {
-        Some(b) => match streams.lookup(b) {
-            Some(pair) => StreamSeen::Pair(pair),
-            None if b.first() == Some(&b'!') => StreamSeen::System,
-            None => StreamSeen::Unknown,
-        },
-        None => StreamSeen::Unknown,
+    let bytes = if name.escaped { decode_into(name, &mut buf) } else { Some(name.raw) };
+    if let Some(pair) = bytes.and_then(|b| streams.lookup(b)) {
+        StreamSeen::Pair(pair)
+    } else if name.decoded().next() == Some(b'!') {
+        StreamSeen::System
+    } else {
+        StreamSeen::Unknown
     }
+}
+
+/// A level exactly as Binance writes it, `["61837.63000000","3.78826000"]`
+/// (no whitespace, 1–7 integer digits, 8 fractional digits), and its length
+/// in bytes. `None` for anything else, which [`Scan::level`] then reads; for
+/// every input this accepts, `Scan::level` reads the same level.
+#[inline(always)]
+fn fast_level(b: &[u8]) -> Option<(Level, usize)> {
+    let rest = b.strip_prefix(b"[\"")?;
+    let (price, n) = fast_decimal(rest)?;
+    let rest = rest.get(n..)?.strip_prefix(b",\"")?;
+    let (qty, m) = fast_decimal(rest)?;
+    if rest.get(m) != Some(&b']') {
+        return None;
+    }
+    Some((Level { price: Price(price), qty: Qty(qty) }, 2 + n + 2 + m + 1))
+}
+
+/// The body of a decimal string after its opening quote, in Binance's fixed
+/// shape `ddddd.dddddddd"` (1–7 integer digits, so no overflow is possible):
+/// the mantissa at scale 1e8 and the bytes read including the closing quote.
+#[inline(always)]
+fn fast_decimal(b: &[u8]) -> Option<(u64, usize)> {
+    // SWAR over the first eight bytes: digits become 0..=9; any other byte
+    // (≥ 0x0A after the xor) sets its high bit after adding 0x76. A carry out
+    // of a byte only starts at a flagged byte, so the lowest flag is exact.
+    let (head, _) = b.split_first_chunk::<8>()?;
+    let x = u64::from_le_bytes(*head) ^ 0x3030_3030_3030_3030;
+    let non_digit = (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080;
+    let int_digits = (non_digit.trailing_zeros() / 8) as usize;
+    if !(1..=7).contains(&int_digits) || b.get(int_digits) != Some(&b'.') {
+        return None;
+    }
+    // Keep the integer digits, moved to the top so they read as the last of
+    // eight (the bytes below become leading zeros).
+    let int = swar_eight_digits(x << (64 - 8 * int_digits as u32));
+    let frac = eight_digits_then_quote(b.get(int_digits + 1..int_digits + 10)?)?;
+    Some((int * SCALE + frac, int_digits + 10))
 }
 
 /// SWAR: the eight ASCII digits of a fixed 8-decimal fraction followed by the
@@ -730,10 +837,43 @@ fn eight_digits_then_quote(b: &[u8]) -> Option<u64> {
     if !all_digits {
         return None;
     }
-    let v = chunk - 0x3030_3030_3030_3030;
+    Some(swar_eight_digits(chunk - 0x3030_3030_3030_3030))
+}
+
+/// Eight digit values (0..=9, one per byte, first in the lowest byte) as a number.
+#[inline(always)]
+fn swar_eight_digits(v: u64) -> u64 {
     let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
     let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
-    Some((v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF)
+    (v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF
+}
+
+/// A decimal from its decoded bytes (the cold path for escaped strings),
+/// under the same rules as [`Scan::plain_decimal`].
+fn decimal_from(bytes: impl Iterator<Item = u8>) -> Result<u64, ParseError> {
+    let mut v: u64 = 0;
+    let mut int_digits = 0u32;
+    let mut frac_digits: Option<u32> = None;
+    for c in bytes {
+        match c {
+            b'0'..=b'9' => {
+                match &mut frac_digits {
+                    None => int_digits += 1,
+                    Some(f) if *f == FRAC_DIGITS => return Err(ParseError::TooManyDecimals),
+                    Some(f) => *f += 1,
+                }
+                v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(c - b'0'))).ok_or(ParseError::Overflow)?;
+            }
+            b'.' if frac_digits.is_none() => frac_digits = Some(0),
+            b'e' | b'E' => return Err(ParseError::Exponent),
+            b'+' | b'-' => return Err(ParseError::Sign),
+            _ => return Err(ParseError::BadDecimal),
+        }
+    }
+    if int_digits == 0 || frac_digits == Some(0) {
+        return Err(ParseError::BadDecimal);
+    }
+    v.checked_mul(10u64.pow(FRAC_DIGITS - frac_digits.unwrap_or(0))).ok_or(ParseError::Overflow)
 }
 
 #[cfg(test)]
@@ -899,6 +1039,104 @@ mod tests {
         assert_eq!(err("{\"x\":\"a\u{1}b\"}"), ParseError::Syntax);
         let deep = format!(r#"{{"x":{}{}}}"#, "[".repeat(100), "]".repeat(100));
         assert_eq!(err(&deep), ParseError::TooDeep);
+    }
+
+    #[test]
+    fn fast_level_reads_binance_shaped_levels_and_leaves_the_rest_to_the_general_path() {
+        let lvl = |p, q| Level { price: Price(p), qty: Qty(q) };
+        let fast = |s: &str| fast_level(s.as_bytes());
+        assert_eq!(fast(r#"["61837.63000000","3.78826000"],"#), Some((lvl(6_183_763_000_000, 378_826_000), 31)));
+        assert_eq!(fast(r#"["9999999.99999999","0.00000001"]"#), Some((lvl(999_999_999_999_999, 1), 33)));
+        // Eight integer digits, fewer fractional digits, whitespace, an extra
+        // element, a bad digit: not Binance's shape, so the general path decides.
+        for other in [
+            r#"["12345678.00000000","1.00000000"]"#,
+            r#"["1.5","1.00000000"]"#,
+            r#"[ "1.00000000","1.00000000"]"#,
+            r#"["1.00000000", "1.00000000"]"#,
+            r#"["1.00000000","1.00000000","1"]"#,
+            r#"["1.0000000:","1.00000000"]"#,
+            r#"["1:00000000","1.00000000"]"#,
+            r#"[".00000000","1.00000000"]"#,
+            r#"["1.00000000","1.00000000""#,
+        ] {
+            assert_eq!(fast(other), None, "{other}");
+        }
+        // Whatever the fast path declines still parses the same way.
+        let (_, b) = parse(&depth(r#"[["12345678.00000000", "1.5" ],["1.00000000","1"]]"#, "[]")).unwrap();
+        assert_eq!(b.bids.levels(), &[lvl(1_234_567_800_000_000, 150_000_000), lvl(100_000_000, 100_000_000)]);
+    }
+
+    #[test]
+    fn escaped_decimals_read_as_their_decoded_text() {
+        // RFC 8259: "\u0031.5" is the string "1.5". Binance never escapes a
+        // digit, but a valid frame must not be rejected for it.
+        let (_, b) = parse(&depth(r#"[["\u0031.5","\u0032\u002e\u0030"]]"#, r#"[["2\u002E00000001","1"]]"#)).unwrap();
+        assert_eq!(b.bids.levels(), &[Level { price: Price(150_000_000), qty: Qty(200_000_000) }]);
+        assert_eq!(b.asks.levels()[0].price, Price(200_000_001));
+        let with_price = |p: &str| err(&depth(&format!(r#"[["{p}","1"]]"#), "[]"));
+        assert_eq!(
+            parse(&depth(r#"[["1\u00305","1"]]"#, "[]")).unwrap().1.bids.levels()[0].price,
+            Price(10_500_000_000)
+        );
+        assert_eq!(with_price(r"\u002d1"), ParseError::Sign);
+        assert_eq!(with_price(r"1\u0065\u0035"), ParseError::Exponent);
+        assert_eq!(with_price(r"0.123456789\u0030"), ParseError::TooManyDecimals);
+        assert_eq!(with_price(r"\u00e9"), ParseError::BadDecimal);
+        assert_eq!(with_price(r"1\n"), ParseError::BadDecimal);
+    }
+
+    #[test]
+    fn depth_fields_beside_an_envelope_are_skipped_in_any_order() {
+        // In an envelope only `stream` and `data` count; top-level depth fields
+        // are unknown keys wherever they stand, valid or not.
+        let stream = r#""stream":"btcusdt@depth10@100ms""#;
+        let data = r#""data":{"lastUpdateId":7,"bids":[["2","1"]],"asks":[["3","1"]]}"#;
+        let extra = r#""lastUpdateId":-1,"bids":[["1","1"],["5","1"]],"asks":5,"bids":null"#;
+        for members in [
+            [stream, data, extra],
+            [stream, extra, data],
+            [extra, stream, data],
+            [extra, data, stream],
+            [data, extra, stream],
+            [data, stream, extra],
+        ] {
+            let (m, b) = parse(&format!("{{{}}}", members.join(","))).unwrap();
+            assert_eq!(m, Message::Depth(PairId(0)), "{members:?}");
+            assert_eq!(b.last_update_id, 7, "{members:?}");
+            assert_eq!(b.bids.levels(), &[Level { price: Price(200_000_000), qty: Qty(100_000_000) }]);
+            assert_eq!(b.asks.levels(), &[Level { price: Price(300_000_000), qty: Qty(100_000_000) }]);
+        }
+        // Without a stream they are the message, and their errors count.
+        assert_eq!(err(r#"{"lastUpdateId":1,"bids":[["1","1"],["5","1"]],"asks":[]}"#), ParseError::BidsNotDescending);
+        assert_eq!(err(r#"{"lastUpdateId":1,"bids":[],"bids":[],"asks":[]}"#), ParseError::DuplicateField);
+        // A reply is a reply whatever else it carries.
+        assert_eq!(parse(r#"{"bids":5,"result":null,"id":1}"#).unwrap().0, Message::Reply);
+    }
+
+    #[test]
+    fn shutdown_is_recognised_whatever_the_member_order() {
+        let data = r#""data":{"e":"serverShutdown","lastUpdateId":1,"bids":[],"asks":[]}"#;
+        let stream = r#""stream":"!serverShutdown""#;
+        assert_eq!(parse(&format!("{{{stream},{data}}}")).unwrap().0, Message::ServerShutdown);
+        assert_eq!(parse(&format!("{{{data},{stream}}}")).unwrap().0, Message::ServerShutdown);
+        let no_event = r#"{"data":{"lastUpdateId":1,"bids":[],"asks":[]},"stream":"!serverShutdown"}"#;
+        assert_eq!(err(no_event), ParseError::UnknownStream);
+    }
+
+    #[test]
+    fn system_streams_are_recognised_after_decoding_the_name() {
+        // "!\u00e9x" is the same JSON string as "!éx": a system stream either way.
+        for name in [
+            "!\u{e9}x",
+            r"!\u00e9x",
+            r"\u0021\u00e9x",
+            r"!\u00e9xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ] {
+            let frame = format!(r#"{{"stream":"{name}","data":{{"e":"serverShutdown"}}}}"#);
+            assert_eq!(parse(&frame).unwrap().0, Message::ServerShutdown, "{name}");
+        }
+        assert_eq!(err(r#"{"stream":"\u00e9!","data":{"e":"serverShutdown"}}"#), ParseError::UnknownStream);
     }
 
     #[test]

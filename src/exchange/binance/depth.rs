@@ -129,6 +129,9 @@ const MAX_SKIP_DEPTH: usize = 64;
 /// Parses one message. On `Ok(Message::Depth(_))`, `book` holds the snapshot;
 /// on any other result `book`'s content is unspecified (it is scratch space).
 pub fn parse_message(buf: &[u8], streams: &StreamTable, book: &mut Book) -> Result<Message, ParseError> {
+    if let Some(pair) = binance_depth_frame(buf, streams, book) {
+        return Ok(Message::Depth(pair));
+    }
     let mut s = Scan { b: buf, i: 0 };
     let msg = s.top_level(streams, book)?;
     s.ws();
@@ -302,6 +305,16 @@ impl<'a> Scan<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
+            // Plain bytes eight at a time; the loop below sees only the
+            // special ones and the last few.
+            while let Some(chunk) = self.b.get(self.i..).and_then(|r| r.first_chunk::<8>()) {
+                let special = special_string_bytes(u64::from_le_bytes(*chunk));
+                if special != 0 {
+                    self.i += (special.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                self.i += 8;
+            }
             let c = self.peek().ok_or(ParseError::Truncated)?;
             match c {
                 b'"' => break,
@@ -362,7 +375,8 @@ impl<'a> Scan<'a> {
     }
 
     /// A decimal string (`"61837.63000000"`) as a mantissa at scale 1e8.
-    #[inline(always)]
+    /// Out of line: Binance-shaped levels never get here (see [`fast_level`]).
+    #[inline(never)]
     fn decimal(&mut self) -> Result<u64, ParseError> {
         let c = self.next_token()?;
         if c != b'"' {
@@ -457,13 +471,23 @@ impl<'a> Scan<'a> {
                 PushError::Full => ParseError::TooManyLevels,
                 PushError::OutOfOrder => misordered,
             })?;
-            if !self.more(b']')? {
-                return Ok(());
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => {
+                    if !self.more(b']')? {
+                        return Ok(());
+                    }
+                }
             }
         }
     }
 
     /// One `["price","qty"]` level, whitespace and all.
+    #[inline(never)]
     fn level(&mut self) -> Result<Level, ParseError> {
         let c = self.next_token()?;
         if c != b'[' {
@@ -784,6 +808,105 @@ fn resolve_stream(name: &RawStr<'_>, streams: &StreamTable) -> StreamSeen {
     }
 }
 
+/// SWAR: a mask whose lowest set bit is the high bit of the first byte in
+/// `x` (little-endian) that ends a run of plain string bytes: `"`, `\\` or a
+/// control character. Bits above the lowest may be false positives (borrows
+/// only travel upward from a flagged byte), so use only `trailing_zeros`.
+#[inline(always)]
+fn special_string_bytes(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let quote = zero_byte(x ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(x ^ (ONES * u64::from(b'\\')));
+    let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    quote | backslash | control
+}
+
+/// The fast path: a depth frame laid out byte for byte as Binance sends it,
+/// `{"stream":"…","data":{"lastUpdateId":…,"bids":[…],"asks":[…]}}`, with
+/// no whitespace inside, unescaped names and levels as [`fast_level`] reads
+/// them. Anything else — and any error — is `None`, and the general scanner
+/// then reads the frame from the start and gives the answer (or the error)
+/// itself. Whatever this accepts, the general scanner reads the same way.
+#[inline]
+fn binance_depth_frame(b: &[u8], streams: &StreamTable, book: &mut Book) -> Option<PairId> {
+    let rest = b.strip_prefix(b"{\"stream\":\"")?;
+    let (name, rest) = rest.split_at_checked(plain_string_len(rest)?)?;
+    let pair = streams.lookup(name)?;
+    let rest = rest.strip_prefix(b"\",\"data\":{\"lastUpdateId\":")?;
+    let (last_update_id, rest) = fast_uint(rest)?;
+    let rest = rest.strip_prefix(b",\"bids\":[")?;
+    let rest = fast_side(rest, &mut book.bids)?;
+    let rest = rest.strip_prefix(b",\"asks\":[")?;
+    let rest = fast_side(rest, &mut book.asks)?;
+    let rest = rest.strip_prefix(b"}}")?;
+    if !rest.iter().all(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t')) {
+        return None;
+    }
+    book.last_update_id = last_update_id;
+    Some(pair)
+}
+
+/// Bytes before the closing quote of a string without escapes or control
+/// characters; `None` if another special byte comes first or none does.
+#[inline(always)]
+fn plain_string_len(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        let special = special_string_bytes(u64::from_le_bytes(*chunk));
+        if special != 0 {
+            i += (special.trailing_zeros() / 8) as usize;
+            return (b.get(i) == Some(&b'"')).then_some(i);
+        }
+        i += 8;
+    }
+    let tail = b.get(i..)?;
+    let end = tail.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    (tail.get(end) == Some(&b'"')).then_some(i + end)
+}
+
+/// A JSON integer (no sign, no leading zero) that fits in a `u64`, and the
+/// bytes after it; `None` also when a fraction or exponent follows.
+#[inline(always)]
+fn fast_uint(b: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = b.iter().position(|c| !c.is_ascii_digit()).unwrap_or(b.len());
+    let (int, rest) = b.split_at_checked(digits)?;
+    if int.is_empty()
+        || (int.len() > 1 && int.first() == Some(&b'0'))
+        || matches!(rest.first(), Some(b'.' | b'e' | b'E'))
+    {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in int {
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some((v, rest))
+}
+
+/// A side's levels after its `[`, in Binance's layout, and the bytes after
+/// its `]`. `None` on anything else, including a side the book refuses.
+#[inline(always)]
+fn fast_side<'b, S: SideKind>(b: &'b [u8], side: &mut BookSide<S>) -> Option<&'b [u8]> {
+    side.clear();
+    if let Some(rest) = b.strip_prefix(b"]") {
+        return Some(rest);
+    }
+    let mut rest = b;
+    loop {
+        let (level, len) = fast_level(rest)?;
+        side.push(level).ok()?;
+        let (&next, after) = rest.get(len..)?.split_first()?;
+        rest = after;
+        match next {
+            b',' => {}
+            b']' => return Some(rest),
+            _ => return None,
+        }
+    }
+}
+
 /// A level exactly as Binance writes it, `["61837.63000000","3.78826000"]`
 /// (no whitespace, 1–7 integer digits, 8 fractional digits), and its length
 /// in bytes. `None` for anything else, which [`Scan::level`] then reads; for
@@ -805,13 +928,10 @@ fn fast_level(b: &[u8]) -> Option<(Level, usize)> {
 /// the mantissa at scale 1e8 and the bytes read including the closing quote.
 #[inline(always)]
 fn fast_decimal(b: &[u8]) -> Option<(u64, usize)> {
-    // SWAR over the first eight bytes: digits become 0..=9; any other byte
-    // (≥ 0x0A after the xor) sets its high bit after adding 0x76. A carry out
-    // of a byte only starts at a flagged byte, so the lowest flag is exact.
+    // SWAR over the first eight bytes: the first non-digit ends the integer part.
     let (head, _) = b.split_first_chunk::<8>()?;
     let x = u64::from_le_bytes(*head) ^ 0x3030_3030_3030_3030;
-    let non_digit = (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080;
-    let int_digits = (non_digit.trailing_zeros() / 8) as usize;
+    let int_digits = (non_digit_bytes(x).trailing_zeros() / 8) as usize;
     if !(1..=7).contains(&int_digits) || b.get(int_digits) != Some(&b'.') {
         return None;
     }
@@ -830,14 +950,20 @@ fn eight_digits_then_quote(b: &[u8]) -> Option<u64> {
     if quote.first() != Some(&b'"') {
         return None;
     }
-    let chunk = u64::from_le_bytes(*digits);
-    // Each byte must be 0x30..=0x39: high nibble 3, and adding 6 must not carry.
-    let all_digits = (chunk & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030
-        && (chunk.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030;
-    if !all_digits {
+    let x = u64::from_le_bytes(*digits) ^ 0x3030_3030_3030_3030;
+    if non_digit_bytes(x) != 0 {
         return None;
     }
-    Some(swar_eight_digits(chunk - 0x3030_3030_3030_3030))
+    Some(swar_eight_digits(x))
+}
+
+/// For bytes already xor-ed with `'0'`: the high bit of every byte that was
+/// not an ASCII digit (digits are now 0..=9, anything else ≥ 0x0A). Adding
+/// 0x76 carries out of a byte only if that byte is flagged, so the lowest
+/// flag is always exact and a zero result means all eight are digits.
+#[inline(always)]
+fn non_digit_bytes(x: u64) -> u64 {
+    (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080
 }
 
 /// Eight digit values (0..=9, one per byte, first in the lowest byte) as a number.
@@ -1137,6 +1263,88 @@ mod tests {
             assert_eq!(parse(&frame).unwrap().0, Message::ServerShutdown, "{name}");
         }
         assert_eq!(err(r#"{"stream":"\u00e9!","data":{"e":"serverShutdown"}}"#), ParseError::UnknownStream);
+    }
+
+    #[test]
+    fn swar_string_scan_stops_at_the_first_special_byte() {
+        let first = |s: &[u8; 8]| (special_string_bytes(u64::from_le_bytes(*s)).trailing_zeros() / 8) as usize;
+        assert_eq!(first(b"abcdefgh"), 8);
+        assert_eq!(first(b"abc\"defg"), 3);
+        assert_eq!(first(b"\\bcdefgh"), 0);
+        assert_eq!(first(b"abcdefg\x1f"), 7);
+        assert_eq!(first(b"ab\x00\"\"\"\"\""), 2);
+        assert_eq!(first(b"\x7f\xff\x20!#[]~"), 8);
+        // Every byte value at every position agrees with the obvious test.
+        for pos in 0..8 {
+            for v in 0..=255u8 {
+                let mut s = *b"xxxxxxxx";
+                s[pos] = v;
+                let special = v == b'"' || v == b'\\' || v < 0x20;
+                assert_eq!(first(&s), if special { pos } else { 8 }, "byte {v:#x} at {pos}");
+            }
+        }
+    }
+
+    #[test]
+    fn swar_integer_part_matches_the_digit_loop() {
+        for int in ["0", "7", "61837", "1234567", "9999999", "0000001"] {
+            for frac in ["00000000", "63000000", "99999999"] {
+                let text = format!("{int}.{frac}\"");
+                let want = int.parse::<u64>().unwrap() * SCALE + frac.parse::<u64>().unwrap();
+                assert_eq!(fast_decimal(text.as_bytes()), Some((want, text.len())), "{text}");
+            }
+        }
+        for v in 0..=255u8 {
+            // One odd byte inside the integer part: never read as a digit.
+            let text = [b'1', v, b'2', b'.', b'0', b'0', b'0', b'0', b'0', b'0', b'0', b'0', b'"'];
+            let want = v.is_ascii_digit().then(|| (100 + u64::from(v - b'0') * 10 + 2) * SCALE);
+            assert_eq!(fast_decimal(&text).map(|(m, _)| m), want, "byte {v:#x}");
+        }
+    }
+
+    /// The general scanner alone, without the Binance-layout fast path.
+    fn general(s: &str) -> Result<(Message, Book), ParseError> {
+        let mut book = Book::default();
+        let mut scan = Scan { b: s.as_bytes(), i: 0 };
+        let msg = scan.top_level(&table(), &mut book)?;
+        scan.ws();
+        if scan.i < s.len() {
+            return Err(ParseError::TrailingBytes);
+        }
+        Ok((msg, book))
+    }
+
+    #[test]
+    fn binance_layout_fast_path_agrees_with_the_general_scanner() {
+        let real = r#"{"stream":"btcusdt@depth10@100ms","data":{"lastUpdateId":50093239224,"bids":[["61837.63000000","3.78826000"],["61837.62000000","0.61700000"]],"asks":[["61837.64000000","1.60520000"]]}}"#;
+        let mut book = Book::default();
+        assert_eq!(binance_depth_frame(real.as_bytes(), &table(), &mut book), Some(PairId(0)));
+        // Near misses the fast path must leave to the general scanner, which
+        // then decides; the full parse must agree with it in every case.
+        let variants = [
+            real.to_string(),
+            format!("{real} \n"),
+            format!("{real}x"),
+            real.replace("50093239224", "050093239224"),
+            real.replace("50093239224", "5009323922.4"),
+            real.replace("50093239224", "99999999999999999999"),
+            real.replace("btcusdt@", r"btc\u0075sdt@"),
+            real.replace("btcusdt", "xrpusdt"),
+            real.replace(r#""bids":["#, r#""bids": ["#),
+            real.replace(r#""bids":[["61837.63000000","3.78826000"],"#, r#""bids":["#),
+            real.replace("61837.62000000", "61837.63000000"),
+            real.replace("61837.64000000", "61837.6400000"),
+            real.replace(r#"],"asks""#, r#"],"x":1,"asks""#),
+            real.replace(r#""asks":[["61837.64000000","1.60520000"]]"#, r#""asks":[]"#),
+            real.replace("}}", "} }"),
+            real[..real.len() - 1].to_string(),
+        ];
+        for v in &variants {
+            let fast = parse(v).map(|(m, b)| (m, b.last_update_id, b.bids.levels().to_vec(), b.asks.levels().to_vec()));
+            let slow =
+                general(v).map(|(m, b)| (m, b.last_update_id, b.bids.levels().to_vec(), b.asks.levels().to_vec()));
+            assert_eq!(fast, slow, "{v}");
+        }
     }
 
     #[test]

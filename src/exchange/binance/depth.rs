@@ -870,17 +870,27 @@ fn plain_string_len(b: &[u8]) -> Option<usize> {
 /// bytes after it; `None` also when a fraction or exponent follows.
 #[inline(always)]
 fn fast_uint(b: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = b.iter().position(|c| !c.is_ascii_digit()).unwrap_or(b.len());
+    // Eight digits at a time while there are eight (lastUpdateId has 11).
+    let mut v: u64 = 0;
+    let mut digits = 0;
+    while let Some(chunk) = b.get(digits..).and_then(|r| r.first_chunk::<8>()) {
+        let x = u64::from_le_bytes(*chunk) ^ 0x3030_3030_3030_3030;
+        if non_digit_bytes(x) != 0 {
+            break;
+        }
+        v = v.checked_mul(SCALE)?.checked_add(swar_eight_digits(x))?;
+        digits += 8;
+    }
+    while let Some(&d @ b'0'..=b'9') = b.get(digits) {
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        digits += 1;
+    }
     let (int, rest) = b.split_at_checked(digits)?;
     if int.is_empty()
         || (int.len() > 1 && int.first() == Some(&b'0'))
         || matches!(rest.first(), Some(b'.' | b'e' | b'E'))
     {
         return None;
-    }
-    let mut v: u64 = 0;
-    for &d in int {
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
     Some((v, rest))
 }
@@ -907,20 +917,44 @@ fn fast_side<'b, S: SideKind>(b: &'b [u8], side: &mut BookSide<S>) -> Option<&'b
     }
 }
 
+/// Bytes [`fast_level`] looks at: the longest level it reads,
+/// `["1234567.12345678","1234567.12345678"]`, is 39 bytes.
+const LEVEL_WINDOW: usize = 40;
+
 /// A level exactly as Binance writes it, `["61837.63000000","3.78826000"]`
 /// (no whitespace, 1–7 integer digits, 8 fractional digits), and its length
 /// in bytes. `None` for anything else, which [`Scan::level`] then reads; for
 /// every input this accepts, `Scan::level` reads the same level.
 #[inline(always)]
 fn fast_level(b: &[u8]) -> Option<(Level, usize)> {
-    let rest = b.strip_prefix(b"[\"")?;
-    let (price, n) = fast_decimal(rest)?;
-    let rest = rest.get(n..)?.strip_prefix(b",\"")?;
-    let (qty, m) = fast_decimal(rest)?;
-    if rest.get(m) != Some(&b']') {
+    if let Some(window) = b.first_chunk::<LEVEL_WINDOW>() {
+        return fast_level_in(window);
+    }
+    // Near the end of the frame: pad with zero bytes. A zero byte is none of
+    // the bytes a level is made of, so a level found lies wholly in `b`.
+    let mut window = [0u8; LEVEL_WINDOW];
+    window.get_mut(..b.len())?.copy_from_slice(b);
+    fast_level_in(&window)
+}
+
+/// [`fast_level`] within a fixed window, so every index below is in range by
+/// construction (the compiler sees it too: no bounds checks).
+#[inline(always)]
+fn fast_level_in(w: &[u8; LEVEL_WINDOW]) -> Option<(Level, usize)> {
+    if w.first_chunk::<2>() != Some(b"[\"") {
         return None;
     }
-    Some((Level { price: Price(price), qty: Qty(qty) }, 2 + n + 2 + m + 1))
+    let (price, n) = fast_decimal(w.get(2..)?)?;
+    let qty_at = 2 + n + 2;
+    if w.get(2 + n..qty_at) != Some(b",\"") {
+        return None;
+    }
+    let (qty, m) = fast_decimal(w.get(qty_at..)?)?;
+    let close = qty_at + m;
+    if w.get(close) != Some(&b']') {
+        return None;
+    }
+    Some((Level { price: Price(price), qty: Qty(qty) }, close + 1))
 }
 
 /// The body of a decimal string after its opening quote, in Binance's fixed
@@ -938,7 +972,7 @@ fn fast_decimal(b: &[u8]) -> Option<(u64, usize)> {
     // Keep the integer digits, moved to the top so they read as the last of
     // eight (the bytes below become leading zeros).
     let int = swar_eight_digits(x << (64 - 8 * int_digits as u32));
-    let frac = eight_digits_then_quote(b.get(int_digits + 1..int_digits + 10)?)?;
+    let frac = eight_digits_then_quote(b.get(int_digits + 1..)?)?;
     Some((int * SCALE + frac, int_digits + 10))
 }
 
@@ -1344,6 +1378,20 @@ mod tests {
             let slow =
                 general(v).map(|(m, b)| (m, b.last_update_id, b.bids.levels().to_vec(), b.asks.levels().to_vec()));
             assert_eq!(fast, slow, "{v}");
+        }
+    }
+
+    #[test]
+    fn fast_integer_reads_json_integers_that_fit() {
+        let read = |s: &str| fast_uint(s.as_bytes()).map(|(v, rest)| (v, rest.len()));
+        assert_eq!(read("50093239224,"), Some((50_093_239_224, 1)));
+        assert_eq!(read("0,"), Some((0, 1)));
+        assert_eq!(read("12345678"), Some((12_345_678, 0)));
+        assert_eq!(read("18446744073709551615}"), Some((u64::MAX, 1)));
+        assert_eq!(read("18446744073709551616}"), None);
+        assert_eq!(read("99999999999999999999999999"), None);
+        for bad in ["", ",", "01", "-1", "1.5", "1e3", "1E3", "12345678.5"] {
+            assert_eq!(read(bad), None, "{bad:?}");
         }
     }
 

@@ -833,7 +833,7 @@ fn special_string_bytes(x: u64) -> u64 {
 fn binance_depth_frame(b: &[u8], streams: &StreamTable, book: &mut Book) -> Option<PairId> {
     let rest = b.strip_prefix(b"{\"stream\":\"")?;
     let (name, rest) = rest.split_at_checked(plain_string_len(rest)?)?;
-    let pair = streams.lookup(name)?;
+    let pair = small_table_lookup(streams, name)?;
     let rest = rest.strip_prefix(b"\",\"data\":{\"lastUpdateId\":")?;
     let (last_update_id, rest) = fast_uint(rest)?;
     let rest = rest.strip_prefix(b",\"bids\":[")?;
@@ -846,6 +846,17 @@ fn binance_depth_frame(b: &[u8], streams: &StreamTable, book: &mut Book) -> Opti
     }
     book.last_update_id = last_update_id;
     Some(pair)
+}
+
+/// The pair whose stream is `name`: for a few pairs a direct comparison with
+/// each name (most differ in length and fail at once) beats hashing it.
+#[inline(always)]
+fn small_table_lookup(streams: &StreamTable, name: &[u8]) -> Option<PairId> {
+    if streams.len() <= 4 {
+        streams.pairs().find(|&p| streams.stream_name(p).as_bytes() == name)
+    } else {
+        streams.lookup(name)
+    }
 }
 
 /// Bytes before the closing quote of a string without escapes or control
@@ -1003,9 +1014,12 @@ fn non_digit_bytes(x: u64) -> u64 {
 /// Eight digit values (0..=9, one per byte, first in the lowest byte) as a number.
 #[inline(always)]
 fn swar_eight_digits(v: u64) -> u64 {
-    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
-    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
-    (v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF
+    // Multiply-shift pairing (as in simdjson): each step turns adjacent
+    // groups into one of twice the width, `high * 10^k + low`; bits carried
+    // past the top fall off and are never read.
+    let v = v.wrapping_mul(10 << 8 | 1) >> 8; // pairs in bytes 0, 2, 4, 6
+    let v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(100 << 16 | 1) >> 16; // quads in 16-bit lanes 0, 2
+    (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(10_000 << 32 | 1) >> 32
 }
 
 /// A decimal from its decoded bytes (the cold path for escaped strings),
@@ -1392,6 +1406,35 @@ mod tests {
         assert_eq!(read("99999999999999999999999999"), None);
         for bad in ["", ",", "01", "-1", "1.5", "1e3", "1E3", "12345678.5"] {
             assert_eq!(read(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn swar_conversion_matches_the_digit_loop_on_many_values() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in 0..100_000u64 {
+            // A cheap xorshift walk plus the edges.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = match i {
+                0 => 0,
+                1 => 99_999_999,
+                _ => x % 100_000_000,
+            };
+            let text = format!("{n:08}");
+            let digits = u64::from_le_bytes(text.as_bytes().try_into().unwrap()) ^ 0x3030_3030_3030_3030;
+            assert_eq!(swar_eight_digits(digits), n, "{text}");
+        }
+    }
+
+    #[test]
+    fn small_tables_resolve_streams_as_the_hash_lookup_does() {
+        let t = table();
+        for name in
+            ["btcusdt@depth10@100ms", "ethusdt@depth10@100ms", "ethusdt@depth10@100m", "xbtusdt@depth10@100ms", ""]
+        {
+            assert_eq!(small_table_lookup(&t, name.as_bytes()), t.lookup(name.as_bytes()), "{name}");
         }
     }
 

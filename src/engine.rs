@@ -318,7 +318,7 @@ impl<H: ActionHook> Engine<H> {
             for (c, slot) in spec.extra.iter().zip(extra_values.iter_mut()) {
                 let Some(r) = readings[c.metric.index()] else { continue 'triggers };
                 condition &= c.holds(&r);
-                *slot = r.value;
+                *slot = r.value();
             }
             let obs = Observation { condition, past_rearm: spec.past_rearm(&first) };
             if step(spec, state, obs, recv) {
@@ -327,7 +327,7 @@ impl<H: ActionHook> Engine<H> {
                     recv,
                     pair,
                     trigger: tid,
-                    value: first.value,
+                    value: first.value(),
                     extra_values,
                     bid_volume: imb.bid,
                     ask_volume: imb.ask,

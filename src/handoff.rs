@@ -150,7 +150,7 @@ impl EngineSink for HandOff {
     #[inline]
     fn metric(&mut self, update: &MetricUpdate) {
         if let Some(g) = &self.gauges {
-            g.ratio(update.pair.index(), update.imbalance.ratio.value);
+            g.ratio(update.pair.index(), update.imbalance.ratio.exact.approx_f64());
         }
         if self.log_metrics && self.tx.try_send(ColdMsg::Metric(*update)).is_err() {
             self.counters.metrics_dropped += 1;

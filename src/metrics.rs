@@ -134,9 +134,19 @@ pub struct Fraction {
 }
 
 impl Fraction {
-    /// The nearest `f64` (within an ulp or two), for display and gauges.
-    #[inline]
+    /// The correctly rounded `f64` (round half to even), for what people
+    /// read: alert values, the journal, logs. Exact operands take one IEEE
+    /// division; larger ones a long division (a few hundred ns), which is why
+    /// the hot path only asks for it when an alert fires.
     pub fn to_f64(self) -> f64 {
+        let v = div_correctly_rounded(self.mag, self.den);
+        if self.negative { -v } else { v }
+    }
+
+    /// A quick `f64` within two ulps, for per-frame gauges where the last
+    /// digit does not matter.
+    #[inline]
+    pub fn approx_f64(self) -> f64 {
         let v = self.mag as f64 / self.den as f64;
         if self.negative { -v } else { v }
     }
@@ -159,6 +169,50 @@ impl Fraction {
         let ord = lhs.cmp(&rhs);
         if self_neg { ord.reverse() } else { ord }
     }
+}
+
+/// `a / b` rounded once to the nearest `f64`, ties to even.
+fn div_correctly_rounded(a: u128, b: u128) -> f64 {
+    const EXACT: u128 = 1 << 53;
+    if b == 0 {
+        return f64::NAN;
+    }
+    if a == 0 {
+        return 0.0;
+    }
+    if a <= EXACT && b <= EXACT {
+        // Both operands are exact doubles: IEEE division rounds correctly.
+        return a as f64 / b as f64;
+    }
+    // 64 significant bits of the quotient, `m · 2^exp`, plus a sticky bit.
+    let q = a / b;
+    let mut r = a % b;
+    let bits = 128 - q.leading_zeros() as i32;
+    let (mut m, mut exp, sticky) = if bits > 64 {
+        let shift = bits - 64;
+        let rest = q & ((1u128 << shift) - 1);
+        ((q >> shift) as u64, shift, rest != 0 || r != 0)
+    } else {
+        let mut m = q as u64;
+        let mut exp = 0i32;
+        while m < 1 << 63 {
+            // Next fraction bit: 2r ≥ b, written so 2r cannot overflow.
+            let bit = r >= b - r;
+            r = if bit { r - (b - r) } else { r + r };
+            m = (m << 1) | u64::from(bit);
+            exp -= 1;
+        }
+        (m, exp, r != 0)
+    };
+    // Round 64 bits to 53: drop 11, ties to even.
+    let low = m & 0x7ff;
+    m >>= 11;
+    exp += 11;
+    if low > 0x400 || (low == 0x400 && (sticky || m & 1 == 1)) {
+        m += 1;
+    }
+    // m ≤ 2^53 is exact; scaling by a power of two within the normal range is exact.
+    m as f64 * f64::from_bits(((1023 + exp) as u64) << 52)
 }
 
 /// `a × b` as a 192-bit number `(high 64 bits, low 128 bits)`, ordered correctly
@@ -211,18 +265,23 @@ impl Decimal {
     }
 }
 
-/// A metric reading: the exact value and its `f64` rendering, computed once.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A metric reading, kept exact; its `f64` is rendered only when someone
+/// reads it (an alert, a log line), never per frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reading {
     pub exact: Fraction,
-    pub value: f64,
 }
 
 impl Reading {
     /// From an exact fraction.
     #[inline]
     pub fn new(exact: Fraction) -> Self {
-        Reading { exact, value: exact.to_f64() }
+        Reading { exact }
+    }
+
+    /// The correctly rounded value.
+    pub fn value(&self) -> f64 {
+        self.exact.to_f64()
     }
 }
 
@@ -437,7 +496,7 @@ mod tests {
         let b = book(&[(100, 3), (99, 100)], &[(101, 1), (102, 100)]);
         let one = imbalance(&b, VolumeSpec { mode: VolumeMode::Qty, top_n: 1 }).unwrap();
         assert_eq!(one.ratio.exact, frac(false, 2, 4));
-        assert_eq!(one.ratio.value, 0.5);
+        assert_eq!(one.ratio.value(), 0.5);
         let all = imbalance(&b, VolumeSpec { mode: VolumeMode::Qty, top_n: 20 }).unwrap();
         assert_eq!((all.bid.raw, all.ask.raw), (103, 101));
     }
@@ -448,7 +507,7 @@ mod tests {
         let b = book(&[(6_183_763_000_000, 378_826_000)], &[]);
         let v = imbalance(&b, VolumeSpec { mode: VolumeMode::Notional, top_n: 10 }).unwrap();
         assert_eq!(v.bid.to_string(), "234257.0202238");
-        assert_eq!(v.ratio.value, 1.0);
+        assert_eq!(v.ratio.value(), 1.0);
     }
 
     #[test]
@@ -494,7 +553,7 @@ mod tests {
         // bid 99, ask 101: spread 2 on a mid of 100 = 200 bps.
         let b = book(&[(99, 1)], &[(101, 1)]);
         assert_eq!(spread_bps(&b).unwrap().exact, frac(false, 40_000, 200));
-        assert_eq!(spread_bps(&b).unwrap().value, 200.0);
+        assert_eq!(spread_bps(&b).unwrap().value(), 200.0);
         assert_eq!(spread_bps(&book(&[(99, 1)], &[])), Err(MetricError::OneSided));
     }
 
@@ -503,11 +562,11 @@ mod tests {
         // bid 99 ×3, ask 101 ×1: micro = (99·1 + 101·3)/4 = 100.5, mid 100 → +50 bps.
         let b = book(&[(99, 3)], &[(101, 1)]);
         let r = microprice_offset_bps(&b).unwrap();
-        assert_eq!(r.value, 50.0);
+        assert_eq!(r.value(), 50.0);
         assert_eq!(r.exact.cmp_decimal(Decimal::from_f64(50.0).unwrap()), Equal);
         let sell = microprice_offset_bps(&book(&[(99, 1)], &[(101, 3)])).unwrap();
-        assert_eq!(sell.value, -50.0);
-        assert_eq!(microprice_offset_bps(&book(&[(99, 2)], &[(101, 2)])).unwrap().value, 0.0);
+        assert_eq!(sell.value(), -50.0);
+        assert_eq!(microprice_offset_bps(&book(&[(99, 2)], &[(101, 2)])).unwrap().value(), 0.0);
     }
 
     #[test]
@@ -515,14 +574,14 @@ mod tests {
         // Bids heavy far from the touch, asks heavy at the touch.
         let b = book(&[(100, 1), (99, 9)], &[(101, 3), (102, 1)]);
         let spec = VolumeSpec { mode: VolumeMode::Qty, top_n: 2 };
-        let plain = imbalance(&b, spec).unwrap().ratio.value;
+        let plain = imbalance(&b, spec).unwrap().ratio.value();
         let w = weighted_imbalance(&b, spec, &LevelWeights::from_decay(0.5)).unwrap();
         // plain: (10 − 4)/14; weighted: (1 + 4.5 − 3 − 0.5)/(1 + 4.5 + 3 + 0.5) = 2/9.
         assert_eq!(plain, 6.0 / 14.0);
         assert_eq!(w.exact.cmp_decimal(Decimal::from_f64(0.2).unwrap()), Greater);
-        assert_eq!(w.value, 2.0 / 9.0);
+        assert_eq!(w.value(), 2.0 / 9.0);
         let flat = weighted_imbalance(&b, spec, &LevelWeights::from_decay(1.0)).unwrap();
-        assert_eq!(flat.value, plain);
+        assert_eq!(flat.value(), plain);
     }
 
     #[test]
@@ -540,6 +599,25 @@ mod tests {
         // Depth: (7+5) + (7+4) = 23 → OFI = 2·2·(−9)/23.
         let r = w.reading().unwrap();
         assert_eq!(r.exact, frac(true, 36, 23));
+    }
+
+    #[test]
+    fn values_are_correctly_rounded_beyond_53_bits() {
+        // Expected values from Python's float(Fraction(a, b)).
+        let cases: [(u128, u128, f64); 6] = [
+            (10u128.pow(30) + 1, 3 * 10u128.pow(30), 0.3333333333333333),
+            ((1 << 127) + 12345, (1 << 127) + 3, 1.0),
+            (1, (1 << 100) + 1, 7.888609052210118e-31),
+            (3_391_286_612_000_000_000_000, 11_860_633_412_000_000_000_000, 0.2859279512482752),
+            (u128::MAX, 3, 1.1342745564031281e+38),
+            (12_345_678_901_234_567_890_123, 98_765_432_109_876_543_210_987, 0.1249999988609375),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(frac(false, a, b).to_f64(), want, "{a}/{b}");
+            assert_eq!(frac(true, a, b).to_f64(), -want, "-{a}/{b}");
+        }
+        assert_eq!(frac(false, 1, 3).to_f64(), 1.0 / 3.0);
+        assert_eq!(frac(false, 0, 7).to_f64(), 0.0);
     }
 
     #[test]

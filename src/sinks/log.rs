@@ -28,7 +28,7 @@ pub fn metric_line(update: &MetricUpdate, catalog: &Catalog) -> String {
     format!(
         "METRIC | pair={} | imbalance_ratio={:.6} | bid_vol={} ask_vol={}",
         catalog.streams.symbol(update.pair),
-        imb.ratio.value,
+        imb.ratio.value(),
         imb.bid,
         imb.ask
     )

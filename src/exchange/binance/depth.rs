@@ -13,7 +13,7 @@
 //! never trusted: invalid input of any kind yields an error, not a panic.
 
 use crate::book::{Book, BookSide, Level, PushError, SideKind};
-use crate::units::{FRAC_DIGITS, Price, Qty};
+use crate::units::{FRAC_DIGITS, Price, Qty, SCALE};
 
 use super::streams::{PairId, StreamTable};
 
@@ -129,6 +129,9 @@ const MAX_SKIP_DEPTH: usize = 64;
 /// Parses one message. On `Ok(Message::Depth(_))`, `book` holds the snapshot;
 /// on any other result `book`'s content is unspecified (it is scratch space).
 pub fn parse_message(buf: &[u8], streams: &StreamTable, book: &mut Book) -> Result<Message, ParseError> {
+    if let Some(pair) = binance_depth_frame(buf, streams, book) {
+        return Ok(Message::Depth(pair));
+    }
     let mut s = Scan { b: buf, i: 0 };
     let msg = s.top_level(streams, book)?;
     s.ws();
@@ -173,52 +176,64 @@ struct RawStr<'a> {
     escaped: bool,
 }
 
-impl RawStr<'_> {
+impl<'a> RawStr<'a> {
     /// Compares the decoded string with `want` (plain ASCII) without allocating.
     fn eq(&self, want: &[u8]) -> bool {
-        if !self.escaped {
-            return self.raw == want;
-        }
-        let mut buf = [0u8; 64];
-        unescape(self.raw, &mut buf).is_some_and(|s| s == want)
+        if self.escaped { self.decoded().eq(want.iter().copied()) } else { self.raw == want }
+    }
+
+    /// The string's bytes with escapes decoded.
+    fn decoded(&self) -> Decoded<'a> {
+        Decoded { raw: self.raw, i: 0 }
     }
 }
 
-/// Decodes the escapes of an ASCII-only JSON string into `buf`; `None` when it
-/// does not fit or decodes to non-ASCII (no configured name can match then).
-fn unescape<'b>(raw: &[u8], buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
-    let mut n = 0;
-    let mut i = 0;
-    while i < raw.len() {
-        let c = *raw.get(i)?;
-        let out = if c == b'\\' {
-            i += 1;
-            match *raw.get(i)? {
-                b'"' => b'"',
-                b'\\' => b'\\',
-                b'/' => b'/',
-                b'b' => 0x08,
-                b'f' => 0x0c,
-                b'n' => b'\n',
-                b'r' => b'\r',
-                b't' => b'\t',
-                b'u' => {
-                    let hex = raw.get(i + 1..i + 5)?;
-                    i += 4;
-                    let mut v: u32 = 0;
-                    for &h in hex {
-                        v = v * 16 + (h as char).to_digit(16)?;
-                    }
-                    u8::try_from(v).ok().filter(u8::is_ascii)?
-                }
-                _ => return None,
+/// Stands for a non-ASCII `\u` escape: no name or number this scanner looks
+/// for contains one, and this byte matches none of them.
+const NON_ASCII: u8 = 0x80;
+
+/// The bytes of a JSON string (already validated by [`Scan::string`]) with its
+/// escapes decoded; an escape of a non-ASCII character yields [`NON_ASCII`].
+struct Decoded<'a> {
+    raw: &'a [u8],
+    i: usize,
+}
+
+impl Iterator for Decoded<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let c = *self.raw.get(self.i)?;
+        self.i += 1;
+        if c != b'\\' {
+            return Some(c);
+        }
+        let e = *self.raw.get(self.i)?;
+        self.i += 1;
+        Some(match e {
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let hex = self.raw.get(self.i..self.i + 4)?;
+                self.i += 4;
+                let v = hex.iter().try_fold(0u32, |v, &h| Some(v * 16 + char::from(h).to_digit(16)?))?;
+                u8::try_from(v).ok().filter(u8::is_ascii).unwrap_or(NON_ASCII)
             }
-        } else {
-            c
-        };
-        *buf.get_mut(n)? = out;
+            other => other, // `"`, `\\`, `/`
+        })
+    }
+}
+
+/// Decodes an escaped string into `buf`; `None` when it does not fit (no
+/// configured stream name is that long).
+fn decode_into<'b>(s: &RawStr<'_>, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+    let mut n = 0;
+    for c in s.decoded() {
+        *buf.get_mut(n)? = c;
         n += 1;
-        i += 1;
     }
     buf.get(..n)
 }
@@ -286,6 +301,16 @@ impl<'a> Scan<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
+            // Plain bytes eight at a time; the loop below sees only the
+            // special ones and the last few.
+            while let Some(chunk) = self.b.get(self.i..).and_then(|r| r.first_chunk::<8>()) {
+                let special = special_string_bytes(u64::from_le_bytes(*chunk));
+                if special != 0 {
+                    self.i += (special.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                self.i += 8;
+            }
             let c = self.peek().ok_or(ParseError::Truncated)?;
             match c {
                 b'"' => break,
@@ -346,13 +371,35 @@ impl<'a> Scan<'a> {
     }
 
     /// A decimal string (`"61837.63000000"`) as a mantissa at scale 1e8.
-    #[inline(always)]
+    /// Out of line: Binance-shaped levels never get here (see [`fast_level`]).
+    #[inline(never)]
     fn decimal(&mut self) -> Result<u64, ParseError> {
         let c = self.next_token()?;
         if c != b'"' {
             return Err(self.type_error(c));
         }
+        let quote = self.i;
         self.i += 1;
+        if let Some((v, len)) = self.b.get(self.i..).and_then(fast_decimal) {
+            self.i += len;
+            return Ok(v);
+        }
+        match self.plain_decimal() {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                // Cold: JSON lets any character be escaped (`"\u0031.5"` is
+                // `"1.5"`); read such a string by its decoded bytes.
+                self.i = quote;
+                match self.string() {
+                    Ok(s) if s.escaped => decimal_from(s.decoded()),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    /// The body of an unescaped decimal string, after its opening quote.
+    fn plain_decimal(&mut self) -> Result<u64, ParseError> {
         let mut v: u64 = 0;
         let int_start = self.i;
         while let Some(d @ b'0'..=b'9') = self.peek() {
@@ -363,11 +410,6 @@ impl<'a> Scan<'a> {
         let mut frac_digits: u32 = 0;
         if self.peek() == Some(b'.') {
             self.i += 1;
-            if let Some(f) = self.b.get(self.i..self.i + 9).and_then(eight_digits_then_quote) {
-                v = v.checked_mul(crate::units::SCALE).and_then(|v| v.checked_add(f)).ok_or(ParseError::Overflow)?;
-                self.i += 9;
-                return if int_digits == 0 { Err(ParseError::BadDecimal) } else { Ok(v) };
-            }
             while let Some(d @ b'0'..=b'9') = self.peek() {
                 frac_digits += 1;
                 if frac_digits > FRAC_DIGITS {
@@ -414,27 +456,49 @@ impl<'a> Scan<'a> {
             return Ok(());
         }
         loop {
-            let c = self.next_token()?;
-            if c != b'[' {
-                return Err(self.type_error(c));
-            }
-            self.i += 1;
-            let price = Price(self.decimal()?);
-            self.expect(b',')?;
-            let qty = Qty(self.decimal()?);
-            match self.next_token()? {
-                b']' => self.i += 1,
-                b',' => return Err(ParseError::WrongType),
-                _ => return Err(ParseError::Syntax),
-            }
-            side.push(Level { price, qty }).map_err(|e| match e {
+            let level = match self.b.get(self.i..).and_then(fast_level) {
+                Some((level, len)) => {
+                    self.i += len;
+                    level
+                }
+                None => self.level()?,
+            };
+            side.push(level).map_err(|e| match e {
                 PushError::Full => ParseError::TooManyLevels,
                 PushError::OutOfOrder => misordered,
             })?;
-            if !self.more(b']')? {
-                return Ok(());
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => {
+                    if !self.more(b']')? {
+                        return Ok(());
+                    }
+                }
             }
         }
+    }
+
+    /// One `["price","qty"]` level, whitespace and all.
+    #[inline(never)]
+    fn level(&mut self) -> Result<Level, ParseError> {
+        let c = self.next_token()?;
+        if c != b'[' {
+            return Err(self.type_error(c));
+        }
+        self.i += 1;
+        let price = Price(self.decimal()?);
+        self.expect(b',')?;
+        let qty = Qty(self.decimal()?);
+        match self.next_token()? {
+            b']' => self.i += 1,
+            b',' => return Err(ParseError::WrongType),
+            _ => return Err(ParseError::Syntax),
+        }
+        Ok(Level { price, qty })
     }
 
     /// One member of a depth payload; `Ok(false)` when the key is not a depth field.
@@ -507,6 +571,13 @@ impl<'a> Scan<'a> {
 
     /// The outermost object: a combined-stream envelope, a raw depth payload,
     /// a raw event, or a request reply.
+    ///
+    /// The answer does not depend on member order. A message with `stream` is
+    /// an envelope: only `stream` and `data` count, every other member is
+    /// skipped. Without `stream`, the message is a raw event (`e`), a reply
+    /// (`result`) or a raw depth payload (always rejected: no pair to file it
+    /// under). Members met before the kind is known are read provisionally and
+    /// their errors held back until it is.
     fn top_level(&mut self, streams: &StreamTable, book: &mut Book) -> Result<Message, ParseError> {
         let c = self.next_token()?;
         if c != b'{' {
@@ -515,8 +586,9 @@ impl<'a> Scan<'a> {
         self.i += 1;
         let mut stream = StreamSeen::Absent;
         let mut data_seen = false;
-        // A `data` member met before `stream` is parsed provisionally; its error
-        // matters only if the stream turns out to be ours.
+        // A `data` member met before `stream` is parsed provisionally as a depth
+        // payload; its error matters only if the stream turns out to be ours.
+        let mut data_before_stream: Option<usize> = None;
         let mut data_result: Result<(), ParseError> = Ok(());
         let mut system_shutdown = false;
         // A bare depth payload (REST snapshot, or a raw `/ws/<stream>` frame)
@@ -545,13 +617,12 @@ impl<'a> Scan<'a> {
                     StreamSeen::System => system_shutdown = self.system_event()?,
                     StreamSeen::Absent => {
                         let start = self.i;
+                        data_before_stream = Some(start);
                         data_result = self.depth_object(book);
                         if data_result.is_err() {
                             // Re-scan from the start of the value so the outer
                             // object resumes at the right place.
                             self.i = start;
-                            let mut probe = Scan { b: self.b, i: start };
-                            system_shutdown = probe.system_event().unwrap_or(false);
                             self.skip_value()?;
                         }
                     }
@@ -572,8 +643,14 @@ impl<'a> Scan<'a> {
         match stream {
             StreamSeen::Pair(pair) if data_seen => data_result.map(|()| Message::Depth(pair)),
             StreamSeen::Pair(_) => Err(ParseError::MissingField),
-            StreamSeen::System if system_shutdown => Ok(Message::ServerShutdown),
-            StreamSeen::Unknown | StreamSeen::System => Err(ParseError::UnknownStream),
+            StreamSeen::System => {
+                // A `data` read before the stream was known gets its look for
+                // the shutdown event now.
+                let shutdown = system_shutdown
+                    || data_before_stream.is_some_and(|at| Scan { b: self.b, i: at }.system_event().unwrap_or(false));
+                if shutdown { Ok(Message::ServerShutdown) } else { Err(ParseError::UnknownStream) }
+            }
+            StreamSeen::Unknown => Err(ParseError::UnknownStream),
             StreamSeen::Absent if raw_event_shutdown => Ok(Message::ServerShutdown),
             StreamSeen::Absent if reply => Ok(Message::Reply),
             StreamSeen::Absent if data_seen || raw_depth => Err(ParseError::NoStream),
@@ -696,17 +773,197 @@ fn once(seen: &mut bool) -> Result<(), ParseError> {
     if std::mem::replace(seen, true) { Err(ParseError::DuplicateField) } else { Ok(()) }
 }
 
+/// What a `stream` value names. System streams start with `!` (Binance's
+/// `!serverShutdown`); escapes are decoded first, as JSON requires.
 fn resolve_stream(name: &RawStr<'_>, streams: &StreamTable) -> StreamSeen {
     let mut buf = [0u8; 64];
-    let bytes = if name.escaped { unescape(name.raw, &mut buf) } else { Some(name.raw) };
-    match bytes {
-        Some(b) => match streams.lookup(b) {
-            Some(pair) => StreamSeen::Pair(pair),
-            None if b.first() == Some(&b'!') => StreamSeen::System,
-            None => StreamSeen::Unknown,
-        },
-        None => StreamSeen::Unknown,
+    let bytes = if name.escaped { decode_into(name, &mut buf) } else { Some(name.raw) };
+    if let Some(pair) = bytes.and_then(|b| streams.lookup(b)) {
+        StreamSeen::Pair(pair)
+    } else if name.decoded().next() == Some(b'!') {
+        StreamSeen::System
+    } else {
+        StreamSeen::Unknown
     }
+}
+
+/// SWAR: a mask whose lowest set bit is the high bit of the first byte in
+/// `x` (little-endian) that ends a run of plain string bytes: `"`, `\\` or a
+/// control character. Bits above the lowest may be false positives (borrows
+/// only travel upward from a flagged byte), so use only `trailing_zeros`.
+#[inline(always)]
+fn special_string_bytes(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let quote = zero_byte(x ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(x ^ (ONES * u64::from(b'\\')));
+    let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    quote | backslash | control
+}
+
+/// The fast path: a depth frame laid out byte for byte as Binance sends it,
+/// `{"stream":"…","data":{"lastUpdateId":…,"bids":[…],"asks":[…]}}`, with
+/// no whitespace inside, unescaped names and levels as [`fast_level`] reads
+/// them. Anything else — and any error — is `None`, and the general scanner
+/// then reads the frame from the start and gives the answer (or the error)
+/// itself. Whatever this accepts, the general scanner reads the same way.
+#[inline]
+fn binance_depth_frame(b: &[u8], streams: &StreamTable, book: &mut Book) -> Option<PairId> {
+    let rest = b.strip_prefix(b"{\"stream\":\"")?;
+    let (name, rest) = rest.split_at_checked(plain_string_len(rest)?)?;
+    let pair = small_table_lookup(streams, name)?;
+    let rest = rest.strip_prefix(b"\",\"data\":{\"lastUpdateId\":")?;
+    let (last_update_id, rest) = fast_uint(rest)?;
+    let rest = rest.strip_prefix(b",\"bids\":[")?;
+    let rest = fast_side(rest, &mut book.bids)?;
+    let rest = rest.strip_prefix(b",\"asks\":[")?;
+    let rest = fast_side(rest, &mut book.asks)?;
+    let rest = rest.strip_prefix(b"}}")?;
+    if !rest.iter().all(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t')) {
+        return None;
+    }
+    book.last_update_id = last_update_id;
+    Some(pair)
+}
+
+/// The pair whose stream is `name`: for a few pairs a direct comparison with
+/// each name (most differ in length and fail at once) beats hashing it.
+#[inline(always)]
+fn small_table_lookup(streams: &StreamTable, name: &[u8]) -> Option<PairId> {
+    if streams.len() <= 4 {
+        streams.pairs().find(|&p| streams.stream_name(p).as_bytes() == name)
+    } else {
+        streams.lookup(name)
+    }
+}
+
+/// Bytes before the closing quote of a string without escapes or control
+/// characters; `None` if another special byte comes first or none does.
+#[inline(always)]
+fn plain_string_len(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        let special = special_string_bytes(u64::from_le_bytes(*chunk));
+        if special != 0 {
+            i += (special.trailing_zeros() / 8) as usize;
+            return (b.get(i) == Some(&b'"')).then_some(i);
+        }
+        i += 8;
+    }
+    let tail = b.get(i..)?;
+    let end = tail.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    (tail.get(end) == Some(&b'"')).then_some(i + end)
+}
+
+/// A JSON integer (no sign, no leading zero) that fits in a `u64`, and the
+/// bytes after it; `None` also when a fraction or exponent follows.
+#[inline(always)]
+fn fast_uint(b: &[u8]) -> Option<(u64, &[u8])> {
+    // Eight digits at a time while there are eight (lastUpdateId has 11).
+    let mut v: u64 = 0;
+    let mut digits = 0;
+    while let Some(chunk) = b.get(digits..).and_then(|r| r.first_chunk::<8>()) {
+        let x = u64::from_le_bytes(*chunk) ^ 0x3030_3030_3030_3030;
+        if non_digit_bytes(x) != 0 {
+            break;
+        }
+        v = v.checked_mul(SCALE)?.checked_add(swar_eight_digits(x))?;
+        digits += 8;
+    }
+    while let Some(&d @ b'0'..=b'9') = b.get(digits) {
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        digits += 1;
+    }
+    let (int, rest) = b.split_at_checked(digits)?;
+    if int.is_empty()
+        || (int.len() > 1 && int.first() == Some(&b'0'))
+        || matches!(rest.first(), Some(b'.' | b'e' | b'E'))
+    {
+        return None;
+    }
+    Some((v, rest))
+}
+
+/// A side's levels after its `[`, in Binance's layout, and the bytes after
+/// its `]`. `None` on anything else, including a side the book refuses.
+#[inline(always)]
+fn fast_side<'b, S: SideKind>(b: &'b [u8], side: &mut BookSide<S>) -> Option<&'b [u8]> {
+    side.clear();
+    if let Some(rest) = b.strip_prefix(b"]") {
+        return Some(rest);
+    }
+    let mut rest = b;
+    loop {
+        let (level, len) = fast_level(rest)?;
+        side.push(level).ok()?;
+        let (&next, after) = rest.get(len..)?.split_first()?;
+        rest = after;
+        match next {
+            b',' => {}
+            b']' => return Some(rest),
+            _ => return None,
+        }
+    }
+}
+
+/// Bytes [`fast_level`] looks at: the longest level it reads,
+/// `["1234567.12345678","1234567.12345678"]`, is 39 bytes.
+const LEVEL_WINDOW: usize = 40;
+
+/// A level exactly as Binance writes it, `["61837.63000000","3.78826000"]`
+/// (no whitespace, 1–7 integer digits, 8 fractional digits), and its length
+/// in bytes. `None` for anything else, which [`Scan::level`] then reads; for
+/// every input this accepts, `Scan::level` reads the same level.
+#[inline(always)]
+fn fast_level(b: &[u8]) -> Option<(Level, usize)> {
+    if let Some(window) = b.first_chunk::<LEVEL_WINDOW>() {
+        return fast_level_in(window);
+    }
+    // Near the end of the frame: pad with zero bytes. A zero byte is none of
+    // the bytes a level is made of, so a level found lies wholly in `b`.
+    let mut window = [0u8; LEVEL_WINDOW];
+    window.get_mut(..b.len())?.copy_from_slice(b);
+    fast_level_in(&window)
+}
+
+/// [`fast_level`] within a fixed window, so every index below is in range by
+/// construction (the compiler sees it too: no bounds checks).
+#[inline(always)]
+fn fast_level_in(w: &[u8; LEVEL_WINDOW]) -> Option<(Level, usize)> {
+    if w.first_chunk::<2>() != Some(b"[\"") {
+        return None;
+    }
+    let (price, n) = fast_decimal(w.get(2..)?)?;
+    let qty_at = 2 + n + 2;
+    if w.get(2 + n..qty_at) != Some(b",\"") {
+        return None;
+    }
+    let (qty, m) = fast_decimal(w.get(qty_at..)?)?;
+    let close = qty_at + m;
+    if w.get(close) != Some(&b']') {
+        return None;
+    }
+    Some((Level { price: Price(price), qty: Qty(qty) }, close + 1))
+}
+
+/// The body of a decimal string after its opening quote, in Binance's fixed
+/// shape `ddddd.dddddddd"` (1–7 integer digits, so no overflow is possible):
+/// the mantissa at scale 1e8 and the bytes read including the closing quote.
+#[inline(always)]
+fn fast_decimal(b: &[u8]) -> Option<(u64, usize)> {
+    // SWAR over the first eight bytes: the first non-digit ends the integer part.
+    let (head, _) = b.split_first_chunk::<8>()?;
+    let x = u64::from_le_bytes(*head) ^ 0x3030_3030_3030_3030;
+    let int_digits = (non_digit_bytes(x).trailing_zeros() / 8) as usize;
+    if !(1..=7).contains(&int_digits) || b.get(int_digits) != Some(&b'.') {
+        return None;
+    }
+    // Keep the integer digits, moved to the top so they read as the last of
+    // eight (the bytes below become leading zeros).
+    let int = swar_eight_digits(x << (64 - 8 * int_digits as u32));
+    let frac = eight_digits_then_quote(b.get(int_digits + 1..)?)?;
+    Some((int * SCALE + frac, int_digits + 10))
 }
 
 /// SWAR: the eight ASCII digits of a fixed 8-decimal fraction followed by the
@@ -717,17 +974,59 @@ fn eight_digits_then_quote(b: &[u8]) -> Option<u64> {
     if quote.first() != Some(&b'"') {
         return None;
     }
-    let chunk = u64::from_le_bytes(*digits);
-    // Each byte must be 0x30..=0x39: high nibble 3, and adding 6 must not carry.
-    let all_digits = (chunk & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030
-        && (chunk.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030;
-    if !all_digits {
+    let x = u64::from_le_bytes(*digits) ^ 0x3030_3030_3030_3030;
+    if non_digit_bytes(x) != 0 {
         return None;
     }
-    let v = chunk - 0x3030_3030_3030_3030;
-    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
-    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
-    Some((v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF)
+    Some(swar_eight_digits(x))
+}
+
+/// For bytes already xor-ed with `'0'`: the high bit of every byte that was
+/// not an ASCII digit (digits are now 0..=9, anything else ≥ 0x0A). Adding
+/// 0x76 carries out of a byte only if that byte is flagged, so the lowest
+/// flag is always exact and a zero result means all eight are digits.
+#[inline(always)]
+fn non_digit_bytes(x: u64) -> u64 {
+    (x.wrapping_add(0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080
+}
+
+/// Eight digit values (0..=9, one per byte, first in the lowest byte) as a number.
+#[inline(always)]
+fn swar_eight_digits(v: u64) -> u64 {
+    // Multiply-shift pairing (as in simdjson): each step turns adjacent
+    // groups into one of twice the width, `high * 10^k + low`; bits carried
+    // past the top fall off and are never read.
+    let v = v.wrapping_mul(10 << 8 | 1) >> 8; // pairs in bytes 0, 2, 4, 6
+    let v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(100 << 16 | 1) >> 16; // quads in 16-bit lanes 0, 2
+    (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(10_000 << 32 | 1) >> 32
+}
+
+/// A decimal from its decoded bytes (the cold path for escaped strings),
+/// under the same rules as [`Scan::plain_decimal`].
+fn decimal_from(bytes: impl Iterator<Item = u8>) -> Result<u64, ParseError> {
+    let mut v: u64 = 0;
+    let mut int_digits = 0u32;
+    let mut frac_digits: Option<u32> = None;
+    for c in bytes {
+        match c {
+            b'0'..=b'9' => {
+                match &mut frac_digits {
+                    None => int_digits += 1,
+                    Some(f) if *f == FRAC_DIGITS => return Err(ParseError::TooManyDecimals),
+                    Some(f) => *f += 1,
+                }
+                v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(c - b'0'))).ok_or(ParseError::Overflow)?;
+            }
+            b'.' if frac_digits.is_none() => frac_digits = Some(0),
+            b'e' | b'E' => return Err(ParseError::Exponent),
+            b'+' | b'-' => return Err(ParseError::Sign),
+            _ => return Err(ParseError::BadDecimal),
+        }
+    }
+    if int_digits == 0 || frac_digits == Some(0) {
+        return Err(ParseError::BadDecimal);
+    }
+    v.checked_mul(10u64.pow(FRAC_DIGITS - frac_digits.unwrap_or(0))).ok_or(ParseError::Overflow)
 }
 
 #[cfg(test)]
@@ -896,6 +1195,230 @@ mod tests {
         assert_eq!(err("{\"x\":\"a\u{1}b\"}"), ParseError::Syntax);
         let deep = format!(r#"{{"x":{}{}}}"#, "[".repeat(100), "]".repeat(100));
         assert_eq!(err(&deep), ParseError::TooDeep);
+    }
+
+    #[test]
+    fn fast_level_reads_binance_shaped_levels_and_leaves_the_rest_to_the_general_path() {
+        let lvl = |p, q| Level { price: Price(p), qty: Qty(q) };
+        let fast = |s: &str| fast_level(s.as_bytes());
+        assert_eq!(fast(r#"["61837.63000000","3.78826000"],"#), Some((lvl(6_183_763_000_000, 378_826_000), 31)));
+        assert_eq!(fast(r#"["9999999.99999999","0.00000001"]"#), Some((lvl(999_999_999_999_999, 1), 33)));
+        // Eight integer digits, fewer fractional digits, whitespace, an extra
+        // element, a bad digit: not Binance's shape, so the general path decides.
+        for other in [
+            r#"["12345678.00000000","1.00000000"]"#,
+            r#"["1.5","1.00000000"]"#,
+            r#"[ "1.00000000","1.00000000"]"#,
+            r#"["1.00000000", "1.00000000"]"#,
+            r#"["1.00000000","1.00000000","1"]"#,
+            r#"["1.0000000:","1.00000000"]"#,
+            r#"["1:00000000","1.00000000"]"#,
+            r#"[".00000000","1.00000000"]"#,
+            r#"["1.00000000","1.00000000""#,
+        ] {
+            assert_eq!(fast(other), None, "{other}");
+        }
+        // Whatever the fast path declines still parses the same way.
+        let (_, b) = parse(&depth(r#"[["12345678.00000000", "1.5" ],["1.00000000","1"]]"#, "[]")).unwrap();
+        assert_eq!(b.bids.levels(), &[lvl(1_234_567_800_000_000, 150_000_000), lvl(100_000_000, 100_000_000)]);
+    }
+
+    #[test]
+    fn escaped_decimals_read_as_their_decoded_text() {
+        // RFC 8259: "\u0031.5" is the string "1.5". Binance never escapes a
+        // digit, but a valid frame must not be rejected for it.
+        let (_, b) = parse(&depth(r#"[["\u0031.5","\u0032\u002e\u0030"]]"#, r#"[["2\u002E00000001","1"]]"#)).unwrap();
+        assert_eq!(b.bids.levels(), &[Level { price: Price(150_000_000), qty: Qty(200_000_000) }]);
+        assert_eq!(b.asks.levels()[0].price, Price(200_000_001));
+        let with_price = |p: &str| err(&depth(&format!(r#"[["{p}","1"]]"#), "[]"));
+        assert_eq!(
+            parse(&depth(r#"[["1\u00305","1"]]"#, "[]")).unwrap().1.bids.levels()[0].price,
+            Price(10_500_000_000)
+        );
+        assert_eq!(with_price(r"\u002d1"), ParseError::Sign);
+        assert_eq!(with_price(r"1\u0065\u0035"), ParseError::Exponent);
+        assert_eq!(with_price(r"0.123456789\u0030"), ParseError::TooManyDecimals);
+        assert_eq!(with_price(r"\u00e9"), ParseError::BadDecimal);
+        assert_eq!(with_price(r"1\n"), ParseError::BadDecimal);
+    }
+
+    #[test]
+    fn depth_fields_beside_an_envelope_are_skipped_in_any_order() {
+        // In an envelope only `stream` and `data` count; top-level depth fields
+        // are unknown keys wherever they stand, valid or not.
+        let stream = r#""stream":"btcusdt@depth10@100ms""#;
+        let data = r#""data":{"lastUpdateId":7,"bids":[["2","1"]],"asks":[["3","1"]]}"#;
+        let extra = r#""lastUpdateId":-1,"bids":[["1","1"],["5","1"]],"asks":5,"bids":null"#;
+        for members in [
+            [stream, data, extra],
+            [stream, extra, data],
+            [extra, stream, data],
+            [extra, data, stream],
+            [data, extra, stream],
+            [data, stream, extra],
+        ] {
+            let (m, b) = parse(&format!("{{{}}}", members.join(","))).unwrap();
+            assert_eq!(m, Message::Depth(PairId(0)), "{members:?}");
+            assert_eq!(b.last_update_id, 7, "{members:?}");
+            assert_eq!(b.bids.levels(), &[Level { price: Price(200_000_000), qty: Qty(100_000_000) }]);
+            assert_eq!(b.asks.levels(), &[Level { price: Price(300_000_000), qty: Qty(100_000_000) }]);
+        }
+        // Without a stream they are a bare payload that names no pair: skipped
+        // as no_stream whatever its content (REST snapshots have 1000 levels).
+        assert_eq!(err(r#"{"lastUpdateId":1,"bids":[["1","1"],["5","1"]],"asks":[]}"#), ParseError::NoStream);
+        assert_eq!(err(r#"{"lastUpdateId":1,"bids":[],"bids":[],"asks":[]}"#), ParseError::NoStream);
+        // A reply is a reply whatever else it carries.
+        assert_eq!(parse(r#"{"bids":5,"result":null,"id":1}"#).unwrap().0, Message::Reply);
+    }
+
+    #[test]
+    fn shutdown_is_recognised_whatever_the_member_order() {
+        let data = r#""data":{"e":"serverShutdown","lastUpdateId":1,"bids":[],"asks":[]}"#;
+        let stream = r#""stream":"!serverShutdown""#;
+        assert_eq!(parse(&format!("{{{stream},{data}}}")).unwrap().0, Message::ServerShutdown);
+        assert_eq!(parse(&format!("{{{data},{stream}}}")).unwrap().0, Message::ServerShutdown);
+        let no_event = r#"{"data":{"lastUpdateId":1,"bids":[],"asks":[]},"stream":"!serverShutdown"}"#;
+        assert_eq!(err(no_event), ParseError::UnknownStream);
+    }
+
+    #[test]
+    fn system_streams_are_recognised_after_decoding_the_name() {
+        // "!\u00e9x" is the same JSON string as "!éx": a system stream either way.
+        for name in [
+            "!\u{e9}x",
+            r"!\u00e9x",
+            r"\u0021\u00e9x",
+            r"!\u00e9xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ] {
+            let frame = format!(r#"{{"stream":"{name}","data":{{"e":"serverShutdown"}}}}"#);
+            assert_eq!(parse(&frame).unwrap().0, Message::ServerShutdown, "{name}");
+        }
+        assert_eq!(err(r#"{"stream":"\u00e9!","data":{"e":"serverShutdown"}}"#), ParseError::UnknownStream);
+    }
+
+    #[test]
+    fn swar_string_scan_stops_at_the_first_special_byte() {
+        let first = |s: &[u8; 8]| (special_string_bytes(u64::from_le_bytes(*s)).trailing_zeros() / 8) as usize;
+        assert_eq!(first(b"abcdefgh"), 8);
+        assert_eq!(first(b"abc\"defg"), 3);
+        assert_eq!(first(b"\\bcdefgh"), 0);
+        assert_eq!(first(b"abcdefg\x1f"), 7);
+        assert_eq!(first(b"ab\x00\"\"\"\"\""), 2);
+        assert_eq!(first(b"\x7f\xff\x20!#[]~"), 8);
+        // Every byte value at every position agrees with the obvious test.
+        for pos in 0..8 {
+            for v in 0..=255u8 {
+                let mut s = *b"xxxxxxxx";
+                s[pos] = v;
+                let special = v == b'"' || v == b'\\' || v < 0x20;
+                assert_eq!(first(&s), if special { pos } else { 8 }, "byte {v:#x} at {pos}");
+            }
+        }
+    }
+
+    #[test]
+    fn swar_integer_part_matches_the_digit_loop() {
+        for int in ["0", "7", "61837", "1234567", "9999999", "0000001"] {
+            for frac in ["00000000", "63000000", "99999999"] {
+                let text = format!("{int}.{frac}\"");
+                let want = int.parse::<u64>().unwrap() * SCALE + frac.parse::<u64>().unwrap();
+                assert_eq!(fast_decimal(text.as_bytes()), Some((want, text.len())), "{text}");
+            }
+        }
+        for v in 0..=255u8 {
+            // One odd byte inside the integer part: never read as a digit.
+            let text = [b'1', v, b'2', b'.', b'0', b'0', b'0', b'0', b'0', b'0', b'0', b'0', b'"'];
+            let want = v.is_ascii_digit().then(|| (100 + u64::from(v - b'0') * 10 + 2) * SCALE);
+            assert_eq!(fast_decimal(&text).map(|(m, _)| m), want, "byte {v:#x}");
+        }
+    }
+
+    /// The general scanner alone, without the Binance-layout fast path.
+    fn general(s: &str) -> Result<(Message, Book), ParseError> {
+        let mut book = Book::default();
+        let mut scan = Scan { b: s.as_bytes(), i: 0 };
+        let msg = scan.top_level(&table(), &mut book)?;
+        scan.ws();
+        if scan.i < s.len() {
+            return Err(ParseError::TrailingBytes);
+        }
+        Ok((msg, book))
+    }
+
+    #[test]
+    fn binance_layout_fast_path_agrees_with_the_general_scanner() {
+        let real = r#"{"stream":"btcusdt@depth10@100ms","data":{"lastUpdateId":50093239224,"bids":[["61837.63000000","3.78826000"],["61837.62000000","0.61700000"]],"asks":[["61837.64000000","1.60520000"]]}}"#;
+        let mut book = Book::default();
+        assert_eq!(binance_depth_frame(real.as_bytes(), &table(), &mut book), Some(PairId(0)));
+        // Near misses the fast path must leave to the general scanner, which
+        // then decides; the full parse must agree with it in every case.
+        let variants = [
+            real.to_string(),
+            format!("{real} \n"),
+            format!("{real}x"),
+            real.replace("50093239224", "050093239224"),
+            real.replace("50093239224", "5009323922.4"),
+            real.replace("50093239224", "99999999999999999999"),
+            real.replace("btcusdt@", r"btc\u0075sdt@"),
+            real.replace("btcusdt", "xrpusdt"),
+            real.replace(r#""bids":["#, r#""bids": ["#),
+            real.replace(r#""bids":[["61837.63000000","3.78826000"],"#, r#""bids":["#),
+            real.replace("61837.62000000", "61837.63000000"),
+            real.replace("61837.64000000", "61837.6400000"),
+            real.replace(r#"],"asks""#, r#"],"x":1,"asks""#),
+            real.replace(r#""asks":[["61837.64000000","1.60520000"]]"#, r#""asks":[]"#),
+            real.replace("}}", "} }"),
+            real[..real.len() - 1].to_string(),
+        ];
+        for v in &variants {
+            let fast = parse(v).map(|(m, b)| (m, b.last_update_id, b.bids.levels().to_vec(), b.asks.levels().to_vec()));
+            let slow =
+                general(v).map(|(m, b)| (m, b.last_update_id, b.bids.levels().to_vec(), b.asks.levels().to_vec()));
+            assert_eq!(fast, slow, "{v}");
+        }
+    }
+
+    #[test]
+    fn fast_integer_reads_json_integers_that_fit() {
+        let read = |s: &str| fast_uint(s.as_bytes()).map(|(v, rest)| (v, rest.len()));
+        assert_eq!(read("50093239224,"), Some((50_093_239_224, 1)));
+        assert_eq!(read("0,"), Some((0, 1)));
+        assert_eq!(read("12345678"), Some((12_345_678, 0)));
+        assert_eq!(read("18446744073709551615}"), Some((u64::MAX, 1)));
+        assert_eq!(read("18446744073709551616}"), None);
+        assert_eq!(read("99999999999999999999999999"), None);
+        for bad in ["", ",", "01", "-1", "1.5", "1e3", "1E3", "12345678.5"] {
+            assert_eq!(read(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn swar_conversion_matches_the_digit_loop_on_many_values() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in 0..100_000u64 {
+            // A cheap xorshift walk plus the edges.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = match i {
+                0 => 0,
+                1 => 99_999_999,
+                _ => x % 100_000_000,
+            };
+            let text = format!("{n:08}");
+            let digits = u64::from_le_bytes(text.as_bytes().try_into().unwrap()) ^ 0x3030_3030_3030_3030;
+            assert_eq!(swar_eight_digits(digits), n, "{text}");
+        }
+    }
+
+    #[test]
+    fn small_tables_resolve_streams_as_the_hash_lookup_does() {
+        let t = table();
+        for name in
+            ["btcusdt@depth10@100ms", "ethusdt@depth10@100ms", "ethusdt@depth10@100m", "xbtusdt@depth10@100ms", ""]
+        {
+            assert_eq!(small_table_lookup(&t, name.as_bytes()), t.lookup(name.as_bytes()), "{name}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod exchange;
 pub mod metrics;
 pub mod recording;
 pub mod replay;
+pub mod simulator;
 pub mod sinks;
 pub mod triggers;
 pub mod units;

@@ -381,17 +381,25 @@ fn looped_recording_replays_with_increasing_update_ids() {
 }
 
 #[test]
-fn drop_after_resets_the_connection_without_a_close_frame() {
-    let sim = start(SimOptions { drop_after: Some(5), ..synthetic(Rate::PerSecond(200)) });
-    let mut ws = connect(&sim, "/stream?streams=btcusdt@depth5@100ms");
-    for _ in 0..5 {
-        next_text(&mut ws);
+fn drop_after_resets_the_connection_and_a_reconnect_finds_the_market_moved_on() {
+    let file = "btcusdt_depth5_100ms_20240808-09.txt.gz";
+    let sim = start(SimOptions { drop_after: Some(5), ..replay(file, Rate::PerSecond(200)) });
+    let lines = recorded_json(file);
+    let path = "/stream?streams=btcusdt@depth5@100ms";
+    let mut ws = connect(&sim, path);
+    for line in &lines[..5] {
+        assert_eq!(&next_text(&mut ws), line);
     }
     match next(&mut ws) {
         Got::Error(tungstenite::Error::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
         other => panic!("expected a TCP reset, got {other:?}"),
     }
     assert_eq!(wait_for(&sim, "the reset", |s| s.fault_resets == 1).connections_open, 0);
+
+    let mut again = connect(&sim, path);
+    let first = next_text(&mut again);
+    let position = lines.iter().position(|l| *l == first).expect("a recorded frame");
+    assert!(position >= 5, "the market did not wait for the client, nor restart");
 }
 
 #[test]
@@ -583,4 +591,34 @@ fn bad_options_fail_before_anything_listens() {
     let missing = SimOptions { replay: vec![fixture("no-such-recording.gz")], ..SimOptions::default() };
     let err = Simulator::start(missing).err().unwrap().to_string();
     assert!(err.contains("no-such-recording.gz"), "{err}");
+}
+
+/// Frames per second one TLS client receives at `Rate::Max`, and the rates
+/// reached at fixed pacing: `cargo test --release --test simulator -- --ignored --nocapture`.
+#[test]
+#[ignore = "a throughput measurement, not a check; run in release"]
+fn measure_throughput_to_one_tls_client() {
+    let count_for = |opts: SimOptions, window: Duration| {
+        let sim = start(SimOptions { tls: true, looped: true, ..opts });
+        let mut ws = connect(&sim, "/stream?streams=btcusdt@depth10@100ms");
+        for _ in 0..1_000 {
+            next_text(&mut ws);
+        }
+        let t0 = Instant::now();
+        let mut n = 0u64;
+        while t0.elapsed() < window {
+            if let Ok(Message::Text(_)) = ws.read() {
+                n += 1;
+            }
+        }
+        let rate = n as f64 / t0.elapsed().as_secs_f64();
+        (rate, sim.stop())
+    };
+    let file = "btcusdt_depth10_100ms_20240808-09.txt.gz";
+    let (rate, stats) = count_for(replay(file, Rate::Max), Duration::from_secs(5));
+    println!("Rate::Max over TLS: {rate:.0} frames/s (dropped slow: {})", stats.dropped_slow);
+    for target in [1_000, 10_000, 100_000] {
+        let (rate, stats) = count_for(replay(file, Rate::PerSecond(target)), Duration::from_secs(3));
+        println!("Rate::PerSecond({target}) over TLS: {rate:.0} frames/s (dropped slow: {})", stats.dropped_slow);
+    }
 }

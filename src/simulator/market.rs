@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use mio::Waker;
 
 use super::frame::Frame;
@@ -43,10 +43,11 @@ pub trait Source: Send {
     fn prepare(&mut self) -> Result<(), RecordingError>;
     /// A stream gained its first subscriber (`wanted`) or lost its last.
     fn want(&mut self, id: StreamId, wanted: bool, now: Duration);
-    /// When the next wanted frame is due; repeated calls without `take`
-    /// announce the same frame unless the wanted streams changed.
+    /// When the next frame is due; repeated calls without `take` announce
+    /// the same frame.
     fn peek(&mut self, now: Duration) -> Result<Peek, RecordingError>;
-    /// The frame the last `peek` announced.
+    /// The frame the last `peek` announced; `None` when its stream is not
+    /// wanted (it has had its time, and is dropped).
     fn take(&mut self) -> Option<Arc<Frame>>;
 }
 
@@ -77,6 +78,8 @@ pub struct Market {
     rate: Rate,
     wait_for_subscribers: usize,
     subscribers: usize,
+    /// Streams with at least one subscriber.
+    wanted: usize,
     ctl: Receiver<MarketCtl>,
     out: Sender<MarketEvent>,
     waker: Arc<Waker>,
@@ -114,7 +117,17 @@ impl Market {
         out: Sender<MarketEvent>,
         waker: Arc<Waker>,
     ) -> Self {
-        Market { source, rate, wait_for_subscribers, subscribers: 0, ctl, out, waker, batch: Vec::with_capacity(BATCH) }
+        Market {
+            source,
+            rate,
+            wait_for_subscribers,
+            subscribers: 0,
+            wanted: 0,
+            ctl,
+            out,
+            waker,
+            batch: Vec::with_capacity(BATCH),
+        }
     }
 
     /// Runs until the source ends or the network thread goes away.
@@ -124,16 +137,23 @@ impl Market {
             return;
         }
         while self.subscribers < self.wait_for_subscribers {
-            match self.ctl.recv() {
-                // Streams wanted before the clock starts all start at its zero.
-                Ok(msg) => self.apply(msg, Duration::ZERO),
-                Err(_) => return,
+            // Streams wanted before the clock starts all start at its zero.
+            if !self.next_ctl(None) {
+                return;
             }
         }
         let mut schedule = Schedule { origin: Instant::now(), released: 0 };
         loop {
-            while let Ok(msg) = self.ctl.try_recv() {
-                self.apply(msg, since(schedule.origin));
+            if !self.drain_ctl(schedule.origin) {
+                return;
+            }
+            // `Rate::Max` keeps no clock: with nothing wanted, wait for a
+            // subscriber rather than spin through frames nobody gets.
+            if self.rate == Rate::Max && self.wanted == 0 {
+                if !self.flush() || !self.next_ctl(Some(schedule.origin)) {
+                    return;
+                }
+                continue;
             }
             let now = Instant::now();
             let peek = match self.source.peek(since(schedule.origin)) {
@@ -146,21 +166,15 @@ impl Market {
             let wake = match peek {
                 Peek::End => {
                     if self.flush() {
-                        let _ = self.send(MarketEvent::Finished);
+                        self.send(MarketEvent::Finished);
                     }
                     return;
                 }
                 Peek::Idle => {
-                    if !self.flush() {
+                    if !self.flush() || !self.next_ctl(Some(schedule.origin)) {
                         return;
                     }
-                    match self.ctl.recv() {
-                        Ok(msg) => {
-                            self.apply(msg, since(schedule.origin));
-                            continue;
-                        }
-                        Err(_) => return,
-                    }
+                    continue;
                 }
                 Peek::At(at) => match self.due(&mut schedule, at, now) {
                     Some(due) if due > now => {
@@ -179,10 +193,34 @@ impl Market {
             }
             if let Some(frame) = self.source.take() {
                 self.batch.push(frame);
-                schedule.released += 1;
             }
+            schedule.released += 1;
             if self.batch.len() >= BATCH && !self.flush() {
                 return;
+            }
+        }
+    }
+
+    /// Blocks for the next control message and applies it (at the clock's
+    /// zero before it starts); false once the network thread is gone.
+    fn next_ctl(&mut self, origin: Option<Instant>) -> bool {
+        match self.ctl.recv() {
+            Ok(msg) => {
+                self.apply(msg, origin.map_or(Duration::ZERO, since));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Applies every waiting control message; false once the network thread
+    /// is gone.
+    fn drain_ctl(&mut self, origin: Instant) -> bool {
+        loop {
+            match self.ctl.try_recv() {
+                Ok(msg) => self.apply(msg, since(origin)),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
             }
         }
     }
@@ -222,8 +260,14 @@ impl Market {
     /// Applies a control message at `now` on the source's clock.
     fn apply(&mut self, msg: MarketCtl, now: Duration) {
         match msg {
-            MarketCtl::Want(id) => self.source.want(id, true, now),
-            MarketCtl::Unwant(id) => self.source.want(id, false, now),
+            MarketCtl::Want(id) => {
+                self.wanted += 1;
+                self.source.want(id, true, now);
+            }
+            MarketCtl::Unwant(id) => {
+                self.wanted = self.wanted.saturating_sub(1);
+                self.source.want(id, false, now);
+            }
             MarketCtl::Subscribers(n) => self.subscribers = n,
         }
     }

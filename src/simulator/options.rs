@@ -16,14 +16,18 @@ pub enum Rate {
     /// exchange does.
     #[default]
     Recorded,
-    /// A fixed number of frames per second across all requested streams, paced
-    /// against an absolute schedule so that sleep granularity never drifts the
-    /// average rate; high rates go out in small batches.
+    /// A fixed number of frames per second, paced against an absolute
+    /// schedule so that sleep granularity never drifts the average rate (high
+    /// rates go out in small batches). A recording advances this many frames
+    /// per second (a frame of a stream nobody asked for takes its slot but is
+    /// not sent); the synthetic walk makes this many across the requested
+    /// streams.
     PerSecond(u32),
     /// As fast as the subscribed sockets take them: the market waits for the
     /// slowest subscribed client (one that takes nothing for
     /// [`MAX_RATE_STALL`](super::MAX_RATE_STALL) is dropped), which is what a
-    /// throughput benchmark wants.
+    /// throughput benchmark wants. With nobody subscribed the market pauses:
+    /// there is no clock to keep.
     Max,
 }
 

@@ -1,6 +1,11 @@
 //! Recordings as a frame source: combined-stream lines forwarded byte-for-byte,
 //! in file order, at their recorded offsets.
 //!
+//! The recording is the market's clock, and like the exchange's it runs
+//! whether anyone listens or not: a line of a stream nobody wants still takes
+//! its time (or its slot at a fixed rate) but is not sent, so a client that
+//! reconnects finds the market where it would be, not where it left it.
+//!
 //! Played once, the files are streamed (memory stays flat for a day-long
 //! recording). Looped, they are loaded once so every pass is a walk over
 //! shared frames; passes after the first shift each partial-depth
@@ -23,21 +28,31 @@ const SINGLE_FRAME_LOOP_GAP: Duration = Duration::from_millis(100);
 
 /// The recorded market.
 pub struct Recorded {
-    names: StreamNames,
-    /// Names already interned by this thread: the shared interner is locked
-    /// only for a name's first sight.
-    ids: HashMap<Box<str>, StreamId>,
+    names: LocalNames,
     wanted: Vec<bool>,
     mode: Mode,
-    /// The frame `peek` announced, with its offset.
-    pending: Option<(Duration, Arc<Frame>)>,
+    /// The frame `peek` announced.
+    pending: Option<Pending>,
 }
 
 enum Mode {
     Once(Stream),
     /// Files still to be loaded, by `prepare` on the market thread.
-    LoopPending(VecDeque<RecordingReader>),
+    Unloaded(VecDeque<RecordingReader>),
     Looped(Loop),
+}
+
+/// A frame announced by `peek`: when it is due, and where it comes from.
+struct Pending {
+    at: Duration,
+    candidate: Candidate,
+}
+
+enum Candidate {
+    /// A streamed line, wrapped as a frame only if someone wants it.
+    Line(RecordedLine),
+    /// Frame `index` of the loaded recording, in pass `pass`.
+    Loaded { index: usize, pass: u64 },
 }
 
 /// Streaming through the files once.
@@ -74,6 +89,24 @@ struct RecordedLine {
     data: Range<usize>,
 }
 
+/// Stream names met in the recording. The shared interner is locked only
+/// for a name's first sight.
+struct LocalNames {
+    shared: StreamNames,
+    ids: HashMap<Box<str>, StreamId>,
+}
+
+impl LocalNames {
+    fn intern(&mut self, name: &str) -> StreamId {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.shared.intern(name);
+        self.ids.insert(name.into(), id);
+        id
+    }
+}
+
 /// Turns receive times into offsets from the first line, never going back
 /// (a later file that starts earlier plays without a pause, not in the past).
 #[derive(Default)]
@@ -90,75 +123,33 @@ impl RecordClock {
     }
 }
 
-impl Recorded {
-    /// A source over already opened files, played once or looped.
-    pub fn new(readers: Vec<RecordingReader>, looped: bool, names: StreamNames) -> Self {
-        let readers = VecDeque::from(readers);
-        let mode = if looped {
-            Mode::LoopPending(readers)
-        } else {
-            Mode::Once(Stream { readers, clock: RecordClock::default() })
+/// The next combined-stream line of the files; `None` at the end. Lines that
+/// are not combined-stream messages (a REST snapshot, junk) are skipped.
+fn next_line(
+    readers: &mut VecDeque<RecordingReader>,
+    clock: &mut RecordClock,
+    names: &mut LocalNames,
+) -> Result<Option<RecordedLine>, RecordingError> {
+    while let Some(reader) = readers.front_mut() {
+        let Some(line) = reader.next_line()? else {
+            readers.pop_front();
+            continue;
         };
-        Recorded { names, ids: HashMap::new(), wanted: Vec::new(), mode, pending: None }
+        let Line::Frame { recv, json } = line else { continue };
+        let offset = clock.offset(recv.0);
+        let Ok(json) = std::str::from_utf8(json) else { continue };
+        let Some((name, data)) = split_envelope(json) else { continue };
+        let stream = names.intern(name);
+        return Ok(Some(RecordedLine { offset, stream, json: json.to_owned(), data }));
     }
+    Ok(None)
+}
 
-    fn is_wanted(&self, id: StreamId) -> bool {
-        self.wanted.get(id.index()).copied().unwrap_or(false)
-    }
-
-    fn intern(&mut self, name: &str) -> StreamId {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
-        }
-        let id = self.names.intern(name);
-        self.ids.insert(name.into(), id);
-        id
-    }
-
-    /// The next combined-stream line of the files, with its stream id,
-    /// offset and payload range, wanted or not; `None` at the end.
-    fn next_line(
-        &mut self,
-        readers: &mut VecDeque<RecordingReader>,
-        clock: &mut RecordClock,
-    ) -> Result<Option<RecordedLine>, RecordingError> {
-        while let Some(reader) = readers.front_mut() {
-            let Some(line) = reader.next_line()? else {
-                readers.pop_front();
-                continue;
-            };
-            let Line::Frame { recv, json } = line else { continue };
-            let offset = clock.offset(recv.0);
-            let Ok(json) = std::str::from_utf8(json) else { continue };
-            let Some((name, data)) = split_envelope(json) else { continue };
-            let stream = self.intern(name);
-            return Ok(Some(RecordedLine { offset, stream, json: json.to_owned(), data }));
-        }
-        Ok(None)
-    }
-
-    fn peek_once(&mut self, mut stream: Stream) -> Result<(Peek, Mode), RecordingError> {
-        loop {
-            match self.next_line(&mut stream.readers, &mut stream.clock) {
-                Err(e) => return Err(e),
-                Ok(None) => return Ok((Peek::End, Mode::Once(stream))),
-                Ok(Some(line)) => {
-                    if !self.is_wanted(line.stream) {
-                        continue;
-                    }
-                    if let Some(frame) = Frame::from_combined(line.stream, line.json, line.data) {
-                        self.pending = Some((line.offset, Arc::new(frame)));
-                        return Ok((Peek::At(line.offset), Mode::Once(stream)));
-                    }
-                }
-            }
-        }
-    }
-
-    fn load(&mut self, mut readers: VecDeque<RecordingReader>) -> Result<Loop, RecordingError> {
+impl Loop {
+    fn load(mut readers: VecDeque<RecordingReader>, names: &mut LocalNames) -> Result<Self, RecordingError> {
         let mut clock = RecordClock::default();
         let mut frames = Vec::new();
-        while let Some(RecordedLine { offset, stream, json, data }) = self.next_line(&mut readers, &mut clock)? {
+        while let Some(RecordedLine { offset, stream, json, data }) = next_line(&mut readers, &mut clock, names)? {
             let update_id = update_id_in(&json, data.clone());
             if let Some(frame) = Frame::from_combined(stream, json, data.clone()) {
                 frames.push(Loaded { offset, frame: Arc::new(frame), data, update_id });
@@ -175,33 +166,28 @@ impl Recorded {
         Ok(Loop { frames, next: 0, pass: 0, pass_time: last + gap, update_id_span })
     }
 
-    fn peek_looped(&mut self, l: &mut Loop) -> Peek {
-        if l.frames.is_empty() {
-            return Peek::End;
+    /// The next frame's offset, index and pass; `None` for an empty recording.
+    fn advance(&mut self) -> Option<(Duration, usize, u64)> {
+        if self.frames.is_empty() {
+            return None;
         }
-        // At most one full pass of unwanted frames is skipped per peek.
-        for _ in 0..l.frames.len() {
-            if l.next == l.frames.len() {
-                l.next = 0;
-                l.pass += 1;
-            }
-            let f = &l.frames[l.next];
-            l.next += 1;
-            if !self.is_wanted(f.frame.stream) {
-                continue;
-            }
-            let base = l.pass_time.saturating_mul(u32::try_from(l.pass).unwrap_or(u32::MAX));
-            let frame = match (&f.update_id, l.pass) {
-                (Some((digits, id)), pass) if pass > 0 => {
-                    shifted(f, digits.clone(), id + pass * l.update_id_span).unwrap_or_else(|| Arc::clone(&f.frame))
-                }
-                _ => Arc::clone(&f.frame),
-            };
-            let at = base + f.offset;
-            self.pending = Some((at, frame));
-            return Peek::At(at);
+        if self.next == self.frames.len() {
+            self.next = 0;
+            self.pass += 1;
         }
-        Peek::Idle
+        let index = self.next;
+        self.next += 1;
+        let base = self.pass_time.saturating_mul(u32::try_from(self.pass).unwrap_or(u32::MAX));
+        Some((base + self.frames[index].offset, index, self.pass))
+    }
+
+    /// Frame `index` as pass `pass` sends it.
+    fn frame(&self, index: usize, pass: u64) -> Option<Arc<Frame>> {
+        let f = self.frames.get(index)?;
+        match &f.update_id {
+            Some((digits, id)) if pass > 0 => shifted(f, digits.clone(), id + pass * self.update_id_span),
+            _ => Some(Arc::clone(&f.frame)),
+        }
     }
 }
 
@@ -217,11 +203,28 @@ fn shifted(f: &Loaded, digits: Range<usize>, id: u64) -> Option<Arc<Frame>> {
     Frame::from_combined(f.frame.stream, json, data).map(Arc::new)
 }
 
+impl Recorded {
+    /// A source over already opened files, played once or looped.
+    pub fn new(readers: Vec<RecordingReader>, looped: bool, names: StreamNames) -> Self {
+        let readers = VecDeque::from(readers);
+        let mode = if looped {
+            Mode::Unloaded(readers)
+        } else {
+            Mode::Once(Stream { readers, clock: RecordClock::default() })
+        };
+        Recorded { names: LocalNames { shared: names, ids: HashMap::new() }, wanted: Vec::new(), mode, pending: None }
+    }
+
+    fn is_wanted(&self, id: StreamId) -> bool {
+        self.wanted.get(id.index()).copied().unwrap_or(false)
+    }
+}
+
 impl Source for Recorded {
     fn prepare(&mut self) -> Result<(), RecordingError> {
-        if let Mode::LoopPending(readers) = &mut self.mode {
+        if let Mode::Unloaded(readers) = &mut self.mode {
             let readers = std::mem::take(readers);
-            self.mode = Mode::Looped(self.load(readers)?);
+            self.mode = Mode::Looped(Loop::load(readers, &mut self.names)?);
         }
         Ok(())
     }
@@ -234,24 +237,40 @@ impl Source for Recorded {
     }
 
     fn peek(&mut self, _now: Duration) -> Result<Peek, RecordingError> {
-        if let Some((at, frame)) = &self.pending {
-            if self.is_wanted(frame.stream) {
-                return Ok(Peek::At(*at));
-            }
-            self.pending = None;
+        if let Some(p) = &self.pending {
+            return Ok(Peek::At(p.at));
         }
         self.prepare()?;
-        let mode = std::mem::replace(&mut self.mode, Mode::LoopPending(VecDeque::new()));
-        let (peek, mode) = match mode {
-            Mode::Once(stream) => self.peek_once(stream)?,
-            Mode::Looped(mut l) => (self.peek_looped(&mut l), Mode::Looped(l)),
-            pending @ Mode::LoopPending(_) => (Peek::End, pending),
+        let pending = match &mut self.mode {
+            Mode::Once(s) => next_line(&mut s.readers, &mut s.clock, &mut self.names)?
+                .map(|line| Pending { at: line.offset, candidate: Candidate::Line(line) }),
+            Mode::Looped(l) => {
+                l.advance().map(|(at, index, pass)| Pending { at, candidate: Candidate::Loaded { index, pass } })
+            }
+            Mode::Unloaded(_) => None,
         };
-        self.mode = mode;
-        Ok(peek)
+        Ok(match pending {
+            Some(p) => {
+                let at = p.at;
+                self.pending = Some(p);
+                Peek::At(at)
+            }
+            None => Peek::End,
+        })
     }
 
     fn take(&mut self) -> Option<Arc<Frame>> {
-        self.pending.take().map(|(_, frame)| frame)
+        match self.pending.take()?.candidate {
+            Candidate::Line(line) if self.is_wanted(line.stream) => {
+                Frame::from_combined(line.stream, line.json, line.data).map(Arc::new)
+            }
+            Candidate::Loaded { index, pass } => match &self.mode {
+                Mode::Looped(l) if l.frames.get(index).is_some_and(|f| self.is_wanted(f.frame.stream)) => {
+                    l.frame(index, pass)
+                }
+                _ => None,
+            },
+            Candidate::Line(_) => None,
+        }
     }
 }

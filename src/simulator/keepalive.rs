@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use tungstenite::Bytes;
 
+use super::deadline;
+
 /// Ping/pong bookkeeping of one connection. Time is passed in, so the rules
 /// are tested without sleeping.
 #[derive(Debug)]
@@ -32,7 +34,13 @@ pub enum Pong {
 impl Keepalive {
     /// The first ping goes out one interval after `now`.
     pub fn new(interval: Duration, timeout: Duration, now: Instant) -> Self {
-        Keepalive { interval, timeout, next_ping: now + interval, unanswered: VecDeque::new(), last_payload_ms: 0 }
+        Keepalive {
+            interval,
+            timeout,
+            next_ping: deadline(now, interval),
+            unanswered: VecDeque::new(),
+            last_payload_ms: 0,
+        }
     }
 
     /// The payload of a ping due at `now`, if one is due; the caller sends it.
@@ -42,7 +50,7 @@ impl Keepalive {
         if now < self.next_ping {
             return None;
         }
-        self.next_ping = now + self.interval;
+        self.next_ping = deadline(now, self.interval);
         self.last_payload_ms = unix_ms.max(self.last_payload_ms + 1);
         let payload = Bytes::from(self.last_payload_ms.to_string());
         self.unanswered.push_back((payload.clone(), now));
@@ -69,7 +77,7 @@ impl Keepalive {
     /// deadline.
     pub fn next_deadline(&self) -> Instant {
         match self.unanswered.front() {
-            Some(&(_, sent)) => self.next_ping.min(sent + self.timeout),
+            Some(&(_, sent)) => self.next_ping.min(deadline(sent, self.timeout)),
             None => self.next_ping,
         }
     }

@@ -235,7 +235,7 @@ impl Market {
                 Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
             }
         };
-        let due = schedule.origin + offset;
+        let due = super::deadline(schedule.origin, offset);
         let late = now.saturating_duration_since(due);
         if late > MAX_LATENESS {
             schedule.origin += late;

@@ -47,6 +47,7 @@ mod recorded;
 mod requests;
 mod route;
 mod server;
+mod session;
 mod stats;
 mod streams;
 mod subscriptions;
@@ -54,7 +55,7 @@ mod synthetic;
 mod tls;
 mod transport;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use error::SimError;
 pub use lifecycle::{RunningSimulator, Simulator, listening_line, run};
@@ -64,3 +65,10 @@ pub use stats::SimStats;
 /// How long a client may hold the market back at [`Rate::Max`] (its queue
 /// full, taking nothing) before it is dropped as too slow.
 pub const MAX_RATE_STALL: Duration = Duration::from_secs(2);
+
+/// `now + wait`, saturating at a year ahead: a huge configured duration
+/// means "not in this run", never an `Instant` overflow panic.
+fn deadline(now: Instant, wait: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    now.checked_add(wait.min(FAR)).unwrap_or(now)
+}

@@ -163,7 +163,7 @@ impl Loop {
         let ids = frames.iter().filter_map(|f| f.update_id.as_ref().map(|u| u.1));
         let (lo, hi) = ids.fold((u64::MAX, 0), |(lo, hi), id| (lo.min(id), hi.max(id)));
         let update_id_span = if lo <= hi { hi - lo + 1 } else { 0 };
-        Ok(Loop { frames, next: 0, pass: 0, pass_time: last + gap, update_id_span })
+        Ok(Loop { frames, next: 0, pass: 0, pass_time: last.saturating_add(gap), update_id_span })
     }
 
     /// The next frame's offset, index and pass; `None` for an empty recording.
@@ -178,14 +178,16 @@ impl Loop {
         let index = self.next;
         self.next += 1;
         let base = self.pass_time.saturating_mul(u32::try_from(self.pass).unwrap_or(u32::MAX));
-        Some((base + self.frames[index].offset, index, self.pass))
+        Some((base.saturating_add(self.frames[index].offset), index, self.pass))
     }
 
     /// Frame `index` as pass `pass` sends it.
     fn frame(&self, index: usize, pass: u64) -> Option<Arc<Frame>> {
         let f = self.frames.get(index)?;
         match &f.update_id {
-            Some((digits, id)) if pass > 0 => shifted(f, digits.clone(), id + pass * self.update_id_span),
+            Some((digits, id)) if pass > 0 => {
+                shifted(f, digits.clone(), id.saturating_add(pass.saturating_mul(self.update_id_span)))
+            }
             _ => Some(Arc::clone(&f.frame)),
         }
     }

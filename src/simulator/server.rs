@@ -166,7 +166,7 @@ impl Server {
                     }
                 },
             };
-            self.conns.insert(token, Connection::accept(transport, now, &self.cfg));
+            self.conns.insert(token, Connection::accept(transport, now));
         }
     }
 

@@ -320,6 +320,19 @@ fn unknown_paths_are_404_and_malformed_stream_lists_400() {
 }
 
 #[test]
+fn clients_breaking_the_protocol_are_closed_and_counted() {
+    let sim = start(synthetic(Rate::Recorded));
+    let mut ws = connect(&sim, "/ws");
+    // Unmasked, and with a reserved opcode: a client frame no server may accept.
+    ws.get_mut().write_all(&[0x83, 0x00]).unwrap();
+    let mut not_http = TcpStream::connect(sim.addr()).unwrap();
+    not_http.write_all(b"NOT HTTP AT ALL\r\n\r\n").unwrap();
+    let stats = wait_for(&sim, "both closes", |s| s.client_errors == 1 && s.handshake_failures == 1);
+    assert_eq!(stats.connections_open, 0);
+    assert!(!matches!(next(&mut ws), Got::Text(_)), "the broken client is closed");
+}
+
+#[test]
 fn synthetic_frames_parse_and_stay_uncrossed_and_repeat_for_a_seed() {
     let table = depth_table(&["BTCUSDT", "ETHUSDT"], Depth::D10, UpdateSpeed::Ms100);
     let path = "/stream?streams=btcusdt@depth10@100ms/ethusdt@depth10@100ms";

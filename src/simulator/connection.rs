@@ -171,9 +171,10 @@ impl Connection {
 
     /// Drops a client that fell too far behind.
     pub fn drop_slow(&mut self, ctx: &mut Ctx<'_>) {
-        if let State::Open(s) = std::mem::replace(&mut self.state, State::Closed) {
-            self.state = Self::after(s, Err(End::TooSlow), ctx);
-        }
+        self.state = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Open(s) => Self::after(s, Err(End::TooSlow), ctx),
+            other => other,
+        };
     }
 
     /// Queues a market frame for this client, if it takes data. The caller
@@ -211,6 +212,7 @@ impl Connection {
         }
     }
 
+    /// True once the connection is over; dropping it closes the socket.
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
     }

@@ -7,14 +7,18 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
+use crate::demo;
 use crate::logging::{self, Console};
 use crate::recorder::RecordConfig;
 use crate::replay::replay;
 use crate::run::{RunOptions, Runner};
+use crate::simulator::{self, Rate, SimOptions};
 use crate::sinks::Catalog;
 use crate::sinks::journal::Journal;
 use crate::sinks::telegram;
@@ -58,6 +62,14 @@ pub enum Command {
         after_help = "Examples:\n  imbalance-monitor run -c config/config.toml\n  imbalance-monitor run --record rec/live.txt.gz --record-rotate-mb 512 --hdr-log latency.hlog"
     )]
     Run(RunArgs),
+    /// Serve Binance's stream protocol on loopback from recordings or a synthetic book (tests, demos, benchmarks).
+    #[command(
+        after_help = "Examples:\n  imbalance-monitor simulate --listen 127.0.0.1:9443 --tls --replay tests/fixtures/btcusdt_depth10_100ms_20240808-09.txt.gz --rate 1000 --loop\n  imbalance-monitor simulate --synthetic --shutdown-after 500\nThe first stdout line is `listening ws[s]://127.0.0.1:PORT [ca=PATH]`."
+    )]
+    Simulate(SimulateArgs),
+    /// Run the simulator over TLS with a bundled real recording and the live pipeline against it (no network needed).
+    #[command(after_help = "Example:\n  imbalance-monitor demo --rate 100")]
+    Demo(DemoArgs),
     /// Send one test message to every configured Telegram chat; exit 1 if any fails.
     #[command(
         after_help = "Example:\n  TELEGRAM_BOT_TOKEN=123:abc TELEGRAM_CHAT_ID=-1001234 imbalance-monitor telegram-test"
@@ -95,6 +107,87 @@ pub struct RunArgs {
     pub hdr_log: Option<PathBuf>,
 }
 
+/// `simulate` arguments.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Serve wss:// with a fresh self-signed CA (its PEM path is printed).
+    #[arg(long)]
+    pub tls: bool,
+    /// Where to write the CA certificate (default: a new temporary directory).
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    pub ca_out: Option<PathBuf>,
+    /// Recordings to play, in order (`<recv_unix_ns> <json>` lines, .gz by extension).
+    #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present = "synthetic", conflicts_with = "synthetic")]
+    pub replay: Vec<PathBuf>,
+    /// A seeded random-walk book for any requested depth stream.
+    #[arg(long)]
+    pub synthetic: bool,
+    /// Seed of the synthetic walk.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Frames per second, `max` (as fast as sockets take them) or `recorded` (the recording's own timing).
+    #[arg(long, default_value = "recorded", value_parser = parse_rate)]
+    pub rate: Rate,
+    /// Start the recording again when it ends.
+    #[arg(long = "loop")]
+    pub looped: bool,
+    /// Seconds between server pings (Binance: 20).
+    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
+    pub ping_interval: f64,
+    /// Seconds a client has to answer a ping (Binance: 60).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub pong_timeout: f64,
+    /// Start the market clock only once this many clients subscribed (0: at once, like the exchange).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub wait_for: usize,
+    /// Fault: reset the TCP connection after N data frames.
+    #[arg(long, value_name = "N")]
+    pub drop_after: Option<u64>,
+    /// Fault: send Binance's serverShutdown event after N data frames.
+    #[arg(long, value_name = "N")]
+    pub shutdown_after: Option<u64>,
+    /// Fault: after every N data frames send one malformed frame.
+    #[arg(long, value_name = "N")]
+    pub garbage_every: Option<u64>,
+    /// Fault: after N data frames stay connected but send no more data.
+    #[arg(long, value_name = "N")]
+    pub stall_after: Option<u64>,
+}
+
+fn parse_rate(s: &str) -> Result<Rate, String> {
+    match s {
+        "max" => Ok(Rate::Max),
+        "recorded" => Ok(Rate::Recorded),
+        n => n
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n > 0)
+            .map(Rate::PerSecond)
+            .ok_or_else(|| format!("{n:?} is not a rate; use frames per second (> 0), `max` or `recorded`")),
+    }
+}
+
+fn seconds(s: f64) -> Result<std::time::Duration, String> {
+    std::time::Duration::try_from_secs_f64(s).map_err(|_| format!("{s} is not a number of seconds"))
+}
+
+/// `demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Frames per second to play the two-minute recording at (its own pace is 20/s).
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+    /// Play the recording again and again until Ctrl-C.
+    #[arg(long = "loop")]
+    pub looped: bool,
+    /// Directory for the demo's config, CA, journal and log (default: a new temporary one).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
 /// `replay` arguments.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -113,6 +206,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run_live(&cli.config, &args, verbosity),
         Command::CheckConfig => check_config(&cli.config),
         Command::TelegramTest => telegram_test(&cli.config),
+        Command::Simulate(args) => simulate(args, verbosity),
+        Command::Demo(args) => demo(&args, verbosity),
         Command::Replay(args) => run_replay(&cli.config, args),
     }
 }
@@ -155,6 +250,85 @@ fn check_config(config_arg: &ConfigArg) -> ExitCode {
     }
 }
 
+fn simulate(args: SimulateArgs, verbosity: Verbosity) -> ExitCode {
+    let (ping_interval, pong_timeout) = match (seconds(args.ping_interval), seconds(args.pong_timeout)) {
+        (Ok(p), Ok(t)) => (p, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    // Logs go to stderr: stdout's first line is for machines.
+    let _log = logging::init(None, verbosity.level(log::LevelFilter::Info), Console::Stderr);
+    let options = SimOptions {
+        listen: args.listen,
+        tls: args.tls,
+        ca_out: args.ca_out,
+        replay: args.replay,
+        synthetic: args.synthetic,
+        seed: args.seed,
+        rate: args.rate,
+        looped: args.looped,
+        wait_for_subscribers: args.wait_for,
+        ping_interval,
+        pong_timeout,
+        drop_after: args.drop_after,
+        shutdown_after: args.shutdown_after,
+        garbage_every: args.garbage_every,
+        stall_after: args.stall_after,
+        ..SimOptions::default()
+    };
+    match simulator::run(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn demo(args: &DemoArgs, verbosity: Verbosity) -> ExitCode {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("imbalance-monitor-demo-{}", std::process::id())));
+    let _log = match logging::init(
+        Some(&dir.join("imbalance-monitor.log")),
+        verbosity.level(log::LevelFilter::Info),
+        Console::Stdout,
+    ) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&interrupted)) {
+            eprintln!("error: cannot handle signals: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    }
+    let options = demo::DemoOptions { rate: args.rate, looped: args.looped, dir };
+    match demo::run(&options, &|| interrupted.load(Ordering::Relaxed)) {
+        Ok((report, journal)) => {
+            println!(
+                "demo finished: {} frames evaluated, {} alerts — journal {}",
+                report.hot.engine.evaluated,
+                report.cold.alerts,
+                journal.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
 fn telegram_test(config_arg: &ConfigArg) -> ExitCode {
     let config = match load_config(config_arg) {
         Ok(c) => c,
@@ -192,7 +366,7 @@ fn run_live(config_arg: &ConfigArg, args: &RunArgs, verbosity: Verbosity) -> Exi
         Ok(c) => c,
         Err(code) => return code,
     };
-    let _log = match logging::init(&config.log.file, verbosity.level(config.log.level), Console::Stdout) {
+    let _log = match logging::init(Some(&config.log.file), verbosity.level(config.log.level), Console::Stdout) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("error: {e}");

@@ -43,9 +43,9 @@ pub enum Console {
     Off,
 }
 
-/// Installs the global logger: console plus the daily-rotated `file`.
-pub fn init(file: &Path, level: LevelFilter, console: Console) -> Result<LogGuard, LogError> {
-    let writer = LineWriter { console, file: DailyFile::open(file)? };
+/// Installs the global logger: console plus, when given, the daily-rotated `file`.
+pub fn init(file: Option<&Path>, level: LevelFilter, console: Console) -> Result<LogGuard, LogError> {
+    let writer = LineWriter { console, file: file.map(DailyFile::open).transpose()? };
     let mut builder = ftlog::builder()
         .utc()
         .time_format(time_format())
@@ -82,7 +82,7 @@ impl ftlog::FtLogFormat for SeedFormat {
 /// `<delay>ms` column ftlog inserts after the time.
 struct LineWriter {
     console: Console,
-    file: DailyFile,
+    file: Option<DailyFile>,
 }
 
 impl Write for LineWriter {
@@ -99,7 +99,9 @@ impl Write for LineWriter {
             }
             Console::Off => {}
         }
-        self.file.write_line(head, tail);
+        if let Some(f) = &mut self.file {
+            f.write_line(head, tail);
+        }
         Ok(buf.len())
     }
 
@@ -107,7 +109,9 @@ impl Write for LineWriter {
         if self.console == Console::Stdout {
             let _ = io::stdout().flush();
         }
-        self.file.flush();
+        if let Some(f) = &mut self.file {
+            f.flush();
+        }
         Ok(())
     }
 }

@@ -67,7 +67,7 @@ pub struct NoClock;
 impl StageClock for NoClock {}
 
 /// Running totals since start. Plain integers: read them between frames.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct EngineCounters {
     pub frames: u64,
     pub evaluated: u64,
@@ -83,6 +83,30 @@ pub struct EngineCounters {
     pub frames_by_pair: Vec<u64>,
     /// Alerts fired, at `trigger * pairs + pair`.
     pub alerts: Vec<u64>,
+}
+
+impl Clone for EngineCounters {
+    fn clone(&self) -> Self {
+        let mut c = EngineCounters::default();
+        c.clone_from(self);
+        c
+    }
+
+    /// Field by field, reusing the vectors' storage: the hot thread copies
+    /// its counters into a stats buffer every publish without allocating.
+    fn clone_from(&mut self, src: &Self) {
+        self.frames = src.frames;
+        self.evaluated = src.evaluated;
+        self.crossed = src.crossed;
+        self.empty = src.empty;
+        self.overflow = src.overflow;
+        self.duplicates = src.duplicates;
+        self.server_shutdowns = src.server_shutdowns;
+        self.replies = src.replies;
+        self.errors = src.errors;
+        self.frames_by_pair.clone_from(&src.frames_by_pair);
+        self.alerts.clone_from(&src.alerts);
+    }
 }
 
 impl EngineCounters {

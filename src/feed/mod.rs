@@ -470,11 +470,12 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         }
         log::warn!("FEED | disconnected by server | group={group} | {reason} | reconnecting");
         self.counters.disconnects += 1;
-        self.detach(slot, group, now, None);
+        self.detach(slot, group, now, None, true);
     }
 
     fn on_failed(&mut self, slot: usize, group: usize, err: ConnError, now: Instant) {
         let was_serving = self.groups.get(group).is_some_and(|g| g.active == Some(slot) || g.standby == Some(slot));
+        let was_open = self.conns.get(slot).and_then(|c| c.as_ref()).is_some_and(|(_, _, c)| c.opened.is_some());
         self.drop_conn(slot);
         if !was_serving {
             // An old connection failing while it was being retired.
@@ -485,12 +486,12 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             self.counters.stale += 1;
         }
         self.counters.disconnects += 1;
-        self.detach(slot, group, now, Some(err));
+        self.detach(slot, group, now, Some(err), was_open);
     }
 
     /// A serving connection is gone: schedule the next attempt with backoff,
     /// logging the first failure of a streak in full and later ones quietly.
-    fn detach(&mut self, slot: usize, group: usize, now: Instant, err: Option<ConnError>) {
+    fn detach(&mut self, slot: usize, group: usize, now: Instant, err: Option<ConnError>, was_open: bool) {
         let Some(g) = self.groups.get_mut(group) else { return };
         let was_active = g.active == Some(slot);
         if was_active {
@@ -515,8 +516,12 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             None => {
                 g.streak = Some((kind, 1));
                 log::warn!(
-                    "FEED | connection {} | group={group} | {reason} | retry in {}ms (further failures of this streak are logged at debug level)",
-                    if was_active { "lost" } else { "attempt failed" },
+                    "FEED | {} | group={group} | {reason} | retry in {}ms (further failures of this streak are logged at debug level)",
+                    match (was_open, was_active) {
+                        (true, true) => "connection lost",
+                        (true, false) => "replacement connection lost",
+                        (false, _) => "connect attempt failed",
+                    },
                     delay.as_millis()
                 );
             }

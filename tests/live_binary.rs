@@ -1,0 +1,130 @@
+//! The real binary against an in-process simulator: signals, exit codes,
+//! what the operator reads in the log.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use imbalance_monitor::simulator::{Rate, RunningSimulator, SimOptions, Simulator};
+
+const BTC10: &str = "tests/fixtures/btcusdt_depth10_100ms_20240808-09.txt.gz";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("im-bin-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_config(dir: &Path, s: &RunningSimulator, ca: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    let mut f = std::fs::File::create(&path).unwrap();
+    write!(
+        f,
+        "pairs = [\"BTCUSDT\"]\n[binance]\nws_url = {:?}\nca_file = {ca:?}\n[alerts]\njournal = {:?}\n[log]\nfile = {:?}\n[runtime]\nstats_interval_sec = 1\n[[triggers]]\nname = \"every\"\nop = \">=\"\nvalue = -1\nemit = \"level\"\n{extra}",
+        s.url(),
+        dir.join("alerts.jsonl"),
+        dir.join("logs/im.log"),
+    )
+    .unwrap();
+    path
+}
+
+fn spawn(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_imbalance-monitor"))
+        .arg("run")
+        .arg("-c")
+        .arg(config)
+        .env_remove("TELEGRAM_BOT_TOKEN")
+        .env_remove("TELEGRAM_CHAT_ID")
+        .env_remove("IMBALANCE_THRESHOLD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(child: &Child) {
+    // SAFETY: sending a signal to our own child process.
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+}
+
+fn journal_alerts(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("alerts.jsonl")).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_closes_cleanly_with_the_journal_complete() {
+    let dir = scratch("sigterm");
+    let s = Simulator::start(SimOptions {
+        tls: true,
+        replay: vec![BTC10.into()],
+        rate: Rate::PerSecond(500),
+        ..SimOptions::default()
+    })
+    .unwrap();
+    let cfg = write_config(&dir, &s, s.ca_path().unwrap(), "");
+    let mut child = spawn(&cfg);
+    // Past one stats interval (1 s at 500 frames/s), so a STATS line is due.
+    wait_until("alerts to flow", Duration::from_secs(30), || journal_alerts(&dir) > 800);
+    sigterm(&child);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    // The log says how many alerts there were; the journal has every one, whole.
+    let stopped = stdout.lines().find(|l| l.contains("Runner stopped")).expect("a stop line");
+    let alerts: usize = stopped.split("alerts=").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let text = std::fs::read_to_string(dir.join("alerts.jsonl")).unwrap();
+    assert!(text.ends_with('\n'));
+    assert_eq!(text.lines().count(), alerts);
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["pair"], "BTCUSDT");
+    }
+    // Seed-style lines, in the console and in the log file.
+    assert!(stdout.lines().any(|l| l.len() > 24 && &l[23..] == " INFO  | Runner started | pairs=[BTCUSDT] | stream=depth10@100ms | connections=1 | volume=notional top_n=10 | triggers=1"), "{stdout}");
+    assert!(stdout.contains("INFO  | FEED | connected | group=0 | streams=1 | handshake="));
+    assert!(stdout.contains("INFO  | SUMMARY | wire_to_decision | p50="));
+    let file = std::fs::read_to_string(dir.join("logs/im.log")).unwrap();
+    assert!(file.contains("TRIGGER | pair=BTCUSDT | every: imbalance_ratio >= -1 | value="));
+    assert!(file.contains("STATS | "), "{file}");
+}
+
+#[test]
+fn a_certificate_failure_is_logged_once_per_streak() {
+    let dir = scratch("cert");
+    let rec = dir.join("rec.txt");
+    let first = BufReader::new(flate2::read::GzDecoder::new(std::fs::File::open(BTC10).unwrap()))
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    std::fs::write(&rec, format!("{first}\n")).unwrap();
+    let s = Simulator::start(SimOptions { tls: true, replay: vec![rec.clone()], ..SimOptions::default() }).unwrap();
+    let other = Simulator::start(SimOptions { tls: true, replay: vec![rec], ..SimOptions::default() }).unwrap();
+    let cfg = write_config(&dir, &s, other.ca_path().unwrap(), "");
+    let child = spawn(&cfg);
+    wait_until("several failed attempts", Duration::from_secs(30), || s.stats().handshake_failures >= 3);
+    sigterm(&child);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let warnings: Vec<&str> = stdout.lines().filter(|l| l.contains("WARN") && l.contains("FEED")).collect();
+    assert_eq!(warnings.len(), 1, "one warning per streak:\n{stdout}");
+    assert!(
+        warnings[0].contains("connect attempt failed | group=0 | TLS failed: invalid peer certificate"),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].contains("check binance.ca_file"), "{}", warnings[0]);
+}

@@ -74,7 +74,7 @@ fn sigterm_closes_cleanly_with_the_journal_complete() {
     })
     .unwrap();
     let cfg = write_config(&dir, &s, s.ca_path().unwrap(), "");
-    let mut child = spawn(&cfg);
+    let child = spawn(&cfg);
     // Past one stats interval (1 s at 500 frames/s), so a STATS line is due.
     wait_until("alerts to flow", Duration::from_secs(30), || journal_alerts(&dir) > 800);
     sigterm(&child);

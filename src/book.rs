@@ -127,6 +127,9 @@ pub struct Book {
     pub asks: BookSide<Asks>,
     /// Binance's `lastUpdateId` of the snapshot.
     pub last_update_id: u64,
+    /// The exchange's event time `E` (Unix ms), when the stream carries one
+    /// (partial-depth streams do not; diff depth and futures streams do).
+    pub event_time_ms: Option<u64>,
 }
 
 /// Whether a book can be evaluated.

@@ -376,6 +376,12 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
                             st.record(Stage::WireToDecision, nanos(decided.saturating_duration_since(poll_at)));
                         }
                     }
+                    // recv − E: includes the clock offset between Binance and us.
+                    if let FrameOutcome::Evaluated { pair, .. } = outcome
+                        && let Some(e_ms) = engine.book(pair).and_then(|b| b.event_time_ms)
+                    {
+                        st.record(Stage::Exchange, recv.0.saturating_sub(e_ms.saturating_mul(1_000_000)));
+                    }
                     outcome
                 }
                 None => engine.on_frame(bytes, recv, sink),

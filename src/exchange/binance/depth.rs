@@ -129,6 +129,7 @@ const MAX_SKIP_DEPTH: usize = 64;
 /// Parses one message. On `Ok(Message::Depth(_))`, `book` holds the snapshot;
 /// on any other result `book`'s content is unspecified (it is scratch space).
 pub fn parse_message(buf: &[u8], streams: &StreamTable, book: &mut Book) -> Result<Message, ParseError> {
+    book.event_time_ms = None;
     if let Some(pair) = binance_depth_frame(buf, streams, book) {
         return Ok(Message::Depth(pair));
     }
@@ -513,6 +514,17 @@ impl<'a> Scan<'a> {
         } else if key.eq(b"lastUpdateId") {
             once(&mut seen.last_update_id)?;
             book.last_update_id = self.uint()?;
+        } else if key.eq(b"E") {
+            // Informational (exchange latency): a value that is not a plain
+            // integer is skipped like any unknown field, never an error.
+            let start = self.i;
+            match self.uint() {
+                Ok(ms) => book.event_time_ms = Some(ms),
+                Err(_) => {
+                    self.i = start;
+                    self.skip_value()?;
+                }
+            }
         } else {
             return Ok(false);
         }
@@ -1419,6 +1431,14 @@ mod tests {
         {
             assert_eq!(small_table_lookup(&t, name.as_bytes()), t.lookup(name.as_bytes()), "{name}");
         }
+    }
+
+    #[test]
+    fn an_event_time_is_read_when_present_and_never_an_error() {
+        let with_e = r#"{"stream":"btcusdt@depth10@100ms","data":{"e":"depthUpdate","E":1723161255408,"lastUpdateId":7,"bids":[],"asks":[["2","1"]]}}"#;
+        assert_eq!(parse(with_e).unwrap().1.event_time_ms, Some(1_723_161_255_408));
+        assert_eq!(parse(&with_e.replace("1723161255408", "\"x\"")).unwrap().1.event_time_ms, None);
+        assert_eq!(parse(&depth("[]", r#"[["2","1"]]"#)).unwrap().1.event_time_ms, None);
     }
 
     #[test]

@@ -156,6 +156,11 @@ pub struct HotLoop<H: ActionHook, S: HotSink> {
     recorder: Option<RecordProducer>,
     /// When the current poll returned: the start of `wire_to_decision`.
     poll_at: Instant,
+    /// Connections that used up their read budget and must be read again
+    /// (no new readiness edge will come for what is already buffered).
+    again: Vec<usize>,
+    /// Scratch for swapping with `again` while serving it.
+    serving: Vec<usize>,
 }
 
 impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
@@ -203,6 +208,8 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             gauges: None,
             recorder: None,
             poll_at: Instant::now(),
+            again: Vec::with_capacity(64),
+            serving: Vec::with_capacity(64),
         })
     }
 
@@ -250,7 +257,11 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         let mut stopping: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            let timeout = if self.config.busy_poll { Some(Duration::ZERO) } else { self.next_deadline(now, stopping) };
+            let timeout = if self.config.busy_poll || !self.again.is_empty() {
+                Some(Duration::ZERO)
+            } else {
+                self.next_deadline(now, stopping)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if interrupted(&e) {
                     continue;
@@ -274,6 +285,12 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
                     }
                     Token(t) => self.on_conn_ready(t.wrapping_sub(CONN_BASE), now, recv),
                 }
+            }
+            // Connections that still had data after their budget: served
+            // again, each frame timed from this iteration's poll.
+            std::mem::swap(&mut self.again, &mut self.serving);
+            while let Some(slot) = self.serving.pop() {
+                self.on_conn_ready(slot, now, recv);
             }
             self.sink.after_batch();
             if let Some(r) = &mut self.recorder {
@@ -402,6 +419,10 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         let result = conn.on_ready(self.poll.registry(), now, &mut on_frame);
         let first_data = conn.data_frames > 0;
         let shutdown = conn.shutdown_announced;
+        // Capacity covers every slot (see `start_attempt`): never allocates.
+        if matches!(result, Ok(p) if p.more) && !self.again.contains(&slot) {
+            self.again.push(slot);
+        }
         let progress = match result {
             Ok(p) => p,
             Err(e) => {
@@ -644,6 +665,11 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             self.conns.push(None);
             self.conns.len() - 1
         });
+        // The re-read lists hold each slot at most once: sized here, at
+        // connection time, they never grow on the hot path.
+        for list in [&mut self.again, &mut self.serving] {
+            list.reserve(self.conns.len().saturating_sub(list.len()));
+        }
         let attempt = self.next_attempt_id;
         self.next_attempt_id += 1;
         let tls = endpoint.tls.then(|| Arc::clone(&self.config.tls));

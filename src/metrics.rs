@@ -193,14 +193,28 @@ fn div_correctly_rounded(a: u128, b: u128) -> f64 {
         let rest = q & ((1u128 << shift) - 1);
         ((q >> shift) as u64, shift, rest != 0 || r != 0)
     } else {
+        // Long division in chunks: `r < b`, so `r` can be shifted left by
+        // `b`'s leading zeros without overflow, giving that many quotient
+        // bits per division (53+ for realistic sums: two or three steps).
+        let room = b.leading_zeros();
         let mut m = q as u64;
         let mut exp = 0i32;
         while m < 1 << 63 {
-            // Next fraction bit: 2r ≥ b, written so 2r cannot overflow.
-            let bit = r >= b - r;
-            r = if bit { r - (b - r) } else { r + r };
-            m = (m << 1) | u64::from(bit);
-            exp -= 1;
+            let need = 64 - (64 - m.leading_zeros());
+            if room == 0 {
+                // b ≥ 2^127: one bit at a time, 2r ≥ b written overflow-free.
+                let bit = r >= b - r;
+                r = if bit { r - (b - r) } else { r + r };
+                m = (m << 1) | u64::from(bit);
+                exp -= 1;
+                continue;
+            }
+            let k = need.min(room).min(63);
+            r <<= k;
+            let d = (r / b) as u64;
+            r %= b;
+            m = (m << k) | d;
+            exp -= k as i32;
         }
         (m, exp, r != 0)
     };

@@ -270,7 +270,8 @@ impl Worker {
     /// Schedules a resend after a transient failure, or gives up when
     /// `max_attempts` transient failures have happened.
     fn retry_later(&mut self, i: usize, at: Instant, error: &str) {
-        let Some(batch) = self.chats[i].batch.as_mut() else { return };
+        let chat = &mut self.chats[i];
+        let Some(batch) = chat.batch.as_mut() else { return };
         batch.failures += 1;
         if batch.failures >= self.max_attempts {
             let why = format!("gave up after {} attempts: {error}", batch.attempts);
@@ -278,6 +279,13 @@ impl Worker {
         } else {
             batch.not_before = at;
             self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                "Telegram: chat {}: {error}; retrying in {:.1} s (attempt {} of {})",
+                chat.id,
+                at.saturating_duration_since(Instant::now()).as_secs_f64(),
+                batch.failures + 1,
+                self.max_attempts
+            );
         }
     }
 

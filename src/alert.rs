@@ -7,7 +7,7 @@
 
 use crate::book::Book;
 use crate::exchange::binance::PairId;
-use crate::metrics::Imbalance;
+use crate::metrics::{Fraction, Imbalance};
 use crate::triggers::TriggerId;
 use crate::units::{Price, UnixNanos, Volume};
 
@@ -20,16 +20,25 @@ pub struct Alert {
     pub recv: UnixNanos,
     pub pair: PairId,
     pub trigger: TriggerId,
-    /// The (first) condition's metric value, rendered as `f64` from the exact reading.
-    pub value: f64,
+    /// The (first) condition's metric value, exact. Rendering it as `f64`
+    /// (correctly rounded, a few 128-bit divisions) is left to whoever reads
+    /// it, off the hot path: [`Alert::value_f64`].
+    pub value: Fraction,
     /// Values of conditions 2..=4 of an `all` trigger, in order (unused slots are 0).
-    pub extra_values: [f64; crate::triggers::MAX_CONDITIONS - 1],
+    pub extra_values: [Fraction; crate::triggers::MAX_CONDITIONS - 1],
     pub bid_volume: Volume,
     pub ask_volume: Volume,
     pub best_bid: Option<Price>,
     pub best_ask: Option<Price>,
     /// Binance's `lastUpdateId` of the book that fired.
     pub last_update_id: u64,
+}
+
+impl Alert {
+    /// The (first) metric value, correctly rounded.
+    pub fn value_f64(&self) -> f64 {
+        self.value.to_f64()
+    }
 }
 
 /// A metric reading of one evaluated book update, for the metric log.

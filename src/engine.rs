@@ -9,7 +9,7 @@ use crate::alert::{ActionHook, Alert, EngineSink, MetricUpdate, NoAction};
 use crate::book::{Book, BookShape};
 use crate::exchange::binance::{Message, PairId, ParseError, StreamTable, parse_message};
 use crate::metrics::{
-    LevelWeights, MetricError, MetricKind, OfiWindow, Reading, VolumeSpec, imbalance, microprice_offset_bps,
+    Fraction, LevelWeights, MetricError, MetricKind, OfiWindow, Reading, VolumeSpec, imbalance, microprice_offset_bps,
     spread_bps, weighted_imbalance,
 };
 use crate::triggers::{MAX_CONDITIONS, Observation, TriggerId, TriggerSpec, TriggerState, step};
@@ -338,11 +338,11 @@ impl<H: ActionHook> Engine<H> {
             }
             let Some(first) = readings[spec.metric.index()] else { continue };
             let mut condition = spec.primary().holds(&first);
-            let mut extra_values = [0.0; MAX_CONDITIONS - 1];
+            let mut extra_values = [Fraction::default(); MAX_CONDITIONS - 1];
             for (c, slot) in spec.extra.iter().zip(extra_values.iter_mut()) {
                 let Some(r) = readings[c.metric.index()] else { continue 'triggers };
                 condition &= c.holds(&r);
-                *slot = r.value();
+                *slot = r.exact;
             }
             let obs = Observation { condition, past_rearm: spec.past_rearm(&first) };
             if step(spec, state, obs, recv) {
@@ -351,7 +351,7 @@ impl<H: ActionHook> Engine<H> {
                     recv,
                     pair,
                     trigger: tid,
-                    value: first.value(),
+                    value: first.exact,
                     extra_values,
                     bid_volume: imb.bid,
                     ask_volume: imb.ask,
@@ -556,7 +556,7 @@ mod tests {
             ],
         );
         assert_eq!(alerts.len(), 1);
-        assert_eq!((alerts[0].value, alerts[0].extra_values[0]), (0.8, 200.0));
+        assert_eq!((alerts[0].value_f64(), alerts[0].extra_values[0].to_f64()), (0.8, 200.0));
     }
 
     #[test]

@@ -133,6 +133,19 @@ pub struct Fraction {
     pub den: u128,
 }
 
+impl Default for Fraction {
+    /// Zero.
+    fn default() -> Self {
+        Fraction { negative: false, mag: 0, den: 1 }
+    }
+}
+
+impl From<Decimal> for Fraction {
+    fn from(d: Decimal) -> Self {
+        Fraction { negative: d.negative, mag: u128::from(d.mag), den: u128::from(d.den()) }
+    }
+}
+
 impl Fraction {
     /// The correctly rounded `f64` (round half to even), for what people
     /// read: alert values, the journal, logs. Exact operands take one IEEE
@@ -227,6 +240,16 @@ fn div_correctly_rounded(a: u128, b: u128) -> f64 {
     }
     // m ≤ 2^53 is exact; scaling by a power of two within the normal range is exact.
     m as f64 * f64::from_bits(((1023 + exp) as u64) << 52)
+}
+
+/// `a × b` if it fits in 128 bits: two 64-bit multiplies instead of the
+/// general 128 × 128 overflow-checked libcall.
+#[inline]
+fn mul_u64(a: u128, b: u64) -> Option<u128> {
+    match mul_wide(a, b) {
+        (0, lo) => Some(lo),
+        _ => None,
+    }
 }
 
 /// `a × b` as a 192-bit number `(high 64 bits, low 128 bits)`, ordered correctly
@@ -353,7 +376,7 @@ fn weighted_side<S: SideKind>(side: &BookSide<S>, spec: VolumeSpec, w: &LevelWei
             VolumeMode::Qty => u128::from(l.qty.0),
             VolumeMode::Notional => u128::from(l.price.0) * u128::from(l.qty.0),
         };
-        let term = v.checked_mul(u128::from(wi)).ok_or(MetricError::Overflow)?;
+        let term = mul_u64(v, wi).ok_or(MetricError::Overflow)?;
         sum = sum.checked_add(term).ok_or(MetricError::Overflow)?;
     }
     Ok(sum)
@@ -466,7 +489,7 @@ impl OfiWindow {
         *old_d = depth;
         self.sum_e += e;
         self.sum_depth += depth;
-        self.next = (self.next + 1) % len;
+        self.next = if self.next + 1 == len { 0 } else { self.next + 1 };
     }
 
     /// The normalised OFI once the window is full.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use imbalance_monitor::alert::Alert;
 use imbalance_monitor::exchange::binance::{Depth, PairId, StreamKind, StreamTable, UpdateSpeed};
-use imbalance_monitor::metrics::VolumeSpec;
+use imbalance_monitor::metrics::{Fraction, VolumeSpec};
 use imbalance_monitor::sinks::Catalog;
 use imbalance_monitor::sinks::journal::Journal;
 use imbalance_monitor::sinks::telegram::{
@@ -166,8 +166,8 @@ fn alert(seq: u64) -> Alert {
         recv: UnixNanos(1_723_161_254_137_307_667 + seq * 1_000_000),
         pair: PairId(0),
         trigger: TriggerId(0),
-        value: 0.3 + seq as f64 / 10_000.0,
-        extra_values: [0.0; 3],
+        value: Fraction { negative: false, mag: u128::from(3000 + seq), den: 10_000 },
+        extra_values: [Fraction::default(); 3],
         bid_volume: Volume { raw: 7_625_960_012_000_000_000_000, mode: VolumeMode::Notional },
         ask_volume: Volume { raw: 4_234_673_400_000_000_000_000, mode: VolumeMode::Notional },
         best_bid: Some(Price(6_183_763_000_000)),

@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::alert::{Alert, MetricUpdate};
 use crate::config::Config;
 use crate::exchange::binance::StreamTable;
-use crate::metrics::VolumeSpec;
+use crate::metrics::{Fraction, VolumeSpec};
 use crate::triggers::TriggerSpec;
 use crate::units::{Price, write_decimal};
 
@@ -97,10 +97,10 @@ impl AlertView<'_> {
                 let _ = write!(s, " and {} {} {}", c.metric, c.op, c.value);
             }
         }
-        let _ = write!(s, " | value={:.6}", a.value);
+        let _ = write!(s, " | value={:.6}", a.value_f64());
         if let Some(t) = self.trigger {
             for (c, v) in t.extra.iter().zip(a.extra_values.iter()) {
-                let _ = write!(s, " {}={v:.6}", c.metric);
+                let _ = write!(s, " {}={:.6}", c.metric, v.to_f64());
             }
         }
         let _ = write!(s, " | bid={} ask={}", a.bid_volume, a.ask_volume);
@@ -135,7 +135,7 @@ impl AlertView<'_> {
         let _ = write!(
             s,
             ",\"value\":{},\"volume_mode\":\"{}\",\"top_n\":{},\"bid_volume\":\"{}\",\"ask_volume\":\"{}\",\"best_bid\":{},\"best_ask\":{},\"last_update_id\":{}}}",
-            JsonF64(a.value),
+            JsonF64(a.value_f64()),
             self.volume.mode,
             self.volume.top_n,
             a.bid_volume,
@@ -149,7 +149,7 @@ impl AlertView<'_> {
             // repeated so the list is complete on its own.
             s.pop();
             s.push_str(",\"conditions\":[");
-            let values = std::iter::once(a.value).chain(a.extra_values.iter().copied());
+            let values = std::iter::once(a.value).chain(a.extra_values.iter().copied()).map(Fraction::to_f64);
             for (i, (c, v)) in t.conditions().zip(values).enumerate() {
                 if i > 0 {
                     s.push(',');
@@ -249,8 +249,8 @@ mod tests {
             recv: UnixNanos(1_723_161_254_137_307_667),
             pair: PairId(0),
             trigger: TriggerId(0),
-            value: 0.2859281,
-            extra_values: [0.0; 3],
+            value: Fraction { negative: false, mag: 2_859_281, den: 10_000_000 },
+            extra_values: [Fraction::default(); 3],
             bid_volume: Volume { raw: 7_625_960_012_000_000_000_000, mode: VolumeMode::Notional },
             ask_volume: Volume { raw: 4_234_673_400_000_000_000_000, mode: VolumeMode::Notional },
             best_bid: Some(Price(6_183_763_000_000)),

@@ -173,8 +173,8 @@ fn direction(view: &AlertView<'_>) -> (&'static str, &'static str) {
 /// `imbalance_ratio 0.2859 ≥ 0.25`
 fn condition(view: &AlertView<'_>) -> String {
     match view.trigger {
-        Some(t) => format!("{} {:.4} {} {}", t.metric.as_str(), view.alert.value, op_symbol(t.op), t.value),
-        None => format!("value {:.4}", view.alert.value),
+        Some(t) => format!("{} {:.4} {} {}", t.metric.as_str(), view.alert.value_f64(), op_symbol(t.op), t.value),
+        None => format!("value {:.4}", view.alert.value_f64()),
     }
 }
 
@@ -192,8 +192,8 @@ fn compact(view: &AlertView<'_>) -> Vec<Span> {
     let (emoji, _) = direction(view);
     let a = view.alert;
     let cond = match view.trigger {
-        Some(t) => format!("{:.4} {} {}", a.value, op_symbol(t.op), t.value),
-        None => format!("{:.4}", a.value),
+        Some(t) => format!("{:.4} {} {}", a.value_f64(), op_symbol(t.op), t.value),
+        None => format!("{:.4}", a.value_f64()),
     };
     let time = timestamp(view);
     vec![
@@ -403,8 +403,8 @@ mod tests {
             recv: UnixNanos(1_723_161_254_137_307_667),
             pair: PairId(0),
             trigger: TriggerId(trigger),
-            value,
-            extra_values: [0.0; 3],
+            value: crate::metrics::Decimal::from_f64(value).unwrap().into(),
+            extra_values: [Default::default(); 3],
             bid_volume: Volume { raw: 7_625_960_012_000_000_000_000, mode: VolumeMode::Notional },
             ask_volume: Volume { raw: 4_234_673_400_000_000_000_000, mode: VolumeMode::Notional },
             best_bid: Some(Price(6_183_763_000_000)),

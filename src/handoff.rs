@@ -19,7 +19,11 @@ use crate::alert::{Alert, EngineSink, MetricUpdate};
 use crate::stats::PairGauges;
 
 /// What crosses from the hot thread to the cold thread.
+///
+/// Variants differ in size on purpose: boxing the alert would allocate per
+/// alert on the hot thread, while the channel's slots are allocated once.
 #[derive(Clone, Copy, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum ColdMsg {
     /// An alert and the moment it was decided (for the `queue` latency).
     Alert(Alert, Instant),

@@ -334,3 +334,57 @@ fn healthz_and_metrics_follow_a_stalled_feed() {
     runner.stop_handle().stop();
     runner.wait();
 }
+
+#[test]
+fn the_hdr_log_is_readable_by_hdrhistogram_tools() {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let dir = scratch("hdr");
+    let rec = recording(&dir, 300);
+    let s = sim(SimOptions { replay: vec![rec], rate: Rate::PerSecond(200), ..SimOptions::default() });
+    let mut cfg = config(&s, &dir, EVERY_FRAME, "");
+    cfg.runtime.stats_interval = Duration::from_millis(500);
+    let hlog = dir.join("latency.hlog");
+    let options = RunOptions { hdr_log: Some(hlog.clone()), ..RunOptions::default() };
+    run_until(&cfg, options, "two intervals", || {
+        s.stats().recording_finished && {
+            std::thread::sleep(Duration::from_millis(1200));
+            true
+        }
+    });
+    let bytes = std::fs::read(&hlog).unwrap();
+    let mut tags = BTreeSet::new();
+    let mut recorded = 0;
+    for entry in IntervalLogIterator::new(&bytes) {
+        if let LogEntry::Interval(h) = entry.expect("a well-formed interval log") {
+            let tag = h.tag().map(|t| t.as_str().to_string()).unwrap_or_default();
+            let decoded: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+                .deserialize(&mut base64_decode(h.encoded_histogram()).as_slice())
+                .unwrap();
+            if tag == "wire_to_decision" {
+                recorded += decoded.len();
+            }
+            tags.insert(tag);
+        }
+    }
+    for stage in ["wire_to_decision", "parse", "eval", "queue"] {
+        assert!(tags.contains(stage), "{stage} missing from {tags:?}");
+    }
+    assert!(recorded >= 200, "{recorded} frames in the log");
+}
+
+/// Standard base64, as the interval log encodes histograms.
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}

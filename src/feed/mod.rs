@@ -796,6 +796,26 @@ mod tests {
     }
 
     #[test]
+    fn streams_beyond_the_per_connection_limit_get_their_own_connections() {
+        let symbols: Vec<String> = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT", "EEEUSDT"].map(String::from).to_vec();
+        let streams = StreamTable::new(&symbols, StreamKind { depth: Depth::D5, speed: UpdateSpeed::Ms100 });
+        let engine = Engine::new(EngineConfig::new(streams, VolumeSpec { mode: VolumeMode::Qty, top_n: 5 }, vec![]));
+        let mut cfg = config("wss://stream.binance.com:9443/stream".into());
+        cfg.max_streams_per_connection = 2;
+        let hot = HotLoop::new(cfg, engine, Vec::<Alert>::new()).unwrap();
+        assert_eq!(hot.connection_groups(), 3);
+        let urls: Vec<&str> = hot.groups.iter().map(|g| g.endpoint.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "wss://stream.binance.com:9443/stream?streams=aaausdt@depth5@100ms/bbbusdt@depth5@100ms",
+                "wss://stream.binance.com:9443/stream?streams=cccusdt@depth5@100ms/dddusdt@depth5@100ms",
+                "wss://stream.binance.com:9443/stream?streams=eeeusdt@depth5@100ms",
+            ]
+        );
+    }
+
+    #[test]
     #[allow(clippy::result_large_err)] // tungstenite's callback signature
     fn frames_after_the_handshake_are_evaluated_and_pings_answered() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,9 +1,10 @@
 //! The live pipeline end to end: real sockets on 127.0.0.1, real TLS, each
 //! test with its own simulator playing real Binance frames.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use imbalance_monitor::config::Config;
@@ -11,29 +12,7 @@ use imbalance_monitor::recorder::RecordConfig;
 use imbalance_monitor::replay::replay;
 use imbalance_monitor::run::{RunOptions, RunReport, Runner};
 use imbalance_monitor::simulator::{Rate, RunningSimulator, SimOptions, Simulator};
-
-const BTC10: &str = "tests/fixtures/btcusdt_depth10_100ms_20240808-09.txt.gz";
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("im-live-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The first `n` lines of the real BTCUSDT depth10 recording, as a file.
-fn recording(dir: &Path, n: usize) -> PathBuf {
-    let mut reader = std::io::BufReader::new(flate2::read::GzDecoder::new(std::fs::File::open(BTC10).unwrap()));
-    let path = dir.join(format!("btc-{n}.txt"));
-    let mut out = std::fs::File::create(&path).unwrap();
-    let mut line = String::new();
-    for _ in 0..n {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        out.write_all(line.as_bytes()).unwrap();
-    }
-    path
-}
+use support::live::{http_get, recording, scratch, wait_until};
 
 /// lastUpdateIds of a recording's frames, in order.
 fn update_ids(path: &Path) -> Vec<u64> {
@@ -67,14 +46,6 @@ const EVERY_FRAME: &str = "[[triggers]]\nname = \"every\"\nop = \">=\"\nvalue = 
 
 /// Buy and sell at ±0.25, level, cooldown 0: the replay-comparison config.
 const BOTH_SIDES: &str = "[[triggers]]\nname = \"buy\"\nop = \">=\"\nvalue = 0.25\nemit = \"level\"\n[[triggers]]\nname = \"sell\"\nop = \"<=\"\nvalue = -0.25\nemit = \"level\"\n";
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn journal(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("alerts.jsonl"))
@@ -111,7 +82,7 @@ fn run_until(config: &Config, options: RunOptions, what: &str, mut done: impl Fn
 
 #[test]
 fn live_over_wss_alerts_exactly_as_replay_does() {
-    let dir = scratch("parity");
+    let dir = scratch("live-parity");
     let rec = recording(&dir, 600);
     let s =
         sim(SimOptions { tls: true, replay: vec![rec.clone()], rate: Rate::PerSecond(2000), ..SimOptions::default() });
@@ -125,7 +96,7 @@ fn live_over_wss_alerts_exactly_as_replay_does() {
     assert_eq!(report.hot.engine.evaluated, 600, "every frame reached the engine");
     assert_eq!(report.hot.feed.connects, 1);
     let live = decisions(&journal(&dir));
-    let replay_dir = scratch("parity-replay");
+    let replay_dir = scratch("live-parity-replay");
     let mut j = imbalance_monitor::sinks::journal::Journal::open(&replay_dir.join("alerts.jsonl")).unwrap();
     let rep = replay(&cfg, &[rec], Some(&mut j), &mut std::io::sink()).unwrap();
     assert!(rep.failure.is_none());
@@ -136,7 +107,7 @@ fn live_over_wss_alerts_exactly_as_replay_does() {
 
 #[test]
 fn a_reset_connection_is_reconnected_and_the_run_continues() {
-    let dir = scratch("drop");
+    let dir = scratch("live-drop");
     let rec = recording(&dir, 600);
     let s = sim(SimOptions {
         tls: true,
@@ -156,7 +127,7 @@ fn a_reset_connection_is_reconnected_and_the_run_continues() {
 
 #[test]
 fn a_stalled_feed_is_caught_by_the_watchdog() {
-    let dir = scratch("stall");
+    let dir = scratch("live-stall");
     let rec = recording(&dir, 600);
     let s = sim(SimOptions {
         replay: vec![rec],
@@ -176,7 +147,7 @@ fn a_stalled_feed_is_caught_by_the_watchdog() {
 
 #[test]
 fn server_shutdown_rotates_without_missing_a_frame() {
-    let dir = scratch("shutdown");
+    let dir = scratch("live-shutdown");
     let rec = recording(&dir, 600);
     let s = sim(SimOptions {
         tls: true,
@@ -204,7 +175,7 @@ fn server_shutdown_rotates_without_missing_a_frame() {
 
 #[test]
 fn garbage_frames_are_counted_and_skipped() {
-    let dir = scratch("garbage");
+    let dir = scratch("live-garbage");
     let rec = recording(&dir, 300);
     let s = sim(SimOptions {
         replay: vec![rec],
@@ -227,7 +198,7 @@ fn garbage_frames_are_counted_and_skipped() {
 
 #[test]
 fn pings_are_answered_so_the_server_keeps_the_client() {
-    let dir = scratch("ping");
+    let dir = scratch("live-ping");
     let rec = recording(&dir, 600);
     let s = sim(SimOptions {
         replay: vec![rec],
@@ -246,7 +217,7 @@ fn pings_are_answered_so_the_server_keeps_the_client() {
 
 #[test]
 fn a_wrong_ca_is_a_clear_error_with_backoff_not_a_busy_loop() {
-    let dir = scratch("wrong-ca");
+    let dir = scratch("live-wrong-ca");
     let rec = recording(&dir, 50);
     let server = sim(SimOptions { tls: true, replay: vec![rec.clone()], ..SimOptions::default() });
     let other = sim(SimOptions { tls: true, replay: vec![rec], ..SimOptions::default() });
@@ -264,7 +235,7 @@ fn a_wrong_ca_is_a_clear_error_with_backoff_not_a_busy_loop() {
 
 #[test]
 fn a_recording_made_live_replays_into_the_same_alerts() {
-    let dir = scratch("record");
+    let dir = scratch("live-record");
     let rec = recording(&dir, 400);
     let s = sim(SimOptions { tls: true, replay: vec![rec], rate: Rate::PerSecond(1000), ..SimOptions::default() });
     let cfg = config(&s, &dir, BOTH_SIDES, "");
@@ -280,7 +251,7 @@ fn a_recording_made_live_replays_into_the_same_alerts() {
         }
     });
     assert_eq!(report.record.map(|r| r.frames), Some(400));
-    let replay_dir = scratch("record-replay");
+    let replay_dir = scratch("live-record-replay");
     let mut j = imbalance_monitor::sinks::journal::Journal::open(&replay_dir.join("alerts.jsonl")).unwrap();
     let rep = replay(&cfg, &[recorded], Some(&mut j), &mut std::io::sink()).unwrap();
     assert!(rep.failure.is_none());
@@ -293,19 +264,9 @@ fn a_recording_made_live_replays_into_the_same_alerts() {
     assert_eq!(times(&live), times(&offline));
 }
 
-/// GET over a plain socket.
-fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use std::io::Read;
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    (out[9..12].parse().unwrap(), out.split_once("\r\n\r\n").unwrap().1.to_string())
-}
-
 #[test]
 fn healthz_and_metrics_follow_a_stalled_feed() {
-    let dir = scratch("health");
+    let dir = scratch("live-health");
     let rec = recording(&dir, 600);
     let s = sim(SimOptions {
         replay: vec![rec],
@@ -338,7 +299,7 @@ fn healthz_and_metrics_follow_a_stalled_feed() {
 #[test]
 fn the_hdr_log_is_readable_by_hdrhistogram_tools() {
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    let dir = scratch("hdr");
+    let dir = scratch("live-hdr");
     let rec = recording(&dir, 300);
     let s = sim(SimOptions { replay: vec![rec], rate: Rate::PerSecond(200), ..SimOptions::default() });
     let mut cfg = config(&s, &dir, EVERY_FRAME, "");

@@ -1,21 +1,15 @@
 //! The real binary against an in-process simulator: signals, exit codes,
 //! what the operator reads in the log.
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use imbalance_monitor::simulator::{Rate, RunningSimulator, SimOptions, Simulator};
-
-const BTC10: &str = "tests/fixtures/btcusdt_depth10_100ms_20240808-09.txt.gz";
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("im-bin-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::live::{BTC10, recording, scratch, wait_until};
 
 fn write_config(dir: &Path, s: &RunningSimulator, ca: &Path, extra: &str) -> PathBuf {
     let path = dir.join("config.toml");
@@ -55,17 +49,9 @@ fn journal_alerts(dir: &Path) -> usize {
     std::fs::read_to_string(dir.join("alerts.jsonl")).map(|t| t.lines().count()).unwrap_or(0)
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn sigterm_closes_cleanly_with_the_journal_complete() {
-    let dir = scratch("sigterm");
+    let dir = scratch("bin-sigterm");
     let s = Simulator::start(SimOptions {
         tls: true,
         replay: vec![BTC10.into()],
@@ -102,14 +88,8 @@ fn sigterm_closes_cleanly_with_the_journal_complete() {
 
 #[test]
 fn a_certificate_failure_is_logged_once_per_streak() {
-    let dir = scratch("cert");
-    let rec = dir.join("rec.txt");
-    let first = BufReader::new(flate2::read::GzDecoder::new(std::fs::File::open(BTC10).unwrap()))
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    std::fs::write(&rec, format!("{first}\n")).unwrap();
+    let dir = scratch("bin-cert");
+    let rec = recording(&dir, 1);
     let s = Simulator::start(SimOptions { tls: true, replay: vec![rec.clone()], ..SimOptions::default() }).unwrap();
     let other = Simulator::start(SimOptions { tls: true, replay: vec![rec], ..SimOptions::default() }).unwrap();
     let cfg = write_config(&dir, &s, other.ca_path().unwrap(), "");

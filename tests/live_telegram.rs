@@ -3,37 +3,16 @@
 
 mod support;
 
-use std::io::{BufRead, Read, Write};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use imbalance_monitor::config::Config;
 use imbalance_monitor::run::{RunOptions, Runner};
 use imbalance_monitor::simulator::{Rate, RunningSimulator, SimOptions, Simulator};
+use support::live::{http_get, recording, scratch, wait_until};
 use support::mock_bot_api::{Fault, MockBotApi};
 
-const BTC10: &str = "tests/fixtures/btcusdt_depth10_100ms_20240808-09.txt.gz";
 const TOKEN: &str = "123456789:AAElivetestlivetestlivetestlivetest1";
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("im-livetg-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn recording(dir: &Path, n: usize) -> PathBuf {
-    let mut reader = std::io::BufReader::new(flate2::read::GzDecoder::new(std::fs::File::open(BTC10).unwrap()));
-    let path = dir.join("btc.txt");
-    let mut out = std::fs::File::create(&path).unwrap();
-    let mut line = String::new();
-    for _ in 0..n {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        out.write_all(line.as_bytes()).unwrap();
-    }
-    path
-}
 
 fn config(s: &RunningSimulator, dir: &Path, api_base: &str, triggers: &str) -> Config {
     let text = format!(
@@ -53,27 +32,11 @@ fn lines(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").unwrap().1.to_string()
-}
-
 const EDGE: &str = "[[triggers]]\nname = \"buy\"\nop = \">=\"\nvalue = 0.25\n[[triggers]]\nname = \"sell\"\nop = \"<=\"\nvalue = -0.25\n";
 
 #[test]
 fn alerts_reach_telegram_after_the_journal_and_metrics_parse_with_every_series() {
-    let dir = scratch("e2e");
+    let dir = scratch("livetg-e2e");
     let mock = MockBotApi::builder(TOKEN).private_chat(42).flood_interval(None).start();
     let s = Simulator::start(SimOptions {
         tls: true,
@@ -94,7 +57,7 @@ fn alerts_reach_telegram_after_the_journal_and_metrics_parse_with_every_series()
         alerts > 0 && l.iter().filter(|v| v["type"] == "delivery").count() == alerts
     });
     std::thread::sleep(Duration::from_millis(1200)); // one stats publish
-    let text = http_get(addr, "/metrics");
+    let (_, text) = http_get(addr, "/metrics");
     runner.stop_handle().stop();
     let report = runner.wait();
 
@@ -163,7 +126,7 @@ fn alerts_reach_telegram_after_the_journal_and_metrics_parse_with_every_series()
 
 #[test]
 fn a_hanging_telegram_never_slows_the_engine() {
-    let dir = scratch("hang");
+    let dir = scratch("livetg-hang");
     let mock = MockBotApi::builder(TOKEN).private_chat(42).flood_interval(None).start();
     for _ in 0..1000 {
         mock.fault_for_chat(42, Fault::Hang);

@@ -406,14 +406,11 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             if let (Some(g), Some(pair)) = (gauges, outcome.pair()) {
                 g.frame(pair.index(), recv.0);
             }
+            // Market data is every outcome that belongs to a pair.
             match outcome {
-                FrameOutcome::Evaluated { .. }
-                | FrameOutcome::Crossed(_)
-                | FrameOutcome::Empty(_)
-                | FrameOutcome::Overflow(_)
-                | FrameOutcome::Duplicate(_) => FrameKind::Data,
                 FrameOutcome::ServerShutdown => FrameKind::ServerShutdown,
-                FrameOutcome::Reply | FrameOutcome::Rejected(_) => FrameKind::Other,
+                o if o.pair().is_some() => FrameKind::Data,
+                _ => FrameKind::Other,
             }
         };
         let result = conn.on_ready(self.poll.registry(), now, &mut on_frame);

@@ -2,4 +2,5 @@
 //! with `mod support;` and uses a different part of it, hence the allow.
 #![allow(dead_code)]
 
+pub mod live;
 pub mod mock_bot_api;

@@ -9,8 +9,8 @@ use crate::alert::{ActionHook, Alert, EngineSink, MetricUpdate, NoAction};
 use crate::book::{Book, BookShape};
 use crate::exchange::binance::{Message, PairId, ParseError, StreamTable, parse_message};
 use crate::metrics::{
-    Fraction, LevelWeights, MetricError, MetricKind, OfiWindow, Reading, VolumeSpec, imbalance, microprice_offset_bps,
-    spread_bps, weighted_imbalance,
+    Fraction, LevelWeights, MetricError, MetricKind, OfiWindow, Reading, VolumeSpec, imbalance, imbalance_and_weighted,
+    microprice_offset_bps, spread_bps,
 };
 use crate::triggers::{MAX_CONDITIONS, Observation, TriggerId, TriggerSpec, TriggerState, step};
 use crate::units::UnixNanos;
@@ -291,8 +291,14 @@ impl<H: ActionHook> Engine<H> {
             BookShape::Crossed => return FrameOutcome::Crossed(pair),
             BookShape::Empty => return FrameOutcome::Empty(pair),
         }
-        let imb = match imbalance(book, self.config.volume) {
-            Ok(imb) => imb,
+        let needs_weighted = self.needs[MetricKind::WeightedImbalance.index()];
+        let computed = if needs_weighted {
+            imbalance_and_weighted(book, self.config.volume, &self.config.weights)
+        } else {
+            imbalance(book, self.config.volume).map(|imb| (imb, None))
+        };
+        let (imb, weighted) = match computed {
+            Ok(both) => both,
             Err(MetricError::Overflow) => return FrameOutcome::Overflow(pair),
             Err(MetricError::NoVolume | MetricError::OneSided | MetricError::Warmup) => {
                 return FrameOutcome::Empty(pair);
@@ -307,7 +313,7 @@ impl<H: ActionHook> Engine<H> {
         if sink.wants_metrics() {
             sink.metric(&MetricUpdate { recv, pair, imbalance: imb });
         }
-        let readings = self.readings(pair, imb.ratio, had_book);
+        let readings = self.readings(pair, imb.ratio, weighted, had_book);
         let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else {
             clock.decided();
             return FrameOutcome::Evaluated { pair, alerts: 0 };
@@ -336,15 +342,15 @@ impl<H: ActionHook> Engine<H> {
                     _ => continue,
                 }
             }
-            let Some(first) = readings[spec.metric.index()] else { continue };
-            let mut condition = spec.primary().holds(&first);
+            let Some(first) = &readings[spec.metric.index()] else { continue };
+            let mut condition = spec.op.holds(first.exact.cmp_decimal(spec.threshold));
             let mut extra_values = [Fraction::default(); MAX_CONDITIONS - 1];
             for (c, slot) in spec.extra.iter().zip(extra_values.iter_mut()) {
-                let Some(r) = readings[c.metric.index()] else { continue 'triggers };
-                condition &= c.holds(&r);
+                let Some(r) = &readings[c.metric.index()] else { continue 'triggers };
+                condition &= c.holds(r);
                 *slot = r.exact;
             }
-            let obs = Observation { condition, past_rearm: spec.past_rearm(&first) };
+            let obs = Observation { condition, past_rearm: spec.past_rearm(first) };
             if step(spec, state, obs, recv) {
                 let alert = Alert {
                     seq: self.next_seq,
@@ -375,14 +381,17 @@ impl<H: ActionHook> Engine<H> {
     /// The metrics some trigger needs for the pair's new book (`None` where a
     /// metric cannot be computed on this book). Updates the OFI history.
     #[inline]
-    fn readings(&mut self, pair: PairId, ratio: Reading, had_book: bool) -> [Option<Reading>; MetricKind::COUNT] {
+    fn readings(
+        &mut self,
+        pair: PairId,
+        ratio: Reading,
+        weighted: Option<Reading>,
+        had_book: bool,
+    ) -> [Option<Reading>; MetricKind::COUNT] {
         let mut r = [None; MetricKind::COUNT];
         r[MetricKind::ImbalanceRatio.index()] = Some(ratio);
+        r[MetricKind::WeightedImbalance.index()] = weighted;
         let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else { return r };
-        if self.needs[MetricKind::WeightedImbalance.index()] {
-            r[MetricKind::WeightedImbalance.index()] =
-                weighted_imbalance(book, self.config.volume, &self.config.weights).ok();
-        }
         if self.needs[MetricKind::MicropriceOffsetBps.index()] {
             r[MetricKind::MicropriceOffsetBps.index()] = microprice_offset_bps(book).ok();
         }

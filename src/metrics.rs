@@ -348,6 +348,54 @@ pub fn imbalance(book: &Book, spec: VolumeSpec) -> Result<Imbalance, MetricError
     })
 }
 
+/// [`imbalance`] and [`weighted_imbalance`] in one pass over the levels:
+/// each level's volume (a 64 × 64-bit product in notional mode) is computed
+/// once for both sums. The weighted reading is `None` where it alone fails.
+#[inline]
+pub fn imbalance_and_weighted(
+    book: &Book,
+    spec: VolumeSpec,
+    w: &LevelWeights,
+) -> Result<(Imbalance, Option<Reading>), MetricError> {
+    fn sides<S: SideKind>(
+        side: &BookSide<S>,
+        spec: VolumeSpec,
+        w: &LevelWeights,
+    ) -> Result<(u128, Option<u128>), MetricError> {
+        let levels = side.levels();
+        let levels = levels.get(..spec.top_n.min(levels.len())).unwrap_or(levels);
+        let (mut plain, mut weighted) = (0u128, Some(0u128));
+        for (l, &wi) in levels.iter().zip(w.0.iter()) {
+            let v = match spec.mode {
+                VolumeMode::Qty => u128::from(l.qty.0),
+                VolumeMode::Notional => u128::from(l.price.0) * u128::from(l.qty.0),
+            };
+            plain = plain.checked_add(v).ok_or(MetricError::Overflow)?;
+            weighted = weighted.and_then(|acc| acc.checked_add(mul_u64(v, wi)?));
+        }
+        Ok((plain, weighted))
+    }
+    let (bid, wbid) = sides(&book.bids, spec, w)?;
+    let (ask, wask) = sides(&book.asks, spec, w)?;
+    let den = bid.checked_add(ask).ok_or(MetricError::Overflow)?;
+    if den == 0 {
+        return Err(MetricError::NoVolume);
+    }
+    let imb = Imbalance {
+        bid: Volume { raw: bid, mode: spec.mode },
+        ask: Volume { raw: ask, mode: spec.mode },
+        ratio: Reading::new(Fraction { negative: ask > bid, mag: bid.abs_diff(ask), den }),
+    };
+    let weighted = match (wbid, wask) {
+        (Some(b), Some(a)) => b
+            .checked_add(a)
+            .filter(|&d| d != 0)
+            .map(|d| Reading::new(Fraction { negative: a > b, mag: b.abs_diff(a), den: d })),
+        _ => None,
+    };
+    Ok((imb, weighted))
+}
+
 /// Per-level weights of [`weighted_imbalance`]: `decay^i` at scale 1e9,
 /// rounded once at start-up; every sum after that is exact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -619,6 +667,21 @@ mod tests {
         assert_eq!(w.value(), 2.0 / 9.0);
         let flat = weighted_imbalance(&b, spec, &LevelWeights::from_decay(1.0)).unwrap();
         assert_eq!(flat.value(), plain);
+    }
+
+    #[test]
+    fn the_one_pass_form_agrees_with_the_two_metrics() {
+        let b = book(
+            &[(6_183_763_000_000, 378_826_000), (6_183_762_000_000, 61_700_000)],
+            &[(6_183_764_000_000, 160_520_000)],
+        );
+        let w = LevelWeights::from_decay(0.5);
+        for mode in [VolumeMode::Qty, VolumeMode::Notional] {
+            let spec = VolumeSpec { mode, top_n: 10 };
+            let (imb, weighted) = imbalance_and_weighted(&b, spec, &w).unwrap();
+            assert_eq!(imb, imbalance(&b, spec).unwrap());
+            assert_eq!(weighted, weighted_imbalance(&b, spec, &w).ok());
+        }
     }
 
     #[test]

@@ -213,8 +213,10 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         })
     }
 
-    /// Measures per-stage latency into `stats`' buffers.
-    pub fn with_stats(mut self, stats: StatsPublisher) -> Self {
+    /// Measures per-stage latency into `stats`' buffers (sized now, so no
+    /// publish allocates).
+    pub fn with_stats(mut self, mut stats: StatsPublisher) -> Self {
+        stats.prime(self.engine.counters());
         self.stats = Some(stats);
         self
     }

@@ -136,6 +136,8 @@ pub struct StatsPublisher {
     current: Box<HotStats>,
     tx: Sender<Box<HotStats>>,
     spares: Receiver<Box<HotStats>>,
+    /// Puts primed spares back (the cold side's sender, cloned).
+    tx_spare: Sender<Box<HotStats>>,
     interval: Duration,
     next: Instant,
 }
@@ -159,7 +161,14 @@ pub fn stats_channel(interval: Duration) -> (StatsPublisher, StatsReceiver) {
         let _ = spare_tx.try_send(Box::new(HotStats::new(now)));
     }
     (
-        StatsPublisher { current: Box::new(HotStats::new(now)), tx, spares, interval, next: now + interval },
+        StatsPublisher {
+            current: Box::new(HotStats::new(now)),
+            tx,
+            spares,
+            tx_spare: spare_tx.clone(),
+            interval,
+            next: now + interval,
+        },
         StatsReceiver { filled, spares: spare_tx },
     )
 }
@@ -169,6 +178,17 @@ impl StatsPublisher {
     #[inline]
     pub fn current(&mut self) -> &mut HotStats {
         &mut self.current
+    }
+
+    /// Sizes every buffer's counters like `engine`'s now, so that no publish
+    /// ever allocates (a buffer's first copy would otherwise grow its vectors).
+    pub fn prime(&mut self, engine: &EngineCounters) {
+        self.current.engine.clone_from(engine);
+        let spares: Vec<Box<HotStats>> = self.spares.try_iter().collect();
+        for mut spare in spares {
+            spare.engine.clone_from(engine);
+            let _ = self.tx_spare.try_send(spare);
+        }
     }
 
     /// When the next publish is due.

@@ -293,7 +293,7 @@ impl<H: ActionHook> Engine<H> {
         }
         let needs_weighted = self.needs[MetricKind::WeightedImbalance.index()];
         let computed = if needs_weighted {
-            imbalance_and_weighted(book, self.config.volume, &self.config.weights)
+            imbalance_and_weighted(book, self.config.volume, &self.config.weights).map(|(imb, w)| (imb, w.ok()))
         } else {
             imbalance(book, self.config.volume).map(|imb| (imb, None))
         };

@@ -102,27 +102,42 @@ pub enum MetricError {
     Warmup,
 }
 
+/// One level's volume in the mode's unit: qty, or price × qty (a 64 × 64-bit
+/// product, exact in u128).
+#[inline(always)]
+fn level_volume(l: &crate::book::Level, mode: VolumeMode) -> u128 {
+    match mode {
+        VolumeMode::Qty => u128::from(l.qty.0),
+        VolumeMode::Notional => u128::from(l.price.0) * u128::from(l.qty.0),
+    }
+}
+
+/// The first `top_n` levels of a side, best first.
+#[inline(always)]
+fn top<S: SideKind>(side: &BookSide<S>, top_n: usize) -> &[crate::book::Level] {
+    let levels = side.levels();
+    levels.get(..top_n.min(levels.len())).unwrap_or(levels)
+}
+
 /// Σ qty or Σ price × qty over the first `top_n` levels of a side, exactly.
 #[inline]
 pub fn side_volume<S: SideKind>(side: &BookSide<S>, spec: VolumeSpec) -> Result<u128, MetricError> {
-    let levels = side.levels();
-    let levels = levels.get(..spec.top_n.min(levels.len())).unwrap_or(levels);
     let mut sum: u128 = 0;
-    match spec.mode {
-        VolumeMode::Qty => {
-            // At most 20 u64 terms: cannot overflow u128.
-            for l in levels {
-                sum += u128::from(l.qty.0);
-            }
-        }
-        VolumeMode::Notional => {
-            for l in levels {
-                let n = u128::from(l.price.0) * u128::from(l.qty.0);
-                sum = sum.checked_add(n).ok_or(MetricError::Overflow)?;
-            }
-        }
+    for l in top(side, spec.top_n) {
+        // At most 20 terms: only notional sums of absurd values can overflow.
+        sum = sum.checked_add(level_volume(l, spec.mode)).ok_or(MetricError::Overflow)?;
     }
     Ok(sum)
+}
+
+/// `(bid − ask) / (bid + ask)` exactly, from two side sums.
+#[inline]
+fn ratio(bid: u128, ask: u128) -> Result<Fraction, MetricError> {
+    let den = bid.checked_add(ask).ok_or(MetricError::Overflow)?;
+    if den == 0 {
+        return Err(MetricError::NoVolume);
+    }
+    Ok(Fraction { negative: ask > bid, mag: bid.abs_diff(ask), den })
 }
 
 /// An exact signed fraction `±mag / den` with `den > 0`.
@@ -336,63 +351,45 @@ pub struct Imbalance {
 pub fn imbalance(book: &Book, spec: VolumeSpec) -> Result<Imbalance, MetricError> {
     let bid = side_volume(&book.bids, spec)?;
     let ask = side_volume(&book.asks, spec)?;
-    let den = bid.checked_add(ask).ok_or(MetricError::Overflow)?;
-    if den == 0 {
-        return Err(MetricError::NoVolume);
-    }
-    let exact = Fraction { negative: ask > bid, mag: bid.abs_diff(ask), den };
     Ok(Imbalance {
         bid: Volume { raw: bid, mode: spec.mode },
         ask: Volume { raw: ask, mode: spec.mode },
-        ratio: Reading::new(exact),
+        ratio: Reading::new(ratio(bid, ask)?),
     })
 }
 
 /// [`imbalance`] and [`weighted_imbalance`] in one pass over the levels:
 /// each level's volume (a 64 × 64-bit product in notional mode) is computed
-/// once for both sums. The weighted reading is `None` where it alone fails.
+/// once for both sums. The weighted reading carries its own error, which
+/// does not stop the plain one.
 #[inline]
 pub fn imbalance_and_weighted(
     book: &Book,
     spec: VolumeSpec,
     w: &LevelWeights,
-) -> Result<(Imbalance, Option<Reading>), MetricError> {
+) -> Result<(Imbalance, Result<Reading, MetricError>), MetricError> {
     fn sides<S: SideKind>(
         side: &BookSide<S>,
         spec: VolumeSpec,
         w: &LevelWeights,
-    ) -> Result<(u128, Option<u128>), MetricError> {
-        let levels = side.levels();
-        let levels = levels.get(..spec.top_n.min(levels.len())).unwrap_or(levels);
-        let (mut plain, mut weighted) = (0u128, Some(0u128));
-        for (l, &wi) in levels.iter().zip(w.0.iter()) {
-            let v = match spec.mode {
-                VolumeMode::Qty => u128::from(l.qty.0),
-                VolumeMode::Notional => u128::from(l.price.0) * u128::from(l.qty.0),
-            };
+    ) -> Result<(u128, Result<u128, MetricError>), MetricError> {
+        let (mut plain, mut weighted) = (0u128, Ok(0u128));
+        for (l, &wi) in top(side, spec.top_n).iter().zip(w.0.iter()) {
+            let v = level_volume(l, spec.mode);
             plain = plain.checked_add(v).ok_or(MetricError::Overflow)?;
-            weighted = weighted.and_then(|acc| acc.checked_add(mul_u64(v, wi)?));
+            weighted =
+                weighted.and_then(|acc| mul_u64(v, wi).and_then(|t| acc.checked_add(t)).ok_or(MetricError::Overflow));
         }
         Ok((plain, weighted))
     }
     let (bid, wbid) = sides(&book.bids, spec, w)?;
     let (ask, wask) = sides(&book.asks, spec, w)?;
-    let den = bid.checked_add(ask).ok_or(MetricError::Overflow)?;
-    if den == 0 {
-        return Err(MetricError::NoVolume);
-    }
     let imb = Imbalance {
         bid: Volume { raw: bid, mode: spec.mode },
         ask: Volume { raw: ask, mode: spec.mode },
-        ratio: Reading::new(Fraction { negative: ask > bid, mag: bid.abs_diff(ask), den }),
+        ratio: Reading::new(ratio(bid, ask)?),
     };
-    let weighted = match (wbid, wask) {
-        (Some(b), Some(a)) => b
-            .checked_add(a)
-            .filter(|&d| d != 0)
-            .map(|d| Reading::new(Fraction { negative: a > b, mag: b.abs_diff(a), den: d })),
-        _ => None,
-    };
+    let weighted = wbid.and_then(|b| wask.and_then(|a| ratio(b, a))).map(Reading::new);
     Ok((imb, weighted))
 }
 
@@ -415,32 +412,11 @@ impl LevelWeights {
     }
 }
 
-fn weighted_side<S: SideKind>(side: &BookSide<S>, spec: VolumeSpec, w: &LevelWeights) -> Result<u128, MetricError> {
-    let levels = side.levels();
-    let levels = levels.get(..spec.top_n.min(levels.len())).unwrap_or(levels);
-    let mut sum: u128 = 0;
-    for (l, &wi) in levels.iter().zip(w.0.iter()) {
-        let v = match spec.mode {
-            VolumeMode::Qty => u128::from(l.qty.0),
-            VolumeMode::Notional => u128::from(l.price.0) * u128::from(l.qty.0),
-        };
-        let term = mul_u64(v, wi).ok_or(MetricError::Overflow)?;
-        sum = sum.checked_add(term).ok_or(MetricError::Overflow)?;
-    }
-    Ok(sum)
-}
-
 /// The imbalance ratio with level `i` weighted by `decay^i`: pressure at the
 /// touch counts more than far levels.
 #[inline]
 pub fn weighted_imbalance(book: &Book, spec: VolumeSpec, w: &LevelWeights) -> Result<Reading, MetricError> {
-    let bid = weighted_side(&book.bids, spec, w)?;
-    let ask = weighted_side(&book.asks, spec, w)?;
-    let den = bid.checked_add(ask).ok_or(MetricError::Overflow)?;
-    if den == 0 {
-        return Err(MetricError::NoVolume);
-    }
-    Ok(Reading::new(Fraction { negative: ask > bid, mag: bid.abs_diff(ask), den }))
+    imbalance_and_weighted(book, spec, w)?.1
 }
 
 /// The best bid and ask levels, when both sides have one.
@@ -680,7 +656,7 @@ mod tests {
             let spec = VolumeSpec { mode, top_n: 10 };
             let (imb, weighted) = imbalance_and_weighted(&b, spec, &w).unwrap();
             assert_eq!(imb, imbalance(&b, spec).unwrap());
-            assert_eq!(weighted, weighted_imbalance(&b, spec, &w).ok());
+            assert_eq!(weighted, weighted_imbalance(&b, spec, &w));
         }
     }
 

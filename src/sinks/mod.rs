@@ -221,12 +221,33 @@ pub fn json_str(out: &mut String, v: &str) {
     out.push('"');
 }
 
+/// A BTCUSDT alert as the seed tracker's example shows it, for sink tests.
+#[cfg(test)]
+pub(crate) fn sample_alert(trigger: u16, value: Fraction) -> Alert {
+    use crate::exchange::binance::PairId;
+    use crate::triggers::TriggerId;
+    use crate::units::{UnixNanos, Volume, VolumeMode};
+    Alert {
+        seq: 1,
+        recv: UnixNanos(1_723_161_254_137_307_667),
+        pair: PairId(0),
+        trigger: TriggerId(trigger),
+        value,
+        extra_values: [Fraction::default(); 3],
+        bid_volume: Volume { raw: 7_625_960_012_000_000_000_000, mode: VolumeMode::Notional },
+        ask_volume: Volume { raw: 4_234_673_400_000_000_000_000, mode: VolumeMode::Notional },
+        best_bid: Some(Price(6_183_763_000_000)),
+        best_ask: Some(Price(6_183_764_000_000)),
+        last_update_id: 50_093_239_224,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::{Depth, PairId, StreamKind, UpdateSpeed};
-    use crate::triggers::{Emit, MetricKind, Op, TriggerId};
-    use crate::units::{UnixNanos, Volume, VolumeMode};
+    use crate::exchange::binance::{Depth, StreamKind, UpdateSpeed};
+    use crate::triggers::{Emit, MetricKind, Op};
+    use crate::units::VolumeMode;
 
     fn catalog() -> Catalog {
         Catalog {
@@ -244,19 +265,7 @@ mod tests {
     }
 
     fn alert() -> Alert {
-        Alert {
-            seq: 1,
-            recv: UnixNanos(1_723_161_254_137_307_667),
-            pair: PairId(0),
-            trigger: TriggerId(0),
-            value: Fraction { negative: false, mag: 2_859_281, den: 10_000_000 },
-            extra_values: [Fraction::default(); 3],
-            bid_volume: Volume { raw: 7_625_960_012_000_000_000_000, mode: VolumeMode::Notional },
-            ask_volume: Volume { raw: 4_234_673_400_000_000_000_000, mode: VolumeMode::Notional },
-            best_bid: Some(Price(6_183_763_000_000)),
-            best_ask: Some(Price(6_183_764_000_000)),
-            last_update_id: 50_093_239_224,
-        }
+        sample_alert(0, Fraction { negative: false, mag: 2_859_281, den: 10_000_000 })
     }
 
     #[test]

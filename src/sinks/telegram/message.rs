@@ -376,11 +376,11 @@ fn truncate_html(s: &str, limit: usize) -> String {
 mod tests {
     use super::*;
     use crate::alert::Alert;
-    use crate::exchange::binance::{Depth, PairId, StreamKind, StreamTable, UpdateSpeed};
+    use crate::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
     use crate::metrics::VolumeSpec;
     use crate::sinks::Catalog;
-    use crate::triggers::{Emit, MetricKind, TriggerId, TriggerSpec};
-    use crate::units::{Price, UnixNanos, Volume};
+    use crate::triggers::{Emit, MetricKind, TriggerSpec};
+    use crate::units::Volume;
 
     fn catalog(pairs: &[&str]) -> Catalog {
         let trigger = |name: &str, op, value: f64| {
@@ -398,19 +398,7 @@ mod tests {
     }
 
     fn alert(trigger: u16, value: f64) -> Alert {
-        Alert {
-            seq: 1,
-            recv: UnixNanos(1_723_161_254_137_307_667),
-            pair: PairId(0),
-            trigger: TriggerId(trigger),
-            value: crate::metrics::Decimal::from_f64(value).unwrap().into(),
-            extra_values: [Default::default(); 3],
-            bid_volume: Volume { raw: 7_625_960_012_000_000_000_000, mode: VolumeMode::Notional },
-            ask_volume: Volume { raw: 4_234_673_400_000_000_000_000, mode: VolumeMode::Notional },
-            best_bid: Some(Price(6_183_763_000_000)),
-            best_ask: Some(Price(6_183_764_000_000)),
-            last_update_id: 50_093_239_224,
-        }
+        crate::sinks::sample_alert(trigger, crate::metrics::Decimal::from_f64(value).unwrap().into())
     }
 
     #[test]

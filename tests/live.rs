@@ -109,10 +109,12 @@ fn live_over_wss_alerts_exactly_as_replay_does() {
 fn a_reset_connection_is_reconnected_and_the_run_continues() {
     let dir = scratch("live-drop");
     let rec = recording(&dir, 600);
+    // Looped: the market keeps going however long the reconnects take.
     let s = sim(SimOptions {
         tls: true,
         replay: vec![rec],
         rate: Rate::PerSecond(300),
+        looped: true,
         drop_after: Some(100),
         ..SimOptions::default()
     });
@@ -132,6 +134,7 @@ fn a_stalled_feed_is_caught_by_the_watchdog() {
     let s = sim(SimOptions {
         replay: vec![rec],
         rate: Rate::PerSecond(200),
+        looped: true,
         stall_after: Some(50),
         ..SimOptions::default()
     });

@@ -164,6 +164,9 @@ pub struct Engine<H: ActionHook = NoAction> {
     overlap: Vec<bool>,
     /// Whether the pair has an evaluated book yet.
     has_book: Vec<bool>,
+    /// Triggers that fired on the current update, in config order; capacity
+    /// is the trigger count, so it never grows.
+    fired: Vec<TriggerId>,
     next_seq: u64,
     hook: H,
 }
@@ -211,6 +214,7 @@ impl<H: ActionHook> Engine<H> {
             },
             overlap: vec![false; pairs],
             has_book: vec![false; pairs],
+            fired: Vec::with_capacity(triggers),
             next_seq: 1,
             hook,
             config,
@@ -314,19 +318,15 @@ impl<H: ActionHook> Engine<H> {
             sink.metric(&MetricUpdate { recv, pair, imbalance: imb });
         }
         let readings = self.readings(pair, imb.ratio, weighted, had_book);
-        let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else {
-            clock.decided();
-            return FrameOutcome::Evaluated { pair, alerts: 0 };
-        };
         let ntrig = self.config.triggers.len();
-        let npairs = self.current.len();
-        let (best_bid, best_ask) = book.best_prices();
         let total_volume = imb.bid.raw + imb.ask.raw;
-        let mut fired = 0;
         let Some(watching) = self.watching.get(pair.index()) else {
             clock.decided();
             return FrameOutcome::Evaluated { pair, alerts: 0 };
         };
+        // Decide first, emit after: the decision loop keeps only what the
+        // conditions need live, and the decision instant excludes the sinks.
+        self.fired.clear();
         'triggers: for &tid in watching {
             let (Some(spec), Some(state)) =
                 (self.config.triggers.get(tid.index()), self.states.get_mut(pair.index() * ntrig + tid.index()))
@@ -337,45 +337,60 @@ impl<H: ActionHook> Engine<H> {
                 continue;
             }
             if let Some(max) = spec.max_spread_bps {
-                match readings[MetricKind::SpreadBps.index()] {
-                    Some(r) if r.exact.cmp_decimal(max) != std::cmp::Ordering::Greater => {}
+                match &readings[MetricKind::SpreadBps.index()] {
+                    Some(r) if r.cmp_decimal(max) != std::cmp::Ordering::Greater => {}
                     _ => continue,
                 }
             }
             let Some(first) = &readings[spec.metric.index()] else { continue };
-            let mut condition = spec.op.holds(first.exact.cmp_decimal(spec.threshold));
-            let mut extra_values = [Fraction::default(); MAX_CONDITIONS - 1];
-            for (c, slot) in spec.extra.iter().zip(extra_values.iter_mut()) {
+            let mut condition = spec.op.holds(first.cmp_decimal(spec.threshold));
+            for c in &spec.extra {
                 let Some(r) = &readings[c.metric.index()] else { continue 'triggers };
                 condition &= c.holds(r);
-                *slot = r.exact;
             }
-            let obs = Observation { condition, past_rearm: spec.past_rearm(first) };
-            if step(spec, state, obs, recv) {
-                let alert = Alert {
-                    seq: self.next_seq,
-                    recv,
-                    pair,
-                    trigger: tid,
-                    value: first.exact,
-                    extra_values,
-                    bid_volume: imb.bid,
-                    ask_volume: imb.ask,
-                    best_bid,
-                    best_ask,
-                    last_update_id: book.last_update_id,
-                };
-                self.next_seq += 1;
-                fired += 1;
-                if let Some(n) = self.counters.alerts.get_mut(tid.index() * npairs + pair.index()) {
-                    *n += 1;
-                }
-                self.hook.on_fire(&alert, book);
-                sink.alert(&alert);
+            // Only a false condition can re-arm: the re-arm comparison is
+            // skipped on every other update.
+            let obs = Observation { condition, past_rearm: !condition && spec.past_rearm(first) };
+            if step(spec, state, obs, recv) && self.fired.len() < self.fired.capacity() {
+                self.fired.push(tid);
             }
         }
         clock.decided();
-        FrameOutcome::Evaluated { pair, alerts: fired }
+        let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else {
+            return FrameOutcome::Evaluated { pair, alerts: 0 };
+        };
+        let (best_bid, best_ask) = book.best_prices();
+        let npairs = self.current.len();
+        for &tid in &self.fired {
+            let Some(spec) = self.config.triggers.get(tid.index()) else { continue };
+            let Some(first) = &readings[spec.metric.index()] else { continue };
+            let mut extra_values = [Fraction::default(); MAX_CONDITIONS - 1];
+            for (c, slot) in spec.extra.iter().zip(extra_values.iter_mut()) {
+                if let Some(r) = &readings[c.metric.index()] {
+                    *slot = r.exact;
+                }
+            }
+            let alert = Alert {
+                seq: self.next_seq,
+                recv,
+                pair,
+                trigger: tid,
+                value: first.exact,
+                extra_values,
+                bid_volume: imb.bid,
+                ask_volume: imb.ask,
+                best_bid,
+                best_ask,
+                last_update_id: book.last_update_id,
+            };
+            self.next_seq += 1;
+            if let Some(n) = self.counters.alerts.get_mut(tid.index() * npairs + pair.index()) {
+                *n += 1;
+            }
+            self.hook.on_fire(&alert, book);
+            sink.alert(&alert);
+        }
+        FrameOutcome::Evaluated { pair, alerts: self.fired.len() as u32 }
     }
 
     /// The metrics some trigger needs for the pair's new book (`None` where a

@@ -278,19 +278,62 @@ fn mul_wide(a: u128, b: u64) -> (u64, u128) {
     ((hi >> 64) as u64 + u64::from(carry), low)
 }
 
+/// `10^k` for every scale a [`Decimal`] may have.
+const POW10: [u64; Decimal::MAX_SCALE as usize + 1] = {
+    let mut t = [1u64; Decimal::MAX_SCALE as usize + 1];
+    let mut k = 1;
+    while k < t.len() {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
+/// `10^-k`, each correctly rounded, for every scale a [`Decimal`] may have.
+const INV_POW10: [f64; Decimal::MAX_SCALE as usize + 1] = [
+    1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17,
+    1e-18,
+];
+
 /// A threshold as an exact decimal `±mag / 10^scale`, taken from the shortest
 /// representation of the configured number, i.e. what the user wrote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Built once at start-up, so it also carries what every comparison on the
+/// hot path would otherwise recompute: `10^scale` and an `f64` estimate.
+/// The fields are private so the three can never disagree.
+#[derive(Clone, Copy, Debug)]
 pub struct Decimal {
-    pub negative: bool,
-    pub mag: u64,
-    /// Decimal places (`den = 10^scale`), at most [`Decimal::MAX_SCALE`].
-    pub scale: u32,
+    negative: bool,
+    mag: u64,
+    scale: u32,
+    den: u64,
+    /// The value within 3.4·10⁻¹⁶ relative, for [`Reading::cmp_decimal`].
+    approx: f64,
 }
+
+impl PartialEq for Decimal {
+    /// The same number written the same way (sign, digits, decimal places).
+    fn eq(&self, other: &Self) -> bool {
+        (self.negative, self.mag, self.scale) == (other.negative, other.mag, other.scale)
+    }
+}
+
+impl Eq for Decimal {}
 
 impl Decimal {
     /// Most decimal places a threshold may have; keeps `10^scale` in a u64.
     pub const MAX_SCALE: u32 = 18;
+
+    /// Zero.
+    pub const ZERO: Decimal = Decimal { negative: false, mag: 0, scale: 0, den: 1, approx: 0.0 };
+
+    /// `±mag / 10^scale`, or `None` if `scale` exceeds [`Decimal::MAX_SCALE`].
+    pub fn new(negative: bool, mag: u64, scale: u32) -> Option<Self> {
+        let den = *POW10.get(usize::try_from(scale).ok()?)?;
+        let inv = INV_POW10.get(scale as usize).copied().unwrap_or(0.0);
+        let v = mag as f64 * inv;
+        Some(Decimal { negative, mag, scale, den, approx: if negative { -v } else { v } })
+    }
 
     /// The decimal the user wrote for `v` (shortest round-trip digits), or
     /// `None` if it is not finite, has more than 18 decimals or does not fit.
@@ -306,35 +349,114 @@ impl Decimal {
             let d = c.checked_sub(b'0').filter(|d| *d <= 9)?;
             mag = mag.checked_mul(10)?.checked_add(u64::from(d))?;
         }
-        let _ = 10u64.checked_pow(scale)?;
-        Some(Decimal { negative: v < 0.0, mag, scale })
+        Decimal::new(v < 0.0, mag, scale)
+    }
+
+    /// Whether a minus sign was written (`-0` included).
+    #[inline]
+    pub fn negative(self) -> bool {
+        self.negative
+    }
+
+    /// The digits as an integer.
+    #[inline]
+    pub fn mag(self) -> u64 {
+        self.mag
+    }
+
+    /// Decimal places (`den = 10^scale`), at most [`Decimal::MAX_SCALE`].
+    #[inline]
+    pub fn scale(self) -> u32 {
+        self.scale
+    }
+
+    /// The threshold as an `f64` within 3.4·10⁻¹⁶ relative, for the filter
+    /// in [`Reading::cmp_decimal`].
+    #[inline(always)]
+    pub fn approx(self) -> f64 {
+        self.approx
     }
 
     /// `10^scale`.
-    #[inline]
+    #[inline(always)]
     pub fn den(self) -> u64 {
-        10u64.pow(self.scale)
+        self.den
     }
 }
 
-/// A metric reading, kept exact; its `f64` is rendered only when someone
-/// reads it (an alert, a log line), never per frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A metric reading, kept exact; its correctly rounded `f64` is rendered
+/// only when someone reads it (an alert, a log line), never per frame.
+///
+/// It also carries a quick `f64` of the same value, accurate to a few ulps,
+/// so that [`Reading::cmp_decimal`] can settle most threshold comparisons
+/// with one floating-point subtraction and fall back to the exact 192-bit
+/// cross-multiplication only when the two are too close for the estimate to
+/// be sure (a filtered exact predicate). A trigger set compares one reading
+/// with many thresholds; the estimate is made once per reading.
+#[derive(Clone, Copy, Debug)]
 pub struct Reading {
     pub exact: Fraction,
+    /// `exact` within 4·10⁻¹⁶ relative (see [`quick_f64`]).
+    approx: f64,
 }
+
+impl PartialEq for Reading {
+    /// Readings are equal when their exact values are.
+    fn eq(&self, other: &Self) -> bool {
+        self.exact == other.exact
+    }
+}
+
+impl Eq for Reading {}
+
+/// Relative gap between the estimates above which their order is certain:
+/// 2⁻⁴⁸ ≈ 3.6·10⁻¹⁵, ten times the worst combined error of a reading's
+/// estimate (≤ 3.4·10⁻¹⁶ relative: two truncating conversions and a
+/// division) and a threshold's (≤ 3.4·10⁻¹⁶: a conversion, a table
+/// reciprocal and a product) plus the subtraction's own rounding.
+const FILTER_MARGIN: f64 = 1.0 / (1u64 << 48) as f64;
 
 impl Reading {
     /// From an exact fraction.
     #[inline]
     pub fn new(exact: Fraction) -> Self {
-        Reading { exact }
+        let approx = quick_f64(exact.mag) / quick_f64(exact.den);
+        Reading { exact, approx: if exact.negative { -approx } else { approx } }
     }
 
     /// The correctly rounded value.
     pub fn value(&self) -> f64 {
         self.exact.to_f64()
     }
+
+    /// Exact three-way comparison with a decimal threshold: the same answer
+    /// as [`Fraction::cmp_decimal`], usually without its multiplications.
+    #[inline(always)]
+    pub fn cmp_decimal(&self, t: Decimal) -> std::cmp::Ordering {
+        let ta = t.approx();
+        let diff = self.approx - ta;
+        // NaN or infinite estimates (a zero denominator) fail this test and
+        // take the exact path, as do values within the margin.
+        if diff.abs() > FILTER_MARGIN * (self.approx.abs() + ta.abs()) {
+            return if diff > 0.0 { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Less };
+        }
+        self.exact.cmp_decimal(t)
+    }
+}
+
+/// `x` as an `f64` within 2⁻⁵³ + 2⁻⁶³ relative: its leading 64 bits,
+/// truncated, converted once. A handful of instructions where `x as f64`
+/// (correctly rounded) is a library call.
+#[inline(always)]
+fn quick_f64(x: u128) -> f64 {
+    let hi = (x >> 64) as u64;
+    if hi == 0 {
+        return x as u64 as f64;
+    }
+    let lz = hi.leading_zeros();
+    let top = ((x << lz) >> 64) as u64;
+    // × 2^(64 − lz), built as the power of two's bit pattern (exponent 1..=64).
+    top as f64 * f64::from_bits(u64::from(1023 + 64 - lz) << 52)
 }
 
 /// The imbalance of one book: both side volumes and the ratio.
@@ -362,35 +484,50 @@ pub fn imbalance(book: &Book, spec: VolumeSpec) -> Result<Imbalance, MetricError
 /// each level's volume (a 64 × 64-bit product in notional mode) is computed
 /// once for both sums. The weighted reading carries its own error, which
 /// does not stop the plain one.
+///
+/// The weighted sums are accumulated without overflow checks: every weight
+/// is at most [`LevelWeights::MAX`] < 2³⁰, so `Σ vᵢ·wᵢ ≤ 2³⁰ · Σ vᵢ`, which
+/// fits in 128 bits whenever the (checked) plain sum is below 2⁹⁸ — always,
+/// for real books. Only beyond that are the weighted sums redone with checks.
 #[inline]
 pub fn imbalance_and_weighted(
     book: &Book,
     spec: VolumeSpec,
     w: &LevelWeights,
 ) -> Result<(Imbalance, Result<Reading, MetricError>), MetricError> {
-    fn sides<S: SideKind>(
-        side: &BookSide<S>,
-        spec: VolumeSpec,
-        w: &LevelWeights,
-    ) -> Result<(u128, Result<u128, MetricError>), MetricError> {
-        let (mut plain, mut weighted) = (0u128, Ok(0u128));
+    /// Plain sums below this keep the unchecked weighted sum exact.
+    const EXACT_BELOW: u128 = 1 << (128 - LevelWeights::MAX_BITS);
+    #[inline(always)]
+    fn sides<S: SideKind>(side: &BookSide<S>, spec: VolumeSpec, w: &LevelWeights) -> Result<(u128, u128), MetricError> {
+        let (mut plain, mut weighted) = (0u128, 0u128);
         for (l, &wi) in top(side, spec.top_n).iter().zip(w.0.iter()) {
             let v = level_volume(l, spec.mode);
             plain = plain.checked_add(v).ok_or(MetricError::Overflow)?;
-            weighted =
-                weighted.and_then(|acc| mul_u64(v, wi).and_then(|t| acc.checked_add(t)).ok_or(MetricError::Overflow));
+            weighted = weighted.wrapping_add(v.wrapping_mul(u128::from(wi)));
         }
         Ok((plain, weighted))
     }
-    let (bid, wbid) = sides(&book.bids, spec, w)?;
-    let (ask, wask) = sides(&book.asks, spec, w)?;
+    #[cold]
+    fn checked_weighted<S: SideKind>(side: &BookSide<S>, spec: VolumeSpec, w: &LevelWeights) -> Option<u128> {
+        top(side, spec.top_n)
+            .iter()
+            .zip(w.0.iter())
+            .try_fold(0u128, |acc, (l, &wi)| mul_u64(level_volume(l, spec.mode), wi).and_then(|t| acc.checked_add(t)))
+    }
+    let (bid, mut wbid) = sides(&book.bids, spec, w)?;
+    let (ask, mut wask) = sides(&book.asks, spec, w)?;
     let imb = Imbalance {
         bid: Volume { raw: bid, mode: spec.mode },
         ask: Volume { raw: ask, mode: spec.mode },
         ratio: Reading::new(ratio(bid, ask)?),
     };
-    let weighted = wbid.and_then(|b| wask.and_then(|a| ratio(b, a))).map(Reading::new);
-    Ok((imb, weighted))
+    if bid >= EXACT_BELOW || ask >= EXACT_BELOW {
+        match (checked_weighted(&book.bids, spec, w), checked_weighted(&book.asks, spec, w)) {
+            (Some(b), Some(a)) => (wbid, wask) = (b, a),
+            _ => return Ok((imb, Err(MetricError::Overflow))),
+        }
+    }
+    Ok((imb, ratio(wbid, wask).map(Reading::new)))
 }
 
 /// Per-level weights of [`weighted_imbalance`]: `decay^i` at scale 1e9,
@@ -402,11 +539,18 @@ pub struct LevelWeights([u64; crate::book::MAX_LEVELS]);
 const WEIGHT_SCALE: f64 = 1e9;
 
 impl LevelWeights {
-    /// Weights for `decay` in (0, 1].
+    /// The largest weight (`decay⁰`); every weight is at most this.
+    pub const MAX: u64 = WEIGHT_SCALE as u64;
+    /// Bits in [`LevelWeights::MAX`].
+    const MAX_BITS: u32 = u64::BITS - Self::MAX.leading_zeros();
+
+    /// Weights for `decay` in (0, 1] (the config rejects anything else; a
+    /// value outside is clamped so no weight ever exceeds [`LevelWeights::MAX`]).
     pub fn from_decay(decay: f64) -> Self {
+        let decay = if decay.is_nan() { 1.0 } else { decay.clamp(0.0, 1.0) };
         let mut w = [0u64; crate::book::MAX_LEVELS];
         for (i, slot) in w.iter_mut().enumerate() {
-            *slot = (decay.powi(i as i32) * WEIGHT_SCALE).round() as u64;
+            *slot = ((decay.powi(i as i32) * WEIGHT_SCALE).round() as u64).min(Self::MAX);
         }
         LevelWeights(w)
     }
@@ -444,15 +588,20 @@ pub fn spread_bps(book: &Book) -> Result<Reading, MetricError> {
 #[inline]
 pub fn microprice_offset_bps(book: &Book) -> Result<Reading, MetricError> {
     let (b, a) = touch(book)?;
-    let (bid, ask) = (u128::from(b.price.0), u128::from(a.price.0));
-    let (bq, aq) = (u128::from(b.qty.0), u128::from(a.qty.0));
-    let qsum = bq + aq;
+    let (bq, aq) = (b.qty.0, a.qty.0);
+    let qsum = u128::from(bq) + u128::from(aq);
     if qsum == 0 {
         return Err(MetricError::NoVolume);
     }
-    let spread = ask.checked_sub(bid).ok_or(MetricError::OneSided)?;
-    let mag = spread.checked_mul(bq.abs_diff(aq)).and_then(|v| v.checked_mul(10_000)).ok_or(MetricError::Overflow)?;
-    let den = qsum.checked_mul(bid + ask).ok_or(MetricError::Overflow)?;
+    let spread = a.price.0.checked_sub(b.price.0).ok_or(MetricError::OneSided)?;
+    // 64 × 64 bits always fits in 128; only the scalings can overflow.
+    let mag = mul_u64(u128::from(spread) * u128::from(bq.abs_diff(aq)), 10_000).ok_or(MetricError::Overflow)?;
+    let psum = u128::from(b.price.0) + u128::from(a.price.0);
+    let den = match u64::try_from(psum) {
+        Ok(p) => mul_u64(qsum, p),
+        Err(_) => qsum.checked_mul(psum),
+    }
+    .ok_or(MetricError::Overflow)?;
     Ok(Reading::new(Fraction { negative: aq > bq, mag, den }))
 }
 
@@ -525,7 +674,7 @@ impl OfiWindow {
         if self.sum_depth == 0 {
             return Err(MetricError::NoVolume);
         }
-        let mag = self.sum_e.unsigned_abs().checked_mul(2 * self.e.len() as u128).ok_or(MetricError::Overflow)?;
+        let mag = mul_u64(self.sum_e.unsigned_abs(), 2 * self.e.len() as u64).ok_or(MetricError::Overflow)?;
         Ok(Reading::new(Fraction { negative: self.sum_e < 0, mag, den: self.sum_depth }))
     }
 }
@@ -585,12 +734,21 @@ mod tests {
 
     #[test]
     fn thresholds_are_the_decimals_the_user_wrote() {
-        assert_eq!(Decimal::from_f64(0.25), Some(Decimal { negative: false, mag: 25, scale: 2 }));
-        assert_eq!(Decimal::from_f64(-0.3), Some(Decimal { negative: true, mag: 3, scale: 1 }));
-        assert_eq!(Decimal::from_f64(1.0), Some(Decimal { negative: false, mag: 1, scale: 0 }));
-        assert_eq!(Decimal::from_f64(1e-7), Some(Decimal { negative: false, mag: 1, scale: 7 }));
+        assert_eq!(Decimal::from_f64(0.25), Decimal::new(false, 25, 2));
+        assert_eq!(Decimal::from_f64(-0.3), Decimal::new(true, 3, 1));
+        assert_eq!(Decimal::from_f64(1.0), Decimal::new(false, 1, 0));
+        assert_eq!(Decimal::from_f64(1e-7), Decimal::new(false, 1, 7));
+        assert_eq!(Decimal::from_f64(1e-7).map(|d| (d.den(), d.approx())), Some((10_000_000, 1e-7)));
+        assert_eq!(Decimal::new(false, 1, Decimal::MAX_SCALE + 1), None);
         assert_eq!(Decimal::from_f64(f64::NAN), None);
         assert_eq!(Decimal::from_f64(1e-30), None);
+    }
+
+    /// Both comparison paths: the exact one and the filtered one.
+    fn cmp_both(f: Fraction, t: Decimal) -> std::cmp::Ordering {
+        let exact = f.cmp_decimal(t);
+        assert_eq!(Reading::new(f).cmp_decimal(t), exact, "{f:?} vs {t:?}");
+        exact
     }
 
     #[test]
@@ -598,15 +756,40 @@ mod tests {
         let t = Decimal::from_f64(0.3).unwrap();
         // 3/10 exactly, with a denominator beyond 2^53 where f64 division rounds.
         let big = 10u128.pow(30);
-        assert_eq!(frac(false, 3 * big, 10 * big).cmp_decimal(t), Equal);
-        assert_eq!(frac(false, 3 * big - 1, 10 * big).cmp_decimal(t), Less);
-        assert_eq!(frac(false, 3 * big + 1, 10 * big).cmp_decimal(t), Greater);
+        assert_eq!(cmp_both(frac(false, 3 * big, 10 * big), t), Equal);
+        assert_eq!(cmp_both(frac(false, 3 * big - 1, 10 * big), t), Less);
+        assert_eq!(cmp_both(frac(false, 3 * big + 1, 10 * big), t), Greater);
         let n = Decimal::from_f64(-0.25).unwrap();
-        assert_eq!(frac(true, 1, 4).cmp_decimal(n), Equal);
-        assert_eq!(frac(true, 2, 4).cmp_decimal(n), Less);
-        assert_eq!(frac(false, 0, 4).cmp_decimal(n), Greater);
-        assert_eq!(frac(true, 0, 4).cmp_decimal(Decimal::from_f64(0.0).unwrap()), Equal);
-        assert_eq!(frac(false, u128::MAX, u128::MAX).cmp_decimal(Decimal::from_f64(1.0).unwrap()), Equal);
+        assert_eq!(cmp_both(frac(true, 1, 4), n), Equal);
+        assert_eq!(cmp_both(frac(true, 2, 4), n), Less);
+        assert_eq!(cmp_both(frac(false, 0, 4), n), Greater);
+        assert_eq!(cmp_both(frac(true, 0, 4), Decimal::from_f64(0.0).unwrap()), Equal);
+        assert_eq!(cmp_both(frac(false, u128::MAX, u128::MAX), Decimal::from_f64(1.0).unwrap()), Equal);
+        assert_eq!(cmp_both(frac(false, 1, 0), Decimal::from_f64(1.0).unwrap()), Greater);
+    }
+
+    proptest::proptest! {
+        /// The filtered comparison agrees with the exact one everywhere, and
+        /// in particular within a few units of the threshold, where the
+        /// estimates cannot tell and the exact path must decide.
+        #[test]
+        fn filtered_comparison_agrees_with_the_exact_one(
+            t_mag in 0u64..=1_000_000_000_000,
+            scale in 0u32..=Decimal::MAX_SCALE,
+            t_neg: bool,
+            k in 1u128..=(1u128 << 100),
+            shift in -3i128..=3,
+            far: u128,
+            far_den in 1u128..,
+            neg: bool,
+        ) {
+            let t = Decimal::new(t_neg, t_mag, scale).unwrap();
+            // A fraction equal to the threshold scaled by k, nudged by a few units.
+            let den = u128::from(t.den()).saturating_mul(k);
+            let mag = u128::from(t_mag).saturating_mul(k).saturating_add_signed(shift);
+            cmp_both(frac(t_neg, mag, den.max(1)), t);
+            cmp_both(frac(neg, far, far_den), t);
+        }
     }
 
     #[test]
@@ -645,19 +828,68 @@ mod tests {
         assert_eq!(flat.value(), plain);
     }
 
+    /// `Σ vᵢ·wᵢ` level by level with checked 128-bit arithmetic: the
+    /// reference the unchecked one-pass sums must agree with.
+    fn weighted_reference(levels: &[(u64, u64)], mode: VolumeMode, w: &LevelWeights) -> Option<u128> {
+        levels.iter().zip(w.0).try_fold(0u128, |acc, (&(p, q), wi)| {
+            let v = match mode {
+                VolumeMode::Qty => u128::from(q),
+                VolumeMode::Notional => u128::from(p) * u128::from(q),
+            };
+            acc.checked_add(v.checked_mul(u128::from(wi))?)
+        })
+    }
+
+    fn weighted_expected(bids: &[(u64, u64)], asks: &[(u64, u64)], mode: VolumeMode) -> Result<Reading, MetricError> {
+        let w = LevelWeights::from_decay(0.5);
+        match (weighted_reference(bids, mode, &w), weighted_reference(asks, mode, &w)) {
+            (Some(b), Some(a)) => ratio(b, a).map(Reading::new),
+            _ => Err(MetricError::Overflow),
+        }
+    }
+
     #[test]
-    fn the_one_pass_form_agrees_with_the_two_metrics() {
-        let b = book(
-            &[(6_183_763_000_000, 378_826_000), (6_183_762_000_000, 61_700_000)],
-            &[(6_183_764_000_000, 160_520_000)],
-        );
+    fn the_one_pass_weighted_sums_equal_the_checked_reference() {
+        let bids = [(6_183_763_000_000, 378_826_000), (6_183_762_000_000, 61_700_000)];
+        let asks = [(6_183_764_000_000, 160_520_000)];
         let w = LevelWeights::from_decay(0.5);
         for mode in [VolumeMode::Qty, VolumeMode::Notional] {
             let spec = VolumeSpec { mode, top_n: 10 };
-            let (imb, weighted) = imbalance_and_weighted(&b, spec, &w).unwrap();
-            assert_eq!(imb, imbalance(&b, spec).unwrap());
-            assert_eq!(weighted, weighted_imbalance(&b, spec, &w));
+            let (imb, weighted) = imbalance_and_weighted(&book(&bids, &asks), spec, &w).unwrap();
+            assert_eq!(imb, imbalance(&book(&bids, &asks), spec).unwrap());
+            assert_eq!(weighted, weighted_expected(&bids, &asks, mode));
         }
+    }
+
+    #[test]
+    fn weighted_sums_beyond_the_unchecked_bound_are_exact_or_an_overflow() {
+        let spec = VolumeSpec { mode: VolumeMode::Notional, top_n: 10 };
+        let w = LevelWeights::from_decay(0.5);
+        // A level-5 notional of 2¹⁰⁰ puts the plain sum past 2⁹⁸; its weight
+        // (0.5⁵ · 10⁹ < 2²⁵) keeps the weighted sum in 128 bits: exact.
+        const P: u64 = 1 << 50;
+        let far = [(P + 5, 1), (P + 4, 1), (P + 3, 1), (P + 2, 1), (P + 1, 1), (P, P)];
+        let asks = [(P + 6, 7)];
+        let (imb, weighted) = imbalance_and_weighted(&book(&far, &asks), spec, &w).unwrap();
+        assert!(imb.bid.raw >= 1 << 98);
+        assert!(weighted.is_ok());
+        assert_eq!(weighted, weighted_expected(&far, &asks, VolumeMode::Notional));
+        // The same notional at the touch (weight 10⁹ ≈ 2³⁰) overflows the
+        // weighted sum only; the plain ratio is still computed.
+        let near = [(P, P)];
+        let (imb, weighted) = imbalance_and_weighted(&book(&near, &asks), spec, &w).unwrap();
+        assert_eq!(imb.bid.raw, 1 << 100);
+        assert_eq!(weighted, Err(MetricError::Overflow));
+        assert_eq!(weighted_expected(&near, &asks, VolumeMode::Notional), Err(MetricError::Overflow));
+    }
+
+    #[test]
+    fn weights_never_exceed_the_bound_the_unchecked_sums_rely_on() {
+        for decay in [0.5, 1.0, 1.5, f64::NAN, -1.0, f64::INFINITY] {
+            let w = LevelWeights::from_decay(decay);
+            assert!(w.0.iter().all(|&x| x <= LevelWeights::MAX), "decay {decay}: {:?}", w.0);
+        }
+        assert_eq!(LevelWeights::MAX_BITS, 30);
     }
 
     #[test]

@@ -68,14 +68,15 @@ impl Op {
     }
 
     /// Whether `reading op threshold` holds, given `reading.cmp(threshold)`.
-    #[inline]
+    ///
+    /// A bit test, not a branch per operator: bit `ord + 1` of the
+    /// operator's mask says whether that ordering satisfies it.
+    #[inline(always)]
     pub fn holds(self, ord: Ordering) -> bool {
-        match self {
-            Op::Gt => ord == Ordering::Greater,
-            Op::Ge => ord != Ordering::Less,
-            Op::Lt => ord == Ordering::Less,
-            Op::Le => ord != Ordering::Greater,
-        }
+        // Bits: 0 = Less, 1 = Equal, 2 = Greater; indexed by `Op as usize`.
+        const ACCEPTS: [u8; 4] = [0b100, 0b110, 0b001, 0b011];
+        let accepts = ACCEPTS[self as usize & 3];
+        accepts & (1 << (ord as i8 + 1)) != 0
     }
 }
 
@@ -138,7 +139,7 @@ impl Condition {
     /// Whether `reading op value` holds, exactly.
     #[inline]
     pub fn holds(&self, reading: &Reading) -> bool {
-        self.op.holds(reading.exact.cmp_decimal(self.threshold))
+        self.op.holds(reading.cmp_decimal(self.threshold))
     }
 }
 
@@ -178,7 +179,7 @@ impl TriggerSpec {
             metric,
             op,
             value,
-            threshold: Decimal::from_f64(value).unwrap_or(Decimal { negative: false, mag: 0, scale: 0 }),
+            threshold: Decimal::from_f64(value).unwrap_or(Decimal::ZERO),
             extra: Vec::new(),
             cooldown_ns,
             emit,
@@ -207,15 +208,14 @@ impl TriggerSpec {
 
     /// Whether a reading of the first metric is past the re-arm level, on the
     /// non-firing side.
-    #[inline]
+    #[inline(always)]
     pub fn past_rearm(&self, first: &Reading) -> bool {
-        self.rearm.is_some_and(|r| {
-            let ord = first.exact.cmp_decimal(r);
-            match self.op {
-                Op::Gt | Op::Ge => ord == Ordering::Less,
-                Op::Lt | Op::Le => ord == Ordering::Greater,
-            }
-        })
+        let Some(r) = self.rearm else { return false };
+        let ord = first.cmp_decimal(r);
+        match self.op {
+            Op::Gt | Op::Ge => ord == Ordering::Less,
+            Op::Lt | Op::Le => ord == Ordering::Greater,
+        }
     }
 }
 
@@ -259,7 +259,7 @@ pub struct Observation {
 /// Applies one evaluated update at feed time `now`; returns whether the
 /// trigger fires. Filters have already been applied by the caller (a
 /// filtered update never reaches here).
-#[inline]
+#[inline(always)]
 pub fn step(spec: &TriggerSpec, state: &mut TriggerState, obs: Observation, now: UnixNanos) -> bool {
     if !obs.condition {
         state.holding_since = None;
@@ -315,11 +315,23 @@ mod tests {
 
     #[test]
     fn operators_compare_exactly_at_the_threshold() {
-        assert!(Op::Ge.holds(r(25).exact.cmp_decimal(Decimal::from_f64(0.25).unwrap())));
-        assert!(!Op::Gt.holds(r(25).exact.cmp_decimal(Decimal::from_f64(0.25).unwrap())));
-        assert!(Op::Le.holds(r(-25).exact.cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
-        assert!(!Op::Lt.holds(r(-25).exact.cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
-        assert!(Op::Lt.holds(r(-26).exact.cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
+        assert!(Op::Ge.holds(r(25).cmp_decimal(Decimal::from_f64(0.25).unwrap())));
+        assert!(!Op::Gt.holds(r(25).cmp_decimal(Decimal::from_f64(0.25).unwrap())));
+        assert!(Op::Le.holds(r(-25).cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
+        assert!(!Op::Lt.holds(r(-25).cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
+        assert!(Op::Lt.holds(r(-26).cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
+    }
+
+    #[test]
+    fn every_operator_accepts_exactly_its_orderings() {
+        use Ordering::*;
+        for (op, accepted) in
+            [(Op::Gt, [Greater].as_slice()), (Op::Ge, &[Greater, Equal]), (Op::Lt, &[Less]), (Op::Le, &[Less, Equal])]
+        {
+            for ord in [Less, Equal, Greater] {
+                assert_eq!(op.holds(ord), accepted.contains(&ord), "{op} on {ord:?}");
+            }
+        }
     }
 
     #[test]

@@ -17,10 +17,10 @@ fn q(s: &str) -> String {
 
 fn dec(d: Decimal) -> String {
     let mut s = String::new();
-    if d.negative && d.mag != 0 {
+    if d.negative() && d.mag() != 0 {
         s.push('-');
     }
-    let _ = crate::units::write_decimal(&mut s, u128::from(d.mag), d.scale);
+    let _ = crate::units::write_decimal(&mut s, u128::from(d.mag()), d.scale());
     s
 }
 

@@ -226,7 +226,7 @@ pub(super) fn validate_trigger(
         metric: MetricKind::ImbalanceRatio,
         op: Op::Ge,
         value: 0.0,
-        threshold: Decimal { negative: false, mag: 0, scale: 0 },
+        threshold: Decimal::ZERO,
     });
     let rearm = t.rearm.and_then(|r| {
         let problem = if t.emit != Emit::Edge {
@@ -265,7 +265,9 @@ pub(super) fn validate_trigger(
     let min_volume = t.min_volume.and_then(|v| {
         let digits = mode.frac_digits();
         match Decimal::from_f64(v) {
-            Some(d) if !d.negative && d.scale <= digits => Some(u128::from(d.mag) * 10u128.pow(digits - d.scale)),
+            Some(d) if !d.negative() && d.scale() <= digits => {
+                Some(u128::from(d.mag()) * 10u128.pow(digits - d.scale()))
+            }
             _ => {
                 p.add(
                     field("min_volume"),

@@ -125,6 +125,25 @@ fn hot_path(c: &mut Criterion) {
     }];
     every.push(all);
     let every_config = EngineConfig::new(streams.clone(), config.volume, every);
+    // The same seven triggers' shapes (sustain, volume filter, a two-condition
+    // trigger) on the plain ratio alone: `every_metric` minus this case is
+    // what the other metrics cost, apart from what more triggers cost.
+    let mut seven = config.triggers.clone();
+    for (name, value) in [("weighted", 0.3), ("micro", 0.05), ("spread", -0.2), ("ofi", 0.1)] {
+        let mut t = TriggerSpec::simple(name, MetricKind::ImbalanceRatio, Op::Gt, value, 0, Emit::Edge);
+        t.sustain_ns = 200_000_000;
+        t.min_volume = Some(1);
+        seven.push(t);
+    }
+    let mut all = TriggerSpec::simple("all", MetricKind::ImbalanceRatio, Op::Gt, THRESHOLD, 0, Emit::Level);
+    all.extra = vec![Condition {
+        metric: MetricKind::ImbalanceRatio,
+        op: Op::Le,
+        value: 0.9,
+        threshold: Decimal::from_f64(0.9).unwrap(),
+    }];
+    seven.push(all);
+    let seven_config = EngineConfig::new(streams.clone(), config.volume, seven);
 
     let mut group = c.benchmark_group("hot_path");
     group.throughput(Throughput::Elements(1));
@@ -144,6 +163,16 @@ fn hot_path(c: &mut Criterion) {
     let mut engine = Engine::new(every_config);
     let mut i = 0;
     group.bench_function("engine_on_frame_every_metric", |b| {
+        b.iter(|| {
+            let (recv, frame) = &frames[i];
+            i = if i + 1 == frames.len() { 0 } else { i + 1 };
+            engine.on_frame(black_box(frame), *recv, &mut sink)
+        })
+    });
+
+    let mut engine = Engine::new(seven_config);
+    let mut i = 0;
+    group.bench_function("engine_on_frame_seven_triggers_ratio_only", |b| {
         b.iter(|| {
             let (recv, frame) = &frames[i];
             i = if i + 1 == frames.len() { 0 } else { i + 1 };

@@ -5,6 +5,7 @@
 //! [`metrics`] → [`triggers`] → hand-off → [`sinks`]; [`engine`] strings the
 //! deterministic middle together for live runs and replays alike.
 
+pub mod affinity;
 pub mod alert;
 pub mod book;
 pub mod cli;

@@ -195,6 +195,17 @@ impl Runner {
         .map_err(RunError::Thread)?;
 
         let hot_core = config.runtime.hot_core;
+        if let Some(id) = hot_core {
+            match crate::affinity::isolate(id) {
+                Ok(crate::affinity::Isolation::Done { threads, others }) => {
+                    log::info!("HOT | core {id} reserved: {threads} other threads moved to cores {others:?}");
+                }
+                Ok(crate::affinity::Isolation::NoOtherCore) => {
+                    log::warn!("HOT | core {id} is the only allowed core; the other threads share it");
+                }
+                Err(e) => log::warn!("HOT | could not move the other threads off core {id}: {e}"),
+            }
+        }
         let hot = std::thread::Builder::new()
             .name("hot".into())
             .spawn(move || {

@@ -356,7 +356,7 @@ impl Collector for ScrapeCollector {
 
         let mut m = enc.encode_descriptor(
             "latency_seconds",
-            "Latency per stage (wire_to_decision, parse, eval, exchange (includes clock offset), queue, telegram, decision_to_delivered).",
+            "Latency per stage (wire_to_decision, socket_read, in_process, parse, eval, exchange (includes clock offset), queue, telegram, decision_to_delivered).",
             None,
             MetricType::Histogram,
         )?;

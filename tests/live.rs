@@ -318,6 +318,8 @@ fn the_hdr_log_is_readable_by_hdrhistogram_tools() {
     let bytes = std::fs::read(&hlog).unwrap();
     let mut tags = BTreeSet::new();
     let mut recorded = 0;
+    let mut split = std::collections::BTreeMap::<String, u64>::new();
+    let mut max_of = std::collections::BTreeMap::<String, u64>::new();
     for entry in IntervalLogIterator::new(&bytes) {
         if let LogEntry::Interval(h) = entry.expect("a well-formed interval log") {
             let tag = h.tag().map(|t| t.as_str().to_string()).unwrap_or_default();
@@ -327,12 +329,22 @@ fn the_hdr_log_is_readable_by_hdrhistogram_tools() {
             if tag == "wire_to_decision" {
                 recorded += decoded.len();
             }
+            *split.entry(tag.clone()).or_insert(0) += decoded.len();
+            if tag == "wire_to_decision" || tag == "in_process" {
+                let max = max_of.entry(tag.clone()).or_insert(0);
+                *max = (*max).max(decoded.max());
+            }
             tags.insert(tag);
         }
     }
-    for stage in ["wire_to_decision", "parse", "eval", "queue"] {
+    for stage in ["wire_to_decision", "socket_read", "in_process", "parse", "eval", "queue"] {
         assert!(tags.contains(stage), "{stage} missing from {tags:?}");
     }
+    // Every decided frame has its kernel/in-process split, and the
+    // in-process part never exceeds the whole.
+    assert_eq!(split["socket_read"], split["wire_to_decision"]);
+    assert_eq!(split["in_process"], split["wire_to_decision"]);
+    assert!(max_of["in_process"] <= max_of["wire_to_decision"], "{max_of:?}");
     assert!(recorded >= 200, "{recorded} frames in the log");
 }
 

@@ -109,7 +109,9 @@ fn alerts_reach_telegram_after_the_journal_and_metrics_parse_with_every_series()
         .filter(|s| s.metric == "imbalance_monitor_latency_seconds")
         .filter_map(|s| s.labels.get("stage").map(str::to_string))
         .collect();
-    for stage in ["wire_to_decision", "parse", "eval", "queue", "telegram", "decision_to_delivered"] {
+    for stage in
+        ["wire_to_decision", "socket_read", "in_process", "parse", "eval", "queue", "telegram", "decision_to_delivered"]
+    {
         assert!(stages.contains(stage), "latency stage {stage} missing: {stages:?}");
     }
     let sent = scrape

@@ -273,6 +273,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             }
             let now = Instant::now();
             self.poll_at = now;
+            stream::reset_read_nanos();
             let recv = UnixNanos::now();
             for event in events.iter() {
                 match event.token() {
@@ -392,7 +393,11 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
                         st.record(Stage::Parse, nanos(parsed - start));
                         if let Some(decided) = marks.decided {
                             st.record(Stage::Eval, nanos(decided - parsed));
-                            st.record(Stage::WireToDecision, nanos(decided.saturating_duration_since(poll_at)));
+                            let wire = nanos(decided.saturating_duration_since(poll_at));
+                            let read = stream::read_nanos();
+                            st.record(Stage::WireToDecision, wire);
+                            st.record(Stage::SocketRead, read);
+                            st.record(Stage::InProcess, wire.saturating_sub(read));
                         }
                     }
                     // recv − E: includes the clock offset between Binance and us.

@@ -1,8 +1,10 @@
 //! The byte stream under a WebSocket: plain TCP or TLS over TCP, both
 //! non-blocking `mio` sockets.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
+use std::time::Instant;
 
 use mio::net::TcpStream;
 use rustls::pki_types::ServerName;
@@ -41,7 +43,10 @@ impl Read for DrainAware {
         if self.drained && !buf.is_empty() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let n = self.tcp.read(buf)?;
+        let start = Instant::now();
+        let read = self.tcp.read(buf);
+        READ_NANOS.set(READ_NANOS.get().saturating_add(crate::stats::nanos(start.elapsed())));
+        let n = read?;
         self.eof = n == 0 && !buf.is_empty();
         self.drained = n < buf.len();
         Ok(n)
@@ -57,6 +62,24 @@ impl Write for DrainAware {
     fn flush(&mut self) -> io::Result<()> {
         self.tcp.flush()
     }
+}
+
+thread_local! {
+    /// Nanoseconds this thread spent inside socket reads since the last
+    /// [`reset_read_nanos`]: the kernel's share of `wire_to_decision`.
+    static READ_NANOS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Time this thread has spent in socket reads since [`reset_read_nanos`].
+#[inline]
+pub fn read_nanos() -> u64 {
+    READ_NANOS.get()
+}
+
+/// Starts a new count (the hot loop calls it when its poll returns).
+#[inline]
+pub fn reset_read_nanos() {
+    READ_NANOS.set(0);
 }
 
 /// A feed socket. The TLS session and its socket live in one value so

@@ -26,6 +26,14 @@ pub enum Stage {
     /// From the poll returning the readable event that carried a frame to
     /// the trigger decision on it.
     WireToDecision,
+    /// Time inside socket reads (the kernel's `recv`, for TLS the encrypted
+    /// records) between that poll returning and the decision: the part of
+    /// `wire_to_decision` spent in the kernel, which this process does not
+    /// control. On loopback it includes the peer's TCP work (ACKs) too.
+    SocketRead,
+    /// `wire_to_decision − socket_read` for the same frame: what this
+    /// process adds (TLS decryption, WebSocket framing, parse, eval).
+    InProcess,
     /// Parsing one frame into a book.
     Parse,
     /// Metrics and triggers on one parsed book.
@@ -43,12 +51,15 @@ pub enum Stage {
 
 impl Stage {
     /// Stages the hot thread records.
-    pub const HOT: [Stage; 4] = [Stage::WireToDecision, Stage::Parse, Stage::Eval, Stage::Exchange];
+    pub const HOT: [Stage; 6] =
+        [Stage::WireToDecision, Stage::SocketRead, Stage::InProcess, Stage::Parse, Stage::Eval, Stage::Exchange];
     /// Stages the cold side records.
     pub const COLD: [Stage; 3] = [Stage::Queue, Stage::Telegram, Stage::DecisionToDelivered];
     /// Every stage, in report order.
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 9] = [
         Stage::WireToDecision,
+        Stage::SocketRead,
+        Stage::InProcess,
         Stage::Parse,
         Stage::Eval,
         Stage::Exchange,
@@ -61,6 +72,8 @@ impl Stage {
     pub const fn name(self) -> &'static str {
         match self {
             Stage::WireToDecision => "wire_to_decision",
+            Stage::SocketRead => "socket_read",
+            Stage::InProcess => "in_process",
             Stage::Parse => "parse",
             Stage::Eval => "eval",
             Stage::Exchange => "exchange",
@@ -90,7 +103,7 @@ pub fn new_histogram() -> Histogram<u64> {
 /// One buffer of hot-side statistics.
 pub struct HotStats {
     /// By [`Stage::index`] for the hot stages (others unused).
-    pub hist: [Histogram<u64>; 4],
+    pub hist: [Histogram<u64>; Stage::HOT.len()],
     /// Running totals at the moment the buffer was published.
     pub engine: EngineCounters,
     pub feed: FeedCounters,
@@ -105,7 +118,7 @@ pub struct HotStats {
 impl HotStats {
     fn new(now: Instant) -> Self {
         HotStats {
-            hist: [new_histogram(), new_histogram(), new_histogram(), new_histogram()],
+            hist: std::array::from_fn(|_| new_histogram()),
             engine: EngineCounters::default(),
             feed: FeedCounters::default(),
             handoff: HandOffCounters::default(),

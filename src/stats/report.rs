@@ -57,7 +57,7 @@ impl HdrLog {
         let start = SystemTime::now();
         IntervalLogWriterBuilder::new()
             .add_comment("imbalance-monitor latency log: one histogram per stage per interval, values in ns")
-            .add_comment("Tags: wire_to_decision parse eval exchange queue telegram decision_to_delivered")
+            .add_comment("Tags: wire_to_decision socket_read in_process parse eval exchange queue telegram decision_to_delivered")
             .add_comment("exchange = recv - E: includes the clock offset between Binance and this host")
             .with_start_time(start)
             .with_base_time(start)

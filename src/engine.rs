@@ -150,10 +150,9 @@ pub struct Engine<H: ActionHook = NoAction> {
     slots: Vec<Book>,
     current: Vec<usize>,
     scratch: usize,
-    /// Triggers watching each pair.
-    watching: Vec<Vec<TriggerId>>,
-    /// State at `pair * triggers + trigger`.
-    states: Vec<TriggerState>,
+    /// Per pair, the triggers watching it in config order, each with its
+    /// state for that pair: the decision loop walks one contiguous slice.
+    lanes: Vec<Vec<(TriggerId, TriggerState)>>,
     counters: EngineCounters,
     /// Which metrics some trigger (or filter) needs, by [`MetricKind::index`].
     needs: [bool; MetricKind::COUNT],
@@ -183,10 +182,15 @@ impl<H: ActionHook> Engine<H> {
     pub fn with_hook(config: EngineConfig, hook: H) -> Self {
         let pairs = config.streams.len();
         let triggers = config.triggers.len();
-        let watching = config
+        let lanes = config
             .streams
             .pairs()
-            .map(|p| (0..triggers).filter(|&t| config.triggers[t].applies_to(p)).map(|t| TriggerId(t as u16)).collect())
+            .map(|p| {
+                (0..triggers)
+                    .filter(|&t| config.triggers[t].applies_to(p))
+                    .map(|t| (TriggerId(t as u16), TriggerState::default()))
+                    .collect()
+            })
             .collect();
         let mut needs = [false; MetricKind::COUNT];
         for t in &config.triggers {
@@ -205,8 +209,7 @@ impl<H: ActionHook> Engine<H> {
             slots: vec![Book::default(); pairs + 1],
             current: (0..pairs).collect(),
             scratch: pairs,
-            watching,
-            states: vec![TriggerState::default(); pairs * triggers],
+            lanes,
             counters: EngineCounters {
                 frames_by_pair: vec![0; pairs],
                 alerts: vec![0; pairs * triggers],
@@ -318,21 +321,17 @@ impl<H: ActionHook> Engine<H> {
             sink.metric(&MetricUpdate { recv, pair, imbalance: imb });
         }
         let readings = self.readings(pair, imb.ratio, weighted, had_book);
-        let ntrig = self.config.triggers.len();
         let total_volume = imb.bid.raw + imb.ask.raw;
-        let Some(watching) = self.watching.get(pair.index()) else {
+        let Some(lanes) = self.lanes.get_mut(pair.index()) else {
             clock.decided();
             return FrameOutcome::Evaluated { pair, alerts: 0 };
         };
         // Decide first, emit after: the decision loop keeps only what the
         // conditions need live, and the decision instant excludes the sinks.
         self.fired.clear();
-        'triggers: for &tid in watching {
-            let (Some(spec), Some(state)) =
-                (self.config.triggers.get(tid.index()), self.states.get_mut(pair.index() * ntrig + tid.index()))
-            else {
-                continue;
-            };
+        'triggers: for (tid, state) in lanes.iter_mut() {
+            let tid = *tid;
+            let Some(spec) = self.config.triggers.get(tid.index()) else { continue };
             if spec.min_volume.is_some_and(|min| total_volume < min) {
                 continue;
             }
@@ -451,7 +450,7 @@ impl<H: ActionHook> Engine<H> {
 
     /// Trigger state of (pair, trigger), for inspection.
     pub fn trigger_state(&self, pair: PairId, trigger: TriggerId) -> Option<TriggerState> {
-        self.states.get(pair.index() * self.config.triggers.len() + trigger.index()).copied()
+        self.lanes.get(pair.index())?.iter().find(|(id, _)| *id == trigger).map(|&(_, state)| state)
     }
 
     /// The action hook, e.g. to read what an execution hook did.

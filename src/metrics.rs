@@ -444,19 +444,23 @@ impl Reading {
     }
 }
 
-/// `x` as an `f64` within 2⁻⁵³ + 2⁻⁶³ relative: its leading 64 bits,
-/// truncated, converted once. A handful of instructions where `x as f64`
-/// (correctly rounded) is a library call.
+/// `x` as an `f64` within 2⁻⁵³ + 2⁻⁶² relative: its leading 63 bits,
+/// truncated, converted once. Signed conversions only (one instruction on
+/// x86-64, where unsigned ones take several and `u128 as f64` is a call).
 #[inline(always)]
 fn quick_f64(x: u128) -> f64 {
     let hi = (x >> 64) as u64;
     if hi == 0 {
-        return x as u64 as f64;
+        let lo = x as u64;
+        return match i64::try_from(lo) {
+            Ok(v) => v as f64,
+            Err(_) => (lo >> 1) as i64 as f64 * 2.0,
+        };
     }
     let lz = hi.leading_zeros();
-    let top = ((x << lz) >> 64) as u64;
-    // × 2^(64 − lz), built as the power of two's bit pattern (exponent 1..=64).
-    top as f64 * f64::from_bits(u64::from(1023 + 64 - lz) << 52)
+    let top = ((x << lz) >> 65) as i64;
+    // × 2^(65 − lz), built as the power of two's bit pattern (exponent 2..=65).
+    top as f64 * f64::from_bits(u64::from(1023 + 65 - lz) << 52)
 }
 
 /// The imbalance of one book: both side volumes and the ratio.
@@ -766,6 +770,16 @@ mod tests {
         assert_eq!(cmp_both(frac(true, 0, 4), Decimal::from_f64(0.0).unwrap()), Equal);
         assert_eq!(cmp_both(frac(false, u128::MAX, u128::MAX), Decimal::from_f64(1.0).unwrap()), Equal);
         assert_eq!(cmp_both(frac(false, 1, 0), Decimal::from_f64(1.0).unwrap()), Greater);
+    }
+
+    #[test]
+    fn quick_f64_is_within_its_documented_error() {
+        let edges = [0, 1, (1 << 53) - 1, 1 << 53, (1 << 53) + 1, u128::from(u64::MAX), 10u128.pow(30) + 7, u128::MAX];
+        for x in edges.into_iter().chain((0..128).map(|k| (1u128 << k) | 0x5555_5555_5555_5555_5555)) {
+            let (quick, exact) = (quick_f64(x), x as f64);
+            // |quick − x| ≤ (2⁻⁵³ + 2⁻⁶²) x and |exact − x| ≤ 2⁻⁵³ x.
+            assert!((quick - exact).abs() <= exact * 2f64.powi(-51), "{x}: {quick} vs {exact}");
+        }
     }
 
     proptest::proptest! {

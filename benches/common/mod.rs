@@ -1,6 +1,6 @@
 //! The engine configurations the hot-path benchmarks measure, shared by the
-//! criterion bench (`benches/hot_path.rs`, wall clock) and the instruction
-//! counter (`examples/hot_path_instructions.rs`, under callgrind), so both
+//! criterion bench (`benches/hot_path.rs`, wall clock) and the case
+//! runner (`examples/hot_path_cases.rs`, under callgrind or interleaved), so both
 //! measure the same thing.
 
 use std::hint::black_box;

@@ -95,6 +95,9 @@ pub struct BinanceConfig {
 /// Hot/cold thread settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuntimeConfig {
+    /// The core the hot thread is pinned to. Reserving it moves every other
+    /// thread of the process (an embedding application's included) to the
+    /// remaining allowed cores: see [`crate::affinity::isolate`].
     pub hot_core: Option<usize>,
     pub busy_poll: bool,
     pub shutdown_grace: Duration,

@@ -119,7 +119,7 @@ pub struct LogConfig {
 pub struct Config {
     /// The file it came from (for messages).
     pub path: PathBuf,
-    /// Symbols in upper case, config order; a symbol's index is its [`PairId`].
+    /// Symbols in upper case, config order; a symbol's index is its [`PairId`](crate::exchange::binance::PairId).
     pub pairs: Vec<String>,
     pub binance: BinanceConfig,
     pub volume: VolumeSpec,

@@ -55,23 +55,29 @@ impl EngineSink for CountingSink {
 pub enum Case {
     /// The plain ratio (notional, top 10) and two triggers on it.
     Plain,
-    /// Plain plus one trigger on each other metric, each with sustain and
-    /// both liquidity filters, and a two-condition trigger: every metric
-    /// computed on every frame.
+    /// Plain plus one trigger on each other metric (weighted imbalance,
+    /// microprice, spread, OFI): every metric computed on every frame.
     EveryMetric,
-    /// The same seven triggers' shapes (sustain, volume filter, a
-    /// two-condition trigger) on the plain ratio alone. `EveryMetric` minus
-    /// this is what the other metrics cost, apart from more triggers.
+    /// [`Case::EveryMetric`] with every trigger option on top: sustain and
+    /// both liquidity filters on each metric trigger, and a two-condition
+    /// trigger.
+    EveryMetricAndOption,
+    /// The same seven triggers' shapes as [`Case::EveryMetricAndOption`]
+    /// (sustain, volume filter, a two-condition trigger) on the plain ratio
+    /// alone: the difference is what the other metrics cost, apart from
+    /// what more triggers cost.
     SevenTriggersRatioOnly,
 }
 
 impl Case {
-    pub const ALL: [Case; 3] = [Case::Plain, Case::EveryMetric, Case::SevenTriggersRatioOnly];
+    pub const ALL: [Case; 4] =
+        [Case::Plain, Case::EveryMetric, Case::EveryMetricAndOption, Case::SevenTriggersRatioOnly];
 
     pub fn name(self) -> &'static str {
         match self {
             Case::Plain => "engine_on_frame",
             Case::EveryMetric => "engine_on_frame_every_metric",
+            Case::EveryMetricAndOption => "engine_on_frame_every_metric_and_option",
             Case::SevenTriggersRatioOnly => "engine_on_frame_seven_triggers_ratio_only",
         }
     }
@@ -94,6 +100,11 @@ impl Case {
         match self {
             Case::Plain => {}
             Case::EveryMetric => {
+                for (name, metric, op, value, _) in others {
+                    triggers.push(TriggerSpec::simple(name, metric, op, value, 0, Emit::Edge));
+                }
+            }
+            Case::EveryMetricAndOption => {
                 for (name, metric, op, value, _) in others {
                     let mut t = TriggerSpec::simple(name, metric, op, value, 0, Emit::Edge);
                     t.sustain_ns = 200_000_000;

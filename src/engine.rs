@@ -10,7 +10,7 @@ use crate::book::{Book, BookShape};
 use crate::exchange::binance::{Message, PairId, ParseError, StreamTable, parse_message};
 use crate::metrics::{
     Fraction, LevelWeights, MetricError, MetricKind, OfiWindow, Reading, VolumeSpec, imbalance, imbalance_and_weighted,
-    microprice_offset_bps, spread_bps,
+    microprice_offset_bps_at, spread_bps_at, touch,
 };
 use crate::triggers::{MAX_CONDITIONS, Observation, TriggerId, TriggerSpec, TriggerState, step};
 use crate::units::UnixNanos;
@@ -335,14 +335,14 @@ impl<H: ActionHook> Engine<H> {
             if spec.min_volume.is_some_and(|min| total_volume < min) {
                 continue;
             }
-            if let Some(max) = spec.max_spread_bps {
+            if let Some(max) = &spec.max_spread_bps {
                 match &readings[MetricKind::SpreadBps.index()] {
                     Some(r) if r.cmp_decimal(max) != std::cmp::Ordering::Greater => {}
                     _ => continue,
                 }
             }
             let Some(first) = &readings[spec.metric.index()] else { continue };
-            let mut condition = spec.op.holds(first.cmp_decimal(spec.threshold));
+            let mut condition = spec.op.holds(first.cmp_decimal(&spec.threshold));
             for c in &spec.extra {
                 let Some(r) = &readings[c.metric.index()] else { continue 'triggers };
                 condition &= c.holds(r);
@@ -406,11 +406,18 @@ impl<H: ActionHook> Engine<H> {
         r[MetricKind::ImbalanceRatio.index()] = Some(ratio);
         r[MetricKind::WeightedImbalance.index()] = weighted;
         let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else { return r };
-        if self.needs[MetricKind::MicropriceOffsetBps.index()] {
-            r[MetricKind::MicropriceOffsetBps.index()] = microprice_offset_bps(book).ok();
-        }
-        if self.needs[MetricKind::SpreadBps.index()] {
-            r[MetricKind::SpreadBps.index()] = spread_bps(book).ok();
+        let (micro, spread) =
+            (self.needs[MetricKind::MicropriceOffsetBps.index()], self.needs[MetricKind::SpreadBps.index()]);
+        // Both touch metrics from one look at the best levels.
+        if (micro || spread)
+            && let Ok((b, a)) = touch(book)
+        {
+            if micro {
+                r[MetricKind::MicropriceOffsetBps.index()] = microprice_offset_bps_at(&b, &a).ok();
+            }
+            if spread {
+                r[MetricKind::SpreadBps.index()] = spread_bps_at(&b, &a).ok();
+            }
         }
         if let Some(window) = self.ofi.get_mut(pair.index()) {
             if had_book && let Some(prev) = self.slots.get(self.scratch) {

@@ -7,7 +7,7 @@
 //! metric is one function over a pair's book (OFI also over its own small
 //! fixed-size history), registered by [`MetricKind`].
 
-use crate::book::{Book, BookSide, SideKind};
+use crate::book::{Book, BookSide, Level, SideKind};
 use crate::units::{Volume, VolumeMode};
 
 /// The metrics a trigger can watch. `as_str` is the name in configs, logs
@@ -181,7 +181,7 @@ impl Fraction {
 
     /// Exact three-way comparison with a decimal threshold.
     #[inline]
-    pub fn cmp_decimal(self, t: Decimal) -> std::cmp::Ordering {
+    pub fn cmp_decimal(self, t: &Decimal) -> std::cmp::Ordering {
         use std::cmp::Ordering::*;
         let self_neg = self.negative && self.mag != 0;
         let t_neg = t.negative && t.mag != 0;
@@ -373,13 +373,13 @@ impl Decimal {
     /// The threshold as an `f64` within 3.4·10⁻¹⁶ relative, for the filter
     /// in [`Reading::cmp_decimal`].
     #[inline(always)]
-    pub fn approx(self) -> f64 {
+    pub fn approx(&self) -> f64 {
         self.approx
     }
 
     /// `10^scale`.
     #[inline(always)]
-    pub fn den(self) -> u64 {
+    pub fn den(&self) -> u64 {
         self.den
     }
 }
@@ -432,7 +432,7 @@ impl Reading {
     /// Exact three-way comparison with a decimal threshold: the same answer
     /// as [`Fraction::cmp_decimal`], usually without its multiplications.
     #[inline(always)]
-    pub fn cmp_decimal(&self, t: Decimal) -> std::cmp::Ordering {
+    pub fn cmp_decimal(&self, t: &Decimal) -> std::cmp::Ordering {
         let ta = t.approx();
         let diff = self.approx - ta;
         // NaN or infinite estimates (a zero denominator) fail this test and
@@ -569,7 +569,7 @@ pub fn weighted_imbalance(book: &Book, spec: VolumeSpec, w: &LevelWeights) -> Re
 
 /// The best bid and ask levels, when both sides have one.
 #[inline]
-fn touch(book: &Book) -> Result<(crate::book::Level, crate::book::Level), MetricError> {
+pub(crate) fn touch(book: &Book) -> Result<(Level, Level), MetricError> {
     match (book.bids.best(), book.asks.best()) {
         (Some(b), Some(a)) => Ok((b, a)),
         _ => Err(MetricError::OneSided),
@@ -580,6 +580,12 @@ fn touch(book: &Book) -> Result<(crate::book::Level, crate::book::Level), Metric
 #[inline]
 pub fn spread_bps(book: &Book) -> Result<Reading, MetricError> {
     let (b, a) = touch(book)?;
+    spread_bps_at(&b, &a)
+}
+
+/// [`spread_bps`] from the best bid and ask levels.
+#[inline]
+pub(crate) fn spread_bps_at(b: &Level, a: &Level) -> Result<Reading, MetricError> {
     let (bid, ask) = (u128::from(b.price.0), u128::from(a.price.0));
     let spread = ask.checked_sub(bid).ok_or(MetricError::OneSided)?;
     Ok(Reading::new(Fraction { negative: false, mag: spread * 20_000, den: bid + ask }))
@@ -592,6 +598,12 @@ pub fn spread_bps(book: &Book) -> Result<Reading, MetricError> {
 #[inline]
 pub fn microprice_offset_bps(book: &Book) -> Result<Reading, MetricError> {
     let (b, a) = touch(book)?;
+    microprice_offset_bps_at(&b, &a)
+}
+
+/// [`microprice_offset_bps`] from the best bid and ask levels.
+#[inline]
+pub(crate) fn microprice_offset_bps_at(b: &Level, a: &Level) -> Result<Reading, MetricError> {
     let (bq, aq) = (b.qty.0, a.qty.0);
     let qsum = u128::from(bq) + u128::from(aq);
     if qsum == 0 {
@@ -750,8 +762,8 @@ mod tests {
 
     /// Both comparison paths: the exact one and the filtered one.
     fn cmp_both(f: Fraction, t: Decimal) -> std::cmp::Ordering {
-        let exact = f.cmp_decimal(t);
-        assert_eq!(Reading::new(f).cmp_decimal(t), exact, "{f:?} vs {t:?}");
+        let exact = f.cmp_decimal(&t);
+        assert_eq!(Reading::new(f).cmp_decimal(&t), exact, "{f:?} vs {t:?}");
         exact
     }
 
@@ -821,7 +833,7 @@ mod tests {
         let b = book(&[(99, 3)], &[(101, 1)]);
         let r = microprice_offset_bps(&b).unwrap();
         assert_eq!(r.value(), 50.0);
-        assert_eq!(r.exact.cmp_decimal(Decimal::from_f64(50.0).unwrap()), Equal);
+        assert_eq!(r.exact.cmp_decimal(&Decimal::from_f64(50.0).unwrap()), Equal);
         let sell = microprice_offset_bps(&book(&[(99, 1)], &[(101, 3)])).unwrap();
         assert_eq!(sell.value(), -50.0);
         assert_eq!(microprice_offset_bps(&book(&[(99, 2)], &[(101, 2)])).unwrap().value(), 0.0);
@@ -836,7 +848,7 @@ mod tests {
         let w = weighted_imbalance(&b, spec, &LevelWeights::from_decay(0.5)).unwrap();
         // plain: (10 − 4)/14; weighted: (1 + 4.5 − 3 − 0.5)/(1 + 4.5 + 3 + 0.5) = 2/9.
         assert_eq!(plain, 6.0 / 14.0);
-        assert_eq!(w.exact.cmp_decimal(Decimal::from_f64(0.2).unwrap()), Greater);
+        assert_eq!(w.exact.cmp_decimal(&Decimal::from_f64(0.2).unwrap()), Greater);
         assert_eq!(w.value(), 2.0 / 9.0);
         let flat = weighted_imbalance(&b, spec, &LevelWeights::from_decay(1.0)).unwrap();
         assert_eq!(flat.value(), plain);

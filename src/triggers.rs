@@ -139,7 +139,7 @@ impl Condition {
     /// Whether `reading op value` holds, exactly.
     #[inline]
     pub fn holds(&self, reading: &Reading) -> bool {
-        self.op.holds(reading.cmp_decimal(self.threshold))
+        self.op.holds(reading.cmp_decimal(&self.threshold))
     }
 }
 
@@ -210,7 +210,7 @@ impl TriggerSpec {
     /// non-firing side.
     #[inline(always)]
     pub fn past_rearm(&self, first: &Reading) -> bool {
-        let Some(r) = self.rearm else { return false };
+        let Some(r) = &self.rearm else { return false };
         let ord = first.cmp_decimal(r);
         match self.op {
             Op::Gt | Op::Ge => ord == Ordering::Less,
@@ -315,11 +315,11 @@ mod tests {
 
     #[test]
     fn operators_compare_exactly_at_the_threshold() {
-        assert!(Op::Ge.holds(r(25).cmp_decimal(Decimal::from_f64(0.25).unwrap())));
-        assert!(!Op::Gt.holds(r(25).cmp_decimal(Decimal::from_f64(0.25).unwrap())));
-        assert!(Op::Le.holds(r(-25).cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
-        assert!(!Op::Lt.holds(r(-25).cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
-        assert!(Op::Lt.holds(r(-26).cmp_decimal(Decimal::from_f64(-0.25).unwrap())));
+        assert!(Op::Ge.holds(r(25).cmp_decimal(&Decimal::from_f64(0.25).unwrap())));
+        assert!(!Op::Gt.holds(r(25).cmp_decimal(&Decimal::from_f64(0.25).unwrap())));
+        assert!(Op::Le.holds(r(-25).cmp_decimal(&Decimal::from_f64(-0.25).unwrap())));
+        assert!(!Op::Lt.holds(r(-25).cmp_decimal(&Decimal::from_f64(-0.25).unwrap())));
+        assert!(Op::Lt.holds(r(-26).cmp_decimal(&Decimal::from_f64(-0.25).unwrap())));
     }
 
     #[test]

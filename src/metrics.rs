@@ -387,17 +387,20 @@ impl Decimal {
 /// A metric reading, kept exact; its correctly rounded `f64` is rendered
 /// only when someone reads it (an alert, a log line), never per frame.
 ///
-/// It also carries a quick `f64` of the same value, accurate to a few ulps,
-/// so that [`Reading::cmp_decimal`] can settle most threshold comparisons
-/// with one floating-point subtraction and fall back to the exact 192-bit
-/// cross-multiplication only when the two are too close for the estimate to
-/// be sure (a filtered exact predicate). A trigger set compares one reading
-/// with many thresholds; the estimate is made once per reading.
+/// It also carries quick `f64`s of its numerator and denominator, accurate
+/// to a few ulps, so that [`Reading::cmp_decimal`] can settle most threshold
+/// comparisons with one floating-point multiply-and-subtract and fall back
+/// to the exact 192-bit cross-multiplication only when the two sides are too
+/// close for the estimates to be sure (a filtered exact predicate). A
+/// trigger set compares one reading with many thresholds; the estimates are
+/// made once per reading, and no division is needed at all.
 #[derive(Clone, Copy, Debug)]
 pub struct Reading {
     pub exact: Fraction,
-    /// `exact` within 4·10⁻¹⁶ relative (see [`quick_f64`]).
-    approx: f64,
+    /// `±mag` and `den` of `exact`, each within 2⁻⁵³ + 2⁻⁶² relative (see
+    /// [`quick_f64`]).
+    num: f64,
+    den: f64,
 }
 
 impl PartialEq for Reading {
@@ -409,19 +412,19 @@ impl PartialEq for Reading {
 
 impl Eq for Reading {}
 
-/// Relative gap between the estimates above which their order is certain:
-/// 2⁻⁴⁸ ≈ 3.6·10⁻¹⁵, ten times the worst combined error of a reading's
-/// estimate (≤ 3.4·10⁻¹⁶ relative: two truncating conversions and a
-/// division) and a threshold's (≤ 3.4·10⁻¹⁶: a conversion, a table
-/// reciprocal and a product) plus the subtraction's own rounding.
+/// Relative gap between `num` and `threshold × den` above which their order
+/// is certain: 2⁻⁴⁸ ≈ 3.6·10⁻¹⁵, ten times the worst combined error of the
+/// estimates (≤ 1.2·10⁻¹⁶ for `num`; ≤ 4.5·10⁻¹⁶ for the product: the
+/// denominator's conversion, the threshold's conversion and table reciprocal,
+/// the product's rounding) plus the subtraction's own rounding.
 const FILTER_MARGIN: f64 = 1.0 / (1u64 << 48) as f64;
 
 impl Reading {
     /// From an exact fraction.
     #[inline]
     pub fn new(exact: Fraction) -> Self {
-        let approx = quick_f64(exact.mag) / quick_f64(exact.den);
-        Reading { exact, approx: if exact.negative { -approx } else { approx } }
+        let num = quick_f64(exact.mag);
+        Reading { exact, num: if exact.negative { -num } else { num }, den: quick_f64(exact.den) }
     }
 
     /// The correctly rounded value.
@@ -433,11 +436,11 @@ impl Reading {
     /// as [`Fraction::cmp_decimal`], usually without its multiplications.
     #[inline(always)]
     pub fn cmp_decimal(&self, t: &Decimal) -> std::cmp::Ordering {
-        let ta = t.approx();
-        let diff = self.approx - ta;
-        // NaN or infinite estimates (a zero denominator) fail this test and
-        // take the exact path, as do values within the margin.
-        if diff.abs() > FILTER_MARGIN * (self.approx.abs() + ta.abs()) {
+        // value ⋛ t  ⇔  ±mag ⋛ t·den, as den > 0.
+        let rhs = t.approx() * self.den;
+        let diff = self.num - rhs;
+        // Values within the margin (equal ones included) take the exact path.
+        if diff.abs() > FILTER_MARGIN * (self.num.abs() + rhs.abs()) {
             return if diff > 0.0 { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Less };
         }
         self.exact.cmp_decimal(t)

@@ -433,7 +433,7 @@ impl Reading {
     }
 
     /// Exact three-way comparison with a decimal threshold: the same answer
-    /// as [`Fraction::cmp_decimal`], usually without its multiplications.
+    /// as [`Fraction::cmp_decimal`], usually without its 128-bit multiplications.
     #[inline(always)]
     pub fn cmp_decimal(&self, t: &Decimal) -> std::cmp::Ordering {
         // value ⋛ t  ⇔  ±mag ⋛ t·den, as den > 0.

@@ -17,7 +17,6 @@ DURATION=${DURATION:-10}
 RATES=${RATES:-"1000 10000 100000 max"}
 BUSY_POLL=${BUSY_POLL:-true}
 TLS=${TLS:-true}
-if [ "$TLS" = true ]; then tls_args=(--tls --ca-out); else tls_args=(); fi
 ncpu=$(nproc)
 HOT_CORE=${HOT_CORE:-$((ncpu - 1))}
 # The simulator runs on the other cores, so it never preempts the hot thread.
@@ -27,6 +26,7 @@ BIN=target/release/imbalance-monitor
 
 cargo build --release --quiet
 work=$(mktemp -d)
+if [ "$TLS" = true ]; then tls_args=(--tls --ca-out "$work/ca.pem"); else tls_args=(); fi
 sim_pid=""
 cleanup() {
   [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true
@@ -45,7 +45,7 @@ printf '| %-8s | %-17s | %-10s | %-18s | %-9s | %-9s | %-19s | %-18s |\n' "offer
 printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "----------" "-------------------" "------------" "--------------------" "-----------" "-----------" "---------------------" "--------------------"
 
 for rate in $RATES; do
-  taskset -c "$SIM_CORES" "$BIN" simulate ${tls_args[@]+"${tls_args[@]}"} ${tls_args[@]+"$work/ca.pem"} --replay "$REC" --loop --rate "$rate" >"$work/sim.out" 2>"$work/sim.err" &
+  taskset -c "$SIM_CORES" "$BIN" simulate ${tls_args[@]+"${tls_args[@]}"} --replay "$REC" --loop --rate "$rate" >"$work/sim.out" 2>"$work/sim.err" &
   sim_pid=$!
   for _ in $(seq 100); do [ -s "$work/sim.out" ] && break; sleep 0.05; done
   url=$(head -n1 "$work/sim.out" | awk '{print $2}')

@@ -293,7 +293,7 @@ fn demo(args: &DemoArgs, verbosity: Verbosity) -> ExitCode {
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("imbalance-monitor-demo-{}", std::process::id())));
     let _log = match logging::init(
-        Some(&dir.join("imbalance-monitor.log")),
+        Some(&logging::LogFile { path: dir.join("imbalance-monitor.log"), rotation: logging::Rotation::DEFAULT }),
         verbosity.level(log::LevelFilter::Info),
         Console::Stdout,
     ) {
@@ -366,7 +366,7 @@ fn run_live(config_arg: &ConfigArg, args: &RunArgs, verbosity: Verbosity) -> Exi
         Ok(c) => c,
         Err(code) => return code,
     };
-    let _log = match logging::init(Some(&config.log.file), verbosity.level(config.log.level), Console::Stdout) {
+    let _log = match logging::init(Some(&config.log.log_file()), verbosity.level(config.log.level), Console::Stdout) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("error: {e}");

@@ -23,6 +23,7 @@ pub mod recorder;
 pub mod recording;
 pub mod replay;
 pub mod run;
+pub mod sanitize;
 pub mod simulator;
 pub mod sinks;
 pub mod stats;

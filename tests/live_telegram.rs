@@ -11,8 +11,18 @@ use imbalance_monitor::run::{RunOptions, Runner};
 use imbalance_monitor::simulator::{Rate, RunningSimulator, SimOptions, Simulator};
 use support::live::{http_get, recording, scratch, wait_until};
 use support::mock_bot_api::{Fault, MockBotApi};
+use support::trace_log;
 
 const TOKEN: &str = "123456789:AAElivetestlivetestlivetestlivetest1";
+const SECRET: &str = "AAElivetestlivetestlivetestlivetest1";
+
+/// No piece of the token in the app's log (at TRACE) or the journal.
+fn assert_no_token(dir: &Path) {
+    let log = trace_log::lines().join("\n");
+    assert_eq!(trace_log::holding_part_of(&log, SECRET), Vec::<&str>::new(), "the token is in the log");
+    let journal = std::fs::read_to_string(dir.join("alerts.jsonl")).unwrap_or_default();
+    assert_eq!(trace_log::holding_part_of(&journal, SECRET), Vec::<&str>::new(), "the token is in the journal");
+}
 
 fn config(s: &RunningSimulator, dir: &Path, api_base: &str, triggers: &str) -> Config {
     let text = format!(
@@ -36,6 +46,7 @@ const EDGE: &str = "[[triggers]]\nname = \"buy\"\nop = \">=\"\nvalue = 0.25\n[[t
 
 #[test]
 fn alerts_reach_telegram_after_the_journal_and_metrics_parse_with_every_series() {
+    trace_log::install();
     let dir = scratch("livetg-e2e");
     let mock = MockBotApi::builder(TOKEN).private_chat(42).flood_interval(None).start();
     let s = Simulator::start(SimOptions {
@@ -80,7 +91,7 @@ fn alerts_reach_telegram_after_the_journal_and_metrics_parse_with_every_series()
     assert_eq!(alert_ids.len() as u64, report.cold.alerts);
     let delivered: String = mock.messages().iter().map(|m| m.text.clone()).collect();
     assert!(delivered.contains("BTCUSDT"));
-    assert!(!std::fs::read_to_string(dir.join("alerts.jsonl")).unwrap().contains("AAElivetest"));
+    assert_no_token(&dir);
 
     // The exposition parses with a real text-format parser and has every series.
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
@@ -128,6 +139,7 @@ fn alerts_reach_telegram_after_the_journal_and_metrics_parse_with_every_series()
 
 #[test]
 fn a_hanging_telegram_never_slows_the_engine() {
+    trace_log::install();
     let dir = scratch("livetg-hang");
     let mock = MockBotApi::builder(TOKEN).private_chat(42).flood_interval(None).start();
     for _ in 0..1000 {
@@ -160,4 +172,78 @@ fn a_hanging_telegram_never_slows_the_engine() {
     let deliveries: Vec<&serde_json::Value> = journal.iter().filter(|v| v["type"] == "delivery").collect();
     assert_eq!(deliveries.len(), 1500);
     assert!(deliveries.iter().all(|d| d["status"] == "dropped" || d["status"] == "failed"), "none could be sent");
+    assert_no_token(&dir);
+}
+
+/// Reads a child's pipe to the end on a thread, so a chatty child never
+/// blocks on a full pipe.
+fn drain(pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut pipe = pipe;
+        let _ = pipe.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}
+
+#[test]
+fn at_trace_level_the_binary_writes_the_token_to_no_output() {
+    let dir = scratch("livetg-trace-bin");
+    let mock = MockBotApi::builder(TOKEN).private_chat(42).start();
+    mock.fault_for_chat(42, Fault::InternalError);
+    mock.fault_for_chat(42, Fault::TooManyRequests(1));
+    mock.fault_for_chat(42, Fault::BadGatewayHtml);
+    let s = Simulator::start(SimOptions {
+        tls: true,
+        replay: vec![recording(&dir, 40)],
+        rate: Rate::PerSecond(20),
+        ..SimOptions::default()
+    })
+    .unwrap();
+    let log_file = dir.join("logs/im.log");
+    let text = format!(
+        "pairs = [\"BTCUSDT\"]\n[binance]\nws_url = {:?}\nca_file = {:?}\n[alerts]\njournal = {:?}\n[log]\nfile = {log_file:?}\nlevel = \"trace\"\n[telegram]\nenabled = true\nbot_token = {TOKEN:?}\nchat_ids = [42]\napi_base = {:?}\ntimeout_ms = 1000\nconnect_timeout_ms = 500\n{EDGE}",
+        s.url(),
+        s.ca_path().unwrap(),
+        dir.join("alerts.jsonl"),
+        mock.base_url(),
+    );
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_imbalance-monitor"))
+        .args(["-vv", "run", "-c"])
+        .arg(&cfg)
+        .env_remove("TELEGRAM_BOT_TOKEN")
+        .env_remove("TELEGRAM_CHAT_ID")
+        .env_remove("IMBALANCE_THRESHOLD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    wait_until("the recording", Duration::from_secs(60), || s.stats().recording_finished);
+    wait_until("every alert delivered", Duration::from_secs(60), || {
+        let l = lines(&dir);
+        let alerts = l.iter().filter(|v| v.get("type").is_none()).count();
+        alerts > 0 && l.iter().filter(|v| v["type"] == "delivery" && v["status"] == "sent").count() == alerts
+    });
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let outputs = [
+        ("stdout", stdout.join().unwrap()),
+        ("stderr", stderr.join().unwrap()),
+        ("log file", std::fs::read_to_string(&log_file).unwrap()),
+        ("journal", std::fs::read_to_string(dir.join("alerts.jsonl")).unwrap()),
+    ];
+    for (name, text) in &outputs {
+        let leaks = trace_log::holding_part_of(text, SECRET);
+        assert_eq!(leaks, Vec::<&str>::new(), "the token is in the {name}");
+    }
+    // The check means something: trace records were written, ureq's among them, and the retries happened.
+    let (_, console) = &outputs[0];
+    assert!(console.contains(" TRACE | "), "no trace records at -vv");
+    assert!(console.contains(&format!("POST {}/", mock.base_url())), "no ureq request records");
+    assert!(console.contains("retrying in"), "the scripted failures were not met");
 }

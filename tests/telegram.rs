@@ -2,17 +2,16 @@
 //! 127.0.0.1, with real sockets, real ureq errors and the real journal.
 //!
 //! Time assertions are lower bounds on the mock's clock (a resend no earlier
-//! than `retry_after`), never claims that something was fast. A capturing
-//! logger, capped exactly as `telegram::LOG_LEVEL_CAPS` asks the app to cap
-//! its logger, collects every log record so each test can prove its token
-//! appears nowhere.
+//! than `retry_after`), never claims that something was fast. Every test
+//! runs under the app's own logger at TRACE, writing one file for the whole
+//! binary, and proves that no part of any token appears in it.
 
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use imbalance_monitor::alert::Alert;
@@ -27,45 +26,10 @@ use imbalance_monitor::triggers::{Emit, MetricKind, Op, TriggerId, TriggerSpec};
 use imbalance_monitor::units::{Price, UnixNanos, Volume, VolumeMode};
 use serde_json::Value;
 use support::mock_bot_api::{Fault, MockBotApi, parse_html};
+use support::trace_log;
 
 /// Generous bound for a stuck test; never a speed requirement.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-// ---------------------------------------------------------------- logging
-
-static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Records everything the app's logger would pass on.
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
-        !telegram::LOG_LEVEL_CAPS.iter().any(|(target, max)| meta.target().starts_with(target) && meta.level() > *max)
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let line = format!("{} {} {}", record.level(), record.target(), record.args());
-            RECORDS.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-static CAPTURE: Capture = Capture;
-
-fn capture_logs() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        log::set_logger(&CAPTURE).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-}
-
-fn logs_containing(needle: &str) -> Vec<String> {
-    RECORDS.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|l| l.contains(needle)).cloned().collect()
-}
 
 // ---------------------------------------------------------------- fixtures
 
@@ -85,7 +49,7 @@ struct Fixture {
 
 impl Fixture {
     fn new(name: &str) -> Fixture {
-        capture_logs();
+        trace_log::install();
         let dir = std::env::temp_dir().join(format!("im-telegram-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let journal_path = dir.join("alerts.jsonl");
@@ -129,10 +93,12 @@ impl Fixture {
         }
     }
 
-    /// The token is nowhere: not in any log record, the journal, or `texts`.
+    /// The token is nowhere: not in any log line (of any test: a piece of a
+    /// token in the log is always a leak), the journal, or `texts`.
     fn assert_no_leak(&self, token: &str, secret: &str, texts: &[String]) {
+        let log = trace_log::lines().join("\n");
+        assert_eq!(trace_log::holding_part_of(&log, secret), Vec::<&str>::new(), "a token leaked into the log");
         for needle in [token, secret] {
-            assert_eq!(logs_containing(needle), Vec::<String>::new(), "the token leaked into the logs");
             let journal = std::fs::read_to_string(&self.journal_path).unwrap_or_default();
             assert!(!journal.contains(needle), "the token leaked into the journal:\n{journal}");
             for t in texts {
@@ -296,7 +262,7 @@ fn rejected_markup_is_resent_once_as_plain_text() {
     assert!(m.text.ends_with("BTC/USDT on Binance: https://www.binance.com/en/trade/BTC_USDT?type=spot"), "{}", m.text);
     let lines = f.wait_deliveries(1);
     assert_eq!((lines[0]["status"].as_str(), lines[0]["attempts"].as_u64()), (Some("sent"), Some(2)));
-    assert!(!logs_containing("resending it as plain text").is_empty());
+    trace_log::wait_for("resending it as plain text");
     handle.shutdown(Duration::from_secs(1));
     f.assert_no_leak(&token, &secret, &[]);
 }
@@ -320,8 +286,8 @@ fn a_migrated_group_is_followed_and_the_user_told_to_update_the_config() {
     assert!(lines.iter().all(|l| l["status"] == "sent" && l["chat_id"] == -1_000_000_004_001_i64), "{lines:#?}");
     assert_eq!(lines[0]["attempts"], 2);
     assert_eq!(lines[1]["attempts"], 1);
-    let warning = logs_containing("replace -4001 with -1000000004001 in telegram.chat_ids");
-    assert!(warning.iter().any(|w| w.starts_with("WARN")), "{warning:?}");
+    let warning = trace_log::wait_for("replace -4001 with -1000000004001 in telegram.chat_ids");
+    assert!(warning.iter().any(|w| w.contains(" WARN  | ")), "{warning:?}");
     f.assert_no_leak(&token, &secret, &[]);
 }
 
@@ -350,7 +316,7 @@ fn a_blocked_chat_is_disabled_while_the_others_keep_receiving() {
     }
     let requests_to_43 = mock.requests().into_iter().filter(|r| r.chat.as_deref() == Some("43")).count();
     assert_eq!(requests_to_43, 1, "a disabled chat gets no more requests");
-    assert!(!logs_containing("disabling chat 43 until restart").is_empty());
+    trace_log::wait_for("disabling chat 43 until restart");
     assert_eq!((summary.sent, summary.failed, summary.dropped), (3, 3, 0));
     f.assert_no_leak(&token, &secret, &[]);
 }
@@ -378,7 +344,8 @@ fn a_rejected_token_turns_telegram_off_and_later_alerts_are_journaled_unsent() {
     );
     let attempts: u64 = lines.iter().map(|l| l["attempts"].as_u64().unwrap()).sum();
     assert_eq!(attempts, 1, "only the first alert's first chat was tried: {lines:#?}");
-    assert!(logs_containing("Telegram rejected the bot token").iter().any(|l| l.starts_with("ERROR")));
+    let rejected = trace_log::wait_for("Telegram rejected the bot token");
+    assert!(rejected.iter().any(|l| l.contains(" ERROR | ")), "{rejected:?}");
     assert_eq!((summary.sent, summary.failed, summary.dropped), (0, 6, 0));
     f.assert_no_leak(&token, &secret, &[]);
 }
@@ -412,7 +379,7 @@ fn the_token_appears_in_no_log_journal_or_error_under_any_fault() {
     let shown = mock.messages();
     assert_eq!(shown.len(), 3, "{shown:#?}");
     assert_eq!(shown[1].text, shown[2].text);
-    assert!(!logs_containing("Telegram may show it twice").is_empty());
+    trace_log::wait_for("Telegram may show it twice");
 
     // The tools, against a closed port, a hanging server and a wrong token.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -431,11 +398,9 @@ fn the_token_appears_in_no_log_journal_or_error_under_any_fault() {
     assert!(texts[1].contains("Connection refused") || texts[1].contains("refused"), "{}", texts[1]);
     assert!(texts[3].contains("timeout"), "{}", texts[3]);
     assert!(texts[5].contains("Telegram rejected the bot token"), "{}", texts[5]);
-    // ureq's own records were captured (at the capped level), so their absence of the token means something.
-    assert!(
-        logs_containing("DEBUG ureq").iter().any(|l| l.contains("POST http://127.0.0.1")),
-        "no ureq records captured"
-    );
+    // ureq's own records were written (at the capped level, path hidden), so their lack of the token means something.
+    let requests = trace_log::wait_for("POST http://127.0.0.1:");
+    assert!(requests.iter().any(|l| l.contains(" DEBUG | ") && l.contains("/******")), "{requests:?}");
     f.assert_no_leak(&token, &secret, &texts);
 }
 
@@ -511,7 +476,7 @@ fn alerts_beyond_max_pending_are_journaled_as_dropped() {
         assert!(l["error"].as_str().unwrap().contains("telegram.max_pending = 3"), "{l}");
     }
     assert_eq!(handle.counters().summary().dropped, 7);
-    assert!(!logs_containing("Telegram: alert a11 to chat 42 dropped").is_empty());
+    trace_log::wait_for("Telegram: alert a11 to chat 42 dropped");
 
     let summary = handle.shutdown(Duration::from_millis(200));
     assert_eq!((summary.sent, summary.dropped), (0, 11));

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::engine::EngineConfig;
 use crate::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
+use crate::logging::{LogFile, Rotation};
 use crate::metrics::{LevelWeights, VolumeSpec};
 use crate::sinks::telegram::{self, TelegramConfig};
 use crate::triggers::TriggerSpec;
@@ -112,7 +113,21 @@ pub struct RuntimeConfig {
 pub struct LogConfig {
     pub file: PathBuf,
     pub level: log::LevelFilter,
+    /// Size rotation and retention of `file`.
+    pub rotation: Rotation,
 }
+
+impl LogConfig {
+    /// The file and its rotation, for [`crate::logging::init`].
+    pub fn log_file(&self) -> LogFile {
+        LogFile { path: self.file.clone(), rotation: self.rotation }
+    }
+}
+
+/// Largest `log.max_size_mb`: 1 TiB.
+const MAX_LOG_SIZE_MB: u64 = 1 << 20;
+/// Largest `log.keep_files`.
+const MAX_LOG_KEEP_FILES: usize = 100_000;
 
 /// A validated configuration.
 #[derive(Clone, Debug)]
@@ -363,6 +378,26 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         p.add("log.level", format_args!("is {:?}; use one of error, warn, info, debug, trace, off", raw.log.level));
         log::LevelFilter::Info
     });
+    let max_size_mb = raw.log.max_size_mb;
+    if max_size_mb > MAX_LOG_SIZE_MB {
+        p.add(
+            "log.max_size_mb",
+            format_args!(
+                "is {max_size_mb}; use 1 to {MAX_LOG_SIZE_MB} MiB per file, or 0 to rotate only at midnight (default 100)"
+            ),
+        );
+    }
+    let keep_files = raw.log.keep_files;
+    if !(1..=MAX_LOG_KEEP_FILES).contains(&keep_files) {
+        p.add(
+            "log.keep_files",
+            format_args!("is {keep_files}; keep 1 to {MAX_LOG_KEEP_FILES} rotated files (default 14)"),
+        );
+    }
+    let rotation = Rotation {
+        max_bytes: (max_size_mb > 0).then(|| max_size_mb.min(MAX_LOG_SIZE_MB) << 20),
+        keep_files: keep_files.clamp(1, MAX_LOG_KEEP_FILES),
+    };
 
     Config {
         path: path.to_path_buf(),
@@ -388,7 +423,7 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
             channel_capacity: rt.channel_capacity,
             stats_interval: Duration::from_secs(rt.stats_interval_sec.clamp(1, 86_400)),
         },
-        log: LogConfig { file: raw.log.file, level },
+        log: LogConfig { file: raw.log.file, level, rotation },
         metrics_http,
         telegram,
     }
@@ -556,6 +591,20 @@ mod tests {
         assert!(e.contains("`pair_overrides.XRPUSDT` names \"XRPUSDT\", which is not in `pairs`"), "{e}");
         let e = problems(&format!("{base}[pair_overrides.DOTUSDT.triggers.buy]\nvalu=0.5\n"));
         assert!(e.contains("unknown field `valu`"), "{e}");
+    }
+
+    #[test]
+    fn log_rotation_keys_are_validated_and_rendered() {
+        let c = load("").unwrap();
+        assert_eq!(c.log.rotation, Rotation { max_bytes: Some(100 << 20), keep_files: 14 });
+        let c = load("[log]\nmax_size_mb = 0\nkeep_files = 3\n").unwrap();
+        assert_eq!(c.log.rotation, Rotation { max_bytes: None, keep_files: 3 });
+        let rendered = c.render();
+        assert!(rendered.contains("[log]\n") && rendered.contains("\nmax_size_mb = 0\nkeep_files = 3\n"), "{rendered}");
+        assert_eq!(load(&rendered.replace("keep_files = 3", "keep_files = 4")).unwrap().log.rotation.keep_files, 4);
+        let e = problems("[log]\nmax_size_mb = 18446744073709551615\nkeep_files = 0\n");
+        assert!(e.contains("test.toml:2: `log.max_size_mb` is 18446744073709551615; use 1 to 1048576 MiB"), "{e}");
+        assert!(e.contains("test.toml:3: `log.keep_files` is 0; keep 1 to 100000 rotated files"), "{e}");
     }
 
     #[test]

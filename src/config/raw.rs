@@ -248,12 +248,31 @@ pub struct RawLog {
     pub file: PathBuf,
     #[serde(default = "default_log_level")]
     pub level: String,
+    /// Rotate when the file would grow past this many MiB; 0 = at midnight only.
+    #[serde(default = "default_log_max_size_mb")]
+    pub max_size_mb: u64,
+    /// Rotated files kept; older ones are deleted.
+    #[serde(default = "default_log_keep_files")]
+    pub keep_files: usize,
 }
 
 impl Default for RawLog {
     fn default() -> Self {
-        RawLog { file: default_log_file(), level: default_log_level() }
+        RawLog {
+            file: default_log_file(),
+            level: default_log_level(),
+            max_size_mb: default_log_max_size_mb(),
+            keep_files: default_log_keep_files(),
+        }
     }
+}
+
+fn default_log_max_size_mb() -> u64 {
+    crate::logging::Rotation::DEFAULT.max_bytes.map_or(0, |b| b >> 20)
+}
+
+fn default_log_keep_files() -> usize {
+    crate::logging::Rotation::DEFAULT.keep_files
 }
 
 fn default_log_file() -> PathBuf {

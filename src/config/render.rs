@@ -158,6 +158,8 @@ impl Config {
         let _ = writeln!(w, "[log]");
         let _ = writeln!(w, "file = {}", q(&self.log.file.display().to_string()));
         let _ = writeln!(w, "level = {}", q(&self.log.level.to_string().to_ascii_lowercase()));
+        let _ = writeln!(w, "max_size_mb = {}", self.log.rotation.max_bytes.map_or(0, |b| b >> 20));
+        let _ = writeln!(w, "keep_files = {}", self.log.rotation.keep_files);
         s
     }
 }

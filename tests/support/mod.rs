@@ -4,3 +4,4 @@
 
 pub mod live;
 pub mod mock_bot_api;
+pub mod trace_log;

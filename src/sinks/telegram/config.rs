@@ -145,6 +145,10 @@ impl fmt::Display for ChatId {
 /// A bot token (`123456789:AA…` from @BotFather). Printing it in any way
 /// shows `<redacted>`; [`BotToken::expose_secret`] is the only way to the
 /// value, and only the request URL uses it.
+///
+/// Creating one registers every form of it with the log writer's redactor
+/// ([`crate::sanitize::register_secret`]): whatever crate logs a URL, a
+/// request or a dump that holds the token, the line shows `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BotToken(String);
 
@@ -157,7 +161,11 @@ impl BotToken {
         let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
         let secret_ok =
             !secret.is_empty() && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        (id_ok && secret_ok).then(|| BotToken(token.to_string()))
+        let token = (id_ok && secret_ok).then(|| BotToken(token.to_string()))?;
+        for needle in token.needles() {
+            crate::sanitize::register_secret(&needle);
+        }
+        Some(token)
     }
 
     /// The secret itself, for building the request URL and nothing else.
@@ -165,27 +173,28 @@ impl BotToken {
         &self.0
     }
 
+    /// Every form the token can take in text, longest first: `bot<token>`
+    /// (the URL path segment), the token, its percent-encoded forms, and
+    /// the secret half alone when it is long enough not to match ordinary
+    /// words (8 bytes or more).
+    fn needles(&self) -> Vec<String> {
+        let token = self.0.as_str();
+        let secret = token.split_once(':').map_or("", |(_, s)| s);
+        let mut needles =
+            vec![format!("bot{token}"), token.replace(':', "%3A"), token.replace(':', "%3a"), token.to_string()];
+        if secret.len() >= 8 {
+            needles.push(secret.to_string());
+        }
+        needles
+    }
+
     /// `text` with every occurrence of the token (and of `bot<token>`, the URL
     /// path segment) replaced by `<redacted>`. Also catches the
     /// percent-encoded form and the secret half alone, so an error that
     /// quotes part of a URL cannot leak it either.
     pub fn redact(&self, text: &str) -> String {
-        let token = self.0.as_str();
-        let encoded = token.replace(':', "%3A");
-        let encoded_lower = token.replace(':', "%3a");
-        let secret = token.split_once(':').map_or("", |(_, s)| s);
-        let bot = format!("bot{token}");
-        let mut out = text.to_string();
-        for needle in [bot.as_str(), token, encoded.as_str(), encoded_lower.as_str()] {
-            if out.contains(needle) {
-                out = out.replace(needle, "<redacted>");
-            }
-        }
-        // Only long secrets: a two-letter one would redact ordinary words.
-        if secret.len() >= 8 && out.contains(secret) {
-            out = out.replace(secret, "<redacted>");
-        }
-        out
+        let needles = self.needles();
+        crate::sanitize::replace_all(text, needles.iter().map(String::as_str)).into_owned()
     }
 }
 

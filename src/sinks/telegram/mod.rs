@@ -16,9 +16,11 @@
 //! may show it twice.
 //!
 //! The bot token is in the URL path of every request. It never appears in
-//! this module's errors, logs or journal lines; but ureq itself logs
-//! request paths at TRACE level, so the app's logger must cap ureq's targets
-//! at DEBUG: see [`LOG_LEVEL_CAPS`].
+//! this module's errors, logs or journal lines. ureq itself logs request
+//! paths and bytes at TRACE level: the app's logger caps ureq's targets and
+//! redacts the token from every record ([`crate::logging`]); a logger of
+//! an embedding application must do the same (see
+//! [`crate::logging::HTTP_CLIENT_CAPS`]).
 
 mod client;
 mod config;
@@ -36,13 +38,6 @@ pub use config::{
 pub use sink::{DeliveryEvent, DeliverySummary, TelegramCounters, TelegramDelivery, TelegramHandle, TelegramSink};
 
 use client::Client;
-
-/// Log targets that must be capped for the token to stay out of the logs:
-/// at TRACE, ureq logs request paths (`/bot<token>/sendMessage`) and
-/// ureq_proto hex-dumps the bytes sent. At DEBUG both print `/******`. With
-/// ftlog: `builder.filter("ureq", None, LevelFilter::Debug)` for each entry.
-pub const LOG_LEVEL_CAPS: [(&str, log::LevelFilter); 2] =
-    [("ureq", log::LevelFilter::Debug), ("ureq_proto", log::LevelFilter::Debug)];
 
 /// Checks the token with Telegram (`getMe`). The app calls it at start-up,
 /// off the hot path, to log the bot's @username or a clear error before the

@@ -60,6 +60,12 @@ fn every_config_error_class_names_the_file_line_key_and_exits_2() {
         ("threshold = 2\n", "bad.toml:1: `threshold` is 2; use a ratio in (0, 1]"),
         ("[metrics_http]\nlisten = 'localhost'\n", "`metrics_http.listen` is \"localhost\"; use IP:PORT"),
         ("pairs = [\n", "bad.toml:"),
+        (
+            "[telegram]\nmax_retry_after_sec = 18446744073709551615\n",
+            "bad.toml:2: `telegram.max_retry_after_sec` is 18446744073709551615; use 1 to 3600 seconds",
+        ),
+        ("[log]\nkeep_files = 0\n", "bad.toml:2: `log.keep_files` is 0; keep 1 to 100000 rotated files"),
+        ("[log]\nmax_size_mb = 4194304\n", "bad.toml:2: `log.max_size_mb` is 4194304; use 1 to 1048576 MiB"),
     ];
     for (body, want) in cases {
         let cfg = write(&dir, "bad.toml", body);

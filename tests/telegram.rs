@@ -246,6 +246,31 @@ fn retry_after_is_honoured_and_capped_by_max_retry_after() {
 }
 
 #[test]
+fn a_retry_after_of_u64_max_is_waited_out_capped_instead_of_panicking_the_thread() {
+    let (token, secret) = test_token(16);
+    let f = Fixture::new("retry-after-max");
+    let mock = MockBotApi::builder(&token).private_chat(42).start();
+    mock.fault_for_chat(42, Fault::TooManyRequests(u64::MAX));
+    // Past validation, as a library user could: the sink must still cap and never overflow.
+    let mut cfg = config(&mock.base_url(), &token, &["42"], |_| {});
+    cfg.max_retry_after = Duration::MAX;
+    let handle = f.spawn(cfg);
+
+    f.submit(&handle, 1);
+    trace_log::wait_for(
+        "Telegram: chat 42: Telegram answered 429: Too Many Requests: retry after 18446744073709551615",
+    );
+    let waiting = trace_log::wait_for("retrying in 3600.0 s (attempt 2 of 5)");
+    assert!(waiting.iter().all(|l| l.contains(" WARN  | ")), "{waiting:?}");
+    let summary = handle.shutdown(Duration::from_millis(200));
+    assert_eq!((summary.sent, summary.dropped), (0, 1), "{summary:?}");
+    let lines = f.deliveries();
+    assert!(lines[0]["error"].as_str().unwrap().starts_with("shutdown"), "{lines:?}");
+    assert_eq!(trace_log::lines_containing("panicked"), Vec::<String>::new());
+    f.assert_no_leak(&token, &secret, &[]);
+}
+
+#[test]
 fn rejected_markup_is_resent_once_as_plain_text() {
     let (token, secret) = test_token(3);
     let f = Fixture::new("plain");

@@ -16,6 +16,9 @@ pub const ENV_BOT_TOKEN: &str = "TELEGRAM_BOT_TOKEN";
 /// Environment variable that overrides `telegram.chat_ids` (comma-separated).
 pub const ENV_CHAT_ID: &str = "TELEGRAM_CHAT_ID";
 
+/// Largest `telegram.max_retry_after_sec`: an hour.
+pub const MAX_RETRY_AFTER_SEC: u64 = 3600;
+
 /// The Bot API endpoint used when `api_base` is not set.
 pub const DEFAULT_API_BASE: &str = "https://api.telegram.org";
 
@@ -372,10 +375,14 @@ pub fn validate(raw: RawTelegram, env: impl Fn(&str) -> Option<String>) -> Resul
     if raw.max_attempts == 0 {
         problems.add("telegram.max_attempts", "is 0, so nothing would ever be sent; use at least 1 (default 5)");
     }
-    if raw.max_retry_after_sec == 0 {
+    if !(1..=MAX_RETRY_AFTER_SEC).contains(&raw.max_retry_after_sec) {
         problems.add(
             "telegram.max_retry_after_sec",
-            "is 0, which would resend into Telegram's flood control at once; use at least 1 (default 60)",
+            format_args!(
+                "is {}; use 1 to {MAX_RETRY_AFTER_SEC} seconds (default 60): 0 would resend into Telegram's flood \
+                 control at once, and past an hour a message is stale (Telegram answers again if it wants longer)",
+                raw.max_retry_after_sec
+            ),
         );
     }
     if raw.max_pending == 0 {
@@ -396,7 +403,7 @@ pub fn validate(raw: RawTelegram, env: impl Fn(&str) -> Option<String>) -> Resul
         timeout: Duration::from_millis(raw.timeout_ms),
         connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
         max_attempts: raw.max_attempts,
-        max_retry_after: Duration::from_secs(raw.max_retry_after_sec),
+        max_retry_after: Duration::from_secs(raw.max_retry_after_sec.min(MAX_RETRY_AFTER_SEC)),
         max_pending: raw.max_pending,
     })
 }
@@ -516,6 +523,7 @@ mod tests {
             parse_mode: "Markdown".into(),
             timeout_ms: 0,
             max_attempts: 0,
+            max_retry_after_sec: u64::MAX,
             max_pending: 0,
             ..enabled()
         };
@@ -530,10 +538,12 @@ mod tests {
                 "telegram.parse_mode",
                 "telegram.timeout_ms",
                 "telegram.max_attempts",
+                "telegram.max_retry_after_sec",
                 "telegram.max_pending"
             ],
             "{p:?}"
         );
+        assert!(p[6].1.starts_with("is 18446744073709551615; use 1 to 3600 seconds"), "{p:?}");
         assert!(p[0].1.contains("@username"), "{p:?}");
         assert!(p[1].1.contains("42 is listed twice"), "{p:?}");
     }

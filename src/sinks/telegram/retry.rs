@@ -14,7 +14,7 @@
 //! | any other 400, TLS or URL problems       | failed                                |
 
 use std::hash::{BuildHasher, Hasher};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::client::{TelegramError, TransportKind};
 
@@ -63,6 +63,15 @@ pub(crate) fn next(result: &Result<(), TelegramError>, max_retry_after: Duration
         TelegramError::Transport { kind: TransportKind::NotSent | TransportKind::NoAnswer, .. } => Next::Retry,
         _ => Next::Fail,
     }
+}
+
+/// `at + wait`, or the latest representable instant near it when the sum
+/// would overflow (`Instant + Duration` panics): a wait computed from what a
+/// server sent must never panic the thread.
+pub(crate) fn after(at: Instant, wait: Duration) -> Instant {
+    at.checked_add(wait)
+        .or_else(|| at.checked_add(Duration::from_secs(super::config::MAX_RETRY_AFTER_SEC)))
+        .unwrap_or(at)
 }
 
 /// A small random source for backoff jitter (SplitMix64), seeded per run so

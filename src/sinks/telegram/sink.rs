@@ -107,6 +107,10 @@ impl TelegramHandle {
     /// delivery events can report decision → delivered latency.
     pub fn submit_decided(&self, alert_id: String, alert: Alert, decided: Instant) {
         let item = Arc::new(Queued { alert_id, alert, decided });
+        if self.thread.is_finished() {
+            self.fail_left_behind(Some(&item));
+            return;
+        }
         let mut full: Vec<ChatId> = Vec::new();
         {
             let mut inbox = lock(&self.shared.inbox);
@@ -131,6 +135,12 @@ impl TelegramHandle {
         let _ = self.wake.try_send(());
     }
 
+    /// Whether the delivery thread still runs: it ends at shutdown, or
+    /// after panics it could not recover from.
+    pub fn is_running(&self) -> bool {
+        !self.thread.is_finished()
+    }
+
     /// Live counters, e.g. for the Prometheus endpoint.
     pub fn counters(&self) -> Arc<TelegramCounters> {
         Arc::clone(&self.shared.counters)
@@ -142,7 +152,7 @@ impl TelegramHandle {
     /// `grace` ends is interrupted; Telegram may have received it, and its
     /// journal line says so. Returns the run's totals.
     pub fn shutdown(self, grace: Duration) -> DeliverySummary {
-        let deadline = Instant::now() + grace;
+        let deadline = super::retry::after(Instant::now(), grace);
         lock(&self.shared.inbox).closing = Some(deadline);
         let _ = self.wake.try_send(());
         if let Err(RecvTimeoutError::Timeout) = self.done.recv_deadline(deadline) {
@@ -151,17 +161,34 @@ impl TelegramHandle {
             }
             let _ = self.done.recv();
         }
+        if self.thread.is_finished() {
+            self.fail_left_behind(None);
+        }
         if self.thread.join().is_err() {
-            log::error!("the Telegram thread panicked; journaling the alerts it left as dropped");
-            let mut inbox = lock(&self.shared.inbox);
-            let Inbox { queues, chat_ids, .. } = &mut *inbox;
-            for (queue, chat) in queues.iter_mut().zip(chat_ids.iter()) {
-                for item in queue.drain(..) {
-                    self.shared.record(&item.alert_id, chat, Status::Dropped, 0, Some("the Telegram thread panicked"));
-                }
-            }
+            log::error!("the Telegram thread had stopped after a panic; its alerts are journaled as failed");
         }
         self.shared.counters.summary()
+    }
+
+    /// Journals as failed every alert the stopped delivery thread left in
+    /// the queues, and `also` (an alert submitted after it stopped).
+    fn fail_left_behind(&self, also: Option<&Arc<Queued>>) {
+        const WHY: &str = "not sent, the Telegram thread stopped after repeated panics (see the log)";
+        let left: Vec<(Arc<Queued>, ChatId)> = {
+            let mut inbox = lock(&self.shared.inbox);
+            let Inbox { queues, chat_ids, .. } = &mut *inbox;
+            let mut left = Vec::new();
+            for (queue, chat) in queues.iter_mut().zip(chat_ids.iter()) {
+                left.extend(queue.drain(..).map(|item| (item, chat.clone())));
+                if let Some(item) = also {
+                    left.push((Arc::clone(item), chat.clone()));
+                }
+            }
+            left
+        };
+        for (item, chat) in left {
+            self.shared.record(&item.alert_id, &chat, Status::Failed, 0, Some(WHY));
+        }
     }
 }
 

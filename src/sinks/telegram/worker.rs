@@ -7,6 +7,8 @@
 //! submit alerts. A chat's next message is formed only when the chat may be
 //! sent to, so whatever arrived meanwhile goes out together, in order.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::client::{Client, TelegramError, TransportKind};
-use super::config::{ChatId, ParseMode, TelegramConfig};
+use super::config::{ChatId, MAX_RETRY_AFTER_SEC, ParseMode, TelegramConfig};
 use super::message::{self, Text};
 use super::ratelimit::RateLimiter;
 use super::retry::{self, Jitter, Next};
@@ -23,6 +25,16 @@ use crate::sinks::{AlertView, Catalog};
 
 /// Most alerts considered for one coalesced message; more than fit anyway.
 const MAX_BATCH: usize = 100;
+
+/// Panics within [`PANIC_WINDOW`] after which Telegram is turned off.
+const MAX_PANICS: usize = 3;
+const PANIC_WINDOW: Duration = Duration::from_secs(600);
+
+/// Whether the delivery loop goes on.
+enum Flow {
+    Continue,
+    Stop,
+}
 
 /// One message for one chat, from its first attempt until it is sent or
 /// given up on. Its text is fixed, so a resend after an ambiguous timeout
@@ -65,6 +77,8 @@ pub(crate) struct Worker {
     html: bool,
     max_attempts: u32,
     max_retry_after: Duration,
+    /// When recent panics happened (see [`Worker::recover`]).
+    panics: Vec<Instant>,
 }
 
 impl Worker {
@@ -90,43 +104,120 @@ impl Worker {
             telegram_off,
             html: config.parse_mode == ParseMode::Html,
             max_attempts: config.max_attempts,
-            max_retry_after: config.max_retry_after,
+            max_retry_after: config.max_retry_after.min(Duration::from_secs(MAX_RETRY_AFTER_SEC)),
+            panics: Vec::new(),
         }
     }
 
     /// Delivers until shutdown's deadline passes or, once shutdown began,
     /// nothing is left; then journals what remains as dropped. A dropped
     /// handle counts as a shutdown with no grace.
+    ///
+    /// A panic (a bug) does not end the thread silently: it is caught, logged
+    /// at once, the message being sent is journaled as failed and delivery
+    /// goes on with the next one; see [`Worker::recover`]. Only a panic that
+    /// recovery cannot handle, or one after Telegram was turned off for
+    /// panicking, ends the thread (with that panic): then the handle
+    /// journals every alert it is given, and every alert left, as failed.
     pub fn run(mut self) {
         loop {
-            self.settle_disabled();
-            let now = Instant::now();
-            let closing = lock(&self.shared.inbox).closing;
-            if closing.is_some_and(|deadline| now >= deadline) {
-                break;
-            }
-            let due = self.next_due(now);
-            if let Some((chat, at)) = due
-                && at <= now
-            {
-                self.attempt(chat, closing);
-                continue;
-            }
-            if closing.is_some() && due.is_none() {
-                break;
-            }
-            let wake_at = due.map(|(_, at)| at).into_iter().chain(closing).min();
-            let woke = match wake_at {
-                Some(at) => self.wake.recv_deadline(at),
-                None => self.wake.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            if woke == Err(RecvTimeoutError::Disconnected) {
-                let mut inbox = lock(&self.shared.inbox);
-                inbox.closing = Some(inbox.closing.unwrap_or(now).min(now));
+            match std::panic::catch_unwind(AssertUnwindSafe(|| self.step())) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Stop) => break,
+                Err(payload) => {
+                    // Panics after Telegram was turned off for panicking, or
+                    // while recovering, end the thread: looping could only
+                    // repeat them. The handle journals what is left.
+                    let off_already = self.panics.len() >= MAX_PANICS;
+                    let recovered = std::panic::catch_unwind(AssertUnwindSafe(|| self.recover(payload.as_ref())));
+                    if off_already || recovered.is_err() {
+                        log::error!(
+                            "Telegram: the delivery thread panicked again and stops; alerts from now on are \
+                             journaled as failed. This is a bug: please report it with the log."
+                        );
+                        std::panic::resume_unwind(payload);
+                    }
+                }
             }
         }
         self.settle_disabled();
         self.drop_remaining();
+    }
+
+    /// One turn of the delivery loop: a request if one is due, else a wait
+    /// for the next due time, a wake-up or the shutdown deadline.
+    fn step(&mut self) -> Flow {
+        self.settle_disabled();
+        let now = Instant::now();
+        let closing = lock(&self.shared.inbox).closing;
+        if closing.is_some_and(|deadline| now >= deadline) {
+            return Flow::Stop;
+        }
+        let due = self.next_due(now);
+        if let Some((chat, at)) = due
+            && at <= now
+        {
+            self.attempt(chat, closing);
+            return Flow::Continue;
+        }
+        if closing.is_some() && due.is_none() {
+            return Flow::Stop;
+        }
+        let wake_at = due.map(|(_, at)| at).into_iter().chain(closing).min();
+        let woke = match wake_at {
+            Some(at) => self.wake.recv_deadline(at),
+            None => self.wake.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        if woke == Err(RecvTimeoutError::Disconnected) {
+            let mut inbox = lock(&self.shared.inbox);
+            inbox.closing = Some(inbox.closing.unwrap_or(now).min(now));
+        }
+        Flow::Continue
+    }
+
+    /// After a panic in [`Worker::step`]: logs it at once, journals every
+    /// message in progress as failed (it may or may not have reached
+    /// Telegram; resending could repeat both the message and the panic), and
+    /// lets the loop go on, so queued and later alerts are still delivered.
+    /// Restarting beats stopping the process: every alert is already in the
+    /// log and the journal, and a restart would lose the triggers' state and
+    /// the feed. But a bug that repeats would fail every message in turn:
+    /// after [`MAX_PANICS`] within [`PANIC_WINDOW`] Telegram is turned off
+    /// until restart, loudly, like a rejected token.
+    fn recover(&mut self, payload: &(dyn Any + Send)) {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        let what = match &self.client {
+            Ok(client) => client.token().redact(&what),
+            Err(_) => what,
+        };
+        let what = crate::sanitize::escape_controls(&what).into_owned();
+        let now = Instant::now();
+        self.panics.retain(|at| now.duration_since(*at) < PANIC_WINDOW);
+        self.panics.push(now);
+        let reason = format!(
+            "the Telegram thread failed while sending it (a bug: {what}); it may or may not have reached Telegram"
+        );
+        for i in 0..self.chats.len() {
+            self.finish(i, Status::Failed, Some(&reason));
+        }
+        if self.panics.len() >= MAX_PANICS {
+            log::error!(
+                "Telegram: the delivery thread panicked {} times within {} s ({what}); Telegram alerts are off until \
+                 restart; alerts are still logged and journaled. This is a bug: please report it with the log.",
+                self.panics.len(),
+                PANIC_WINDOW.as_secs()
+            );
+            self.telegram_off = Some(format!("not sent, Telegram is off until restart after repeated panics: {what}"));
+        } else {
+            log::error!(
+                "Telegram: the delivery thread panicked ({what}); the message it was sending is journaled as failed \
+                 and delivery continues. This is a bug: please report it with the log."
+            );
+        }
     }
 
     /// The chat to serve next and when: the earliest among chats with a
@@ -186,7 +277,7 @@ impl Worker {
         batch.maybe_delivered |= no_answer;
         match next {
             Next::Sent => self.finish(i, Status::Sent, None),
-            Next::RetryAfter(wait) => self.retry_later(i, done + wait, &error),
+            Next::RetryAfter(wait) => self.retry_later(i, retry::after(done, wait), &error),
             Next::Retry => {
                 if no_answer {
                     log::warn!(
@@ -196,7 +287,7 @@ impl Worker {
                 }
                 let failures = batch.failures + 1;
                 let backoff = self.jitter.backoff(failures);
-                self.retry_later(i, done + backoff, &error);
+                self.retry_later(i, retry::after(done, backoff), &error);
             }
             Next::PlainText if !batch.plain => {
                 log::warn!(

@@ -282,7 +282,7 @@ fn check_bot_token(config: telegram::TelegramConfig) {
         std::thread::Builder::new().name("telegram-getme".into()).spawn(move || match telegram::get_me(&config) {
             Ok(bot) => log::info!(
                 "TELEGRAM | bot {} ready | chats={}",
-                bot.username.map_or(bot.first_name, |u| format!("@{u}")),
+                crate::sanitize::escape_controls(&bot.username.map_or(bot.first_name, |u| format!("@{u}"))),
                 config.chat_ids.len()
             ),
             Err(e) => log::error!("TELEGRAM | getMe failed: {e} | alerts are still logged and journaled"),

@@ -108,3 +108,61 @@ fn a_certificate_failure_is_logged_once_per_streak() {
     );
     assert!(warnings[0].contains("check binance.ca_file"), "{}", warnings[0]);
 }
+
+#[test]
+fn a_close_reason_with_newlines_and_terminal_escapes_stays_inside_one_escaped_log_line() {
+    let dir = scratch("bin-close-reason");
+    let forged = "bye\n2026-11-22 03:41:07.123 INFO  | TRIGGER | pair=FAKEUSDT | forged\x1b[2K\x1b[31m";
+    // A WebSocket server that closes every connection at once, with that reason.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let Ok(mut ws) = tungstenite::accept(stream) else { return };
+                let frame = tungstenite::protocol::CloseFrame {
+                    code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+                    reason: forged.into(),
+                };
+                let _ = ws.close(Some(frame));
+                while ws.read().is_ok() {}
+            });
+        }
+    });
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "pairs = [\"BTCUSDT\"]\n[binance]\nws_url = \"ws://127.0.0.1:{port}/stream\"\n[alerts]\njournal = {:?}\n[log]\nfile = {:?}\n",
+            dir.join("alerts.jsonl"),
+            dir.join("logs/im.log"),
+        ),
+    )
+    .unwrap();
+    let child = spawn(&path);
+    let log_file = dir.join("logs/im.log");
+    wait_until("the close to be logged", Duration::from_secs(30), || {
+        std::fs::read_to_string(&log_file).is_ok_and(|t| t.contains("FAKEUSDT"))
+    });
+    sigterm(&child);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    for (name, text) in [
+        ("stdout", String::from_utf8_lossy(&out.stdout).into_owned()),
+        ("log file", std::fs::read_to_string(&log_file).unwrap()),
+    ] {
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("FAKEUSDT")).collect();
+        assert!(!lines.is_empty(), "{name}: {text}");
+        for l in &lines {
+            assert!(
+                l.contains(" WARN  | FEED | disconnected by server | group=0 | code 1000 (bye\\n2026-11-22 03:41:07.123 INFO  | TRIGGER | pair=FAKEUSDT | forged\\u{1b}[2K\\u{1b}[31m) | reconnecting"),
+                "{name}: {l}"
+            );
+        }
+        assert!(
+            !text.lines().any(|l| l.starts_with("2026-11-22 03:41:07.123 INFO  | TRIGGER")),
+            "{name}: a forged line"
+        );
+        assert!(!text.contains('\x1b'), "{name}: a raw ESC");
+    }
+}

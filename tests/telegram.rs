@@ -271,6 +271,34 @@ fn a_retry_after_of_u64_max_is_waited_out_capped_instead_of_panicking_the_thread
 }
 
 #[test]
+fn a_description_with_newlines_and_terminal_escapes_stays_inside_one_escaped_log_line() {
+    let (token, secret) = test_token(17);
+    let f = Fixture::new("injection");
+    let mock = MockBotApi::builder(&token).private_chat(42).flood_interval(None).start();
+    let forged =
+        "Bad Request: chat not found\n2026-11-22 03:41:07.123 INFO  | TRIGGER | pair=FAKEUSDT | forged\x1b[2K\x1b[31m";
+    mock.fault_for_chat(42, Fault::ApiError(400, forged.into()));
+    mock.fault_for_chat(42, Fault::ApiError(400, forged.into()));
+    let cfg = config(&mock.base_url(), &token, &["42"], |_| {});
+    let handle = f.spawn(cfg.clone());
+
+    f.submit(&handle, 1);
+    assert_eq!(f.wait_deliveries(1)[0]["status"], "failed");
+    let lines = trace_log::wait_for("pair=FAKEUSDT");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains(" ERROR | Telegram: alert a1 to chat 42 failed: Telegram answered 400: Bad Request: chat not found\\n2026-11-22 03:41:07.123 INFO  | TRIGGER | pair=FAKEUSDT | forged\\u{1b}[2K\\u{1b}[31m; "), "{lines:?}");
+    let log = trace_log::lines();
+    assert!(!log.iter().any(|l| l.starts_with("2026-11-22 03:41:07.123 INFO  | TRIGGER")), "a forged line");
+    assert!(!log.iter().any(|l| l.contains('\x1b')), "a raw ESC in the log");
+    // The error itself (telegram-test prints it to the terminal) is one line without a raw ESC.
+    let results = telegram::send_test_message(&cfg).unwrap();
+    let e = results[0].1.as_ref().unwrap_err().to_string();
+    assert!(e.contains("chat not found\\n2026-11-22") && !e.contains(['\n', '\x1b']), "{e:?}");
+    handle.shutdown(Duration::from_secs(1));
+    f.assert_no_leak(&token, &secret, &[e]);
+}
+
+#[test]
 fn rejected_markup_is_resent_once_as_plain_text() {
     let (token, secret) = test_token(3);
     let f = Fixture::new("plain");

@@ -511,7 +511,7 @@ fn handshake_error(e: tungstenite::Error) -> ConnError {
 fn describe_close(frame: Option<&CloseFrame>) -> String {
     match frame {
         Some(f) if f.reason.is_empty() => format!("code {}", u16::from(f.code)),
-        Some(f) => format!("code {} ({})", u16::from(f.code), f.reason),
+        Some(f) => format!("code {} ({})", u16::from(f.code), crate::sanitize::escape_controls(&f.reason)),
         None => "no code".into(),
     }
 }

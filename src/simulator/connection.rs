@@ -240,7 +240,7 @@ impl Connection {
                 State::Closed
             }
             Err(HandshakeError::Failure(e)) => {
-                log::debug!("simulator: handshake failed: {e}");
+                log::debug!("simulator: handshake failed: {}", crate::sanitize::escape_controls(&e.to_string()));
                 ctx.stats.handshake_failures += 1;
                 State::Closed
             }
@@ -266,7 +266,10 @@ impl Connection {
                 State::Closed
             }
             End::ProtocolError(e) => {
-                log::debug!("simulator: closing a client that broke the protocol: {e}");
+                log::debug!(
+                    "simulator: closing a client that broke the protocol: {}",
+                    crate::sanitize::escape_controls(&e.to_string())
+                );
                 ctx.stats.client_errors += 1;
                 State::Closed
             }

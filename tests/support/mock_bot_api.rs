@@ -55,6 +55,8 @@ pub enum Fault {
     CantParseEntities,
     /// 400 "group chat was upgraded to a supergroup chat" with this id.
     MigrateTo(i64),
+    /// This status with Telegram's envelope and this `description`.
+    ApiError(u16, String),
 }
 
 /// How a chat behaves.
@@ -543,6 +545,7 @@ fn handle(request: &HttpRequest, shared: &Shared) -> Reply {
             error(400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0")
         }
         (Some(Fault::MigrateTo(to)), _) => migrated(*to),
+        (Some(Fault::ApiError(status, description)), _) => error(*status, description),
         (_, None) => error(404, "Not Found"),
         (_, Some((token, _))) if token != shared.world().token => error(401, "Unauthorized"),
         (_, Some((_, method))) => match method.to_ascii_lowercase().as_str() {

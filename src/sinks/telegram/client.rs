@@ -4,7 +4,10 @@
 //! Every answer is parsed into Telegram's envelope (`ok`, `result` or
 //! `error_code`/`description`/`parameters`) and every failure becomes a
 //! [`TelegramError`] whose text has passed through [`BotToken::redact`]: ureq
-//! quotes URLs in some errors, and the URL path carries the token.
+//! quotes URLs in some errors, and the URL path carries the token. Text the
+//! server chose (a description, a body) also has its control characters
+//! escaped ([`crate::sanitize::escape_controls`]), so an error is one line
+//! wherever it is printed.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -311,7 +314,10 @@ impl Client {
                 Err(TelegramError::Api(ApiError {
                     status,
                     error_code: error_code.unwrap_or(i64::from(status)),
-                    description: self.token.redact(description.as_deref().unwrap_or("(no description)")),
+                    description: crate::sanitize::escape_controls(
+                        &self.token.redact(description.as_deref().unwrap_or("(no description)")),
+                    )
+                    .into_owned(),
                     retry_after: parameters.retry_after.or(retry_after).map(Duration::from_secs),
                     migrate_to_chat_id: parameters.migrate_to_chat_id,
                 }))
@@ -323,7 +329,7 @@ impl Client {
         TelegramError::Transport {
             api_base: self.api_base.clone(),
             kind: transport_kind(&e),
-            detail: self.token.redact(&e.to_string()),
+            detail: crate::sanitize::escape_controls(&self.token.redact(&e.to_string())).into_owned(),
         }
     }
 }
@@ -347,7 +353,8 @@ fn transport_kind(e: &ureq::Error) -> TransportKind {
     }
 }
 
-/// The start of an unexpected body, on one line, for an error message.
+/// The start of an unexpected body, on one line, for an error message
+/// (quoted with `{:?}`, which escapes every control character).
 fn snippet(body: &str) -> String {
     let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.is_empty() {

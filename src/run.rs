@@ -117,6 +117,7 @@ impl Runner {
             telegram_counts = Some(Arc::new(move || {
                 vec![
                     ("sent", counters.sent.load(Ordering::Relaxed)),
+                    ("sent_unconfirmed", counters.sent_unconfirmed.load(Ordering::Relaxed)),
                     ("failed", counters.failed.load(Ordering::Relaxed)),
                     ("dropped", counters.dropped.load(Ordering::Relaxed)),
                     ("retried", counters.retries.load(Ordering::Relaxed)),

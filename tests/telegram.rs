@@ -299,6 +299,83 @@ fn a_description_with_newlines_and_terminal_escapes_stays_inside_one_escaped_log
 }
 
 #[test]
+fn an_ok_answer_that_cannot_be_read_is_sent_once_and_journaled_sent_unconfirmed() {
+    let (token, secret) = test_token(18);
+    let f = Fixture::new("unconfirmed");
+    let mock = MockBotApi::builder(&token).private_chat(42).flood_interval(None).start();
+    for fault in [Fault::OkNotJson, Fault::OkNotUtf8, Fault::OkTruncated] {
+        mock.fault_for_chat(42, fault);
+    }
+    let handle = f.spawn(config(&mock.base_url(), &token, &["42"], |_| {}));
+
+    for seq in 1..=3 {
+        f.submit(&handle, seq);
+        f.wait_deliveries(seq as usize);
+    }
+    let summary = handle.shutdown(Duration::from_secs(1));
+
+    // Each message was posted once: Telegram answers 200 only for what it posted.
+    assert_eq!(mock.messages().iter().flat_map(|m| seqs_in(&m.text)).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(mock.requests().iter().filter(|r| r.method == "sendmessage").count(), 3, "{:#?}", mock.requests());
+    for l in f.deliveries() {
+        assert_eq!((l["status"].as_str(), l["attempts"].as_u64()), (Some("sent_unconfirmed"), Some(1)), "{l}");
+        let why = l["error"].as_str().unwrap();
+        assert!(
+            why.starts_with("Telegram answered HTTP 200, so it posted the message, but its answer was unusable"),
+            "{l}"
+        );
+    }
+    let warned = trace_log::wait_for("Telegram: chat 42: Telegram answered HTTP 200, so it posted the message");
+    let ours: Vec<&String> = warned.iter().filter(|l| l.contains(&mock.base_url())).collect();
+    assert_eq!(ours.len(), 3, "{warned:#?}");
+    assert!(ours.iter().all(|l| l.contains(" WARN  | ") && l.ends_with("; it is not resent")), "{ours:#?}");
+    assert_eq!((summary.sent, summary.sent_unconfirmed, summary.failed), (0, 3, 0), "{summary:?}");
+    f.assert_no_leak(&token, &secret, &[]);
+}
+
+#[test]
+fn pacing_holds_after_every_kind_of_answer_even_a_50_mb_one() {
+    let (token, secret) = test_token(19);
+    let f = Fixture::new("pacing");
+    // No flood control in the mock: the sink must pace on its own.
+    let mock = MockBotApi::builder(&token).private_chat(42).flood_interval(None).start();
+    for fault in [
+        Fault::OkHuge(50 << 20),
+        Fault::InternalError,
+        Fault::CantParseEntities,
+        Fault::OkNotJson,
+        Fault::Reset,
+        Fault::ApiError(400, "Bad Request: message to reply not found".into()),
+        Fault::TooManyRequests(1),
+    ] {
+        mock.fault_for_chat(42, fault);
+    }
+    let handle = f.spawn(config(&mock.base_url(), &token, &["42"], |_| {}));
+
+    // One alert at a time, each after the previous one's outcome, so none is coalesced.
+    for seq in 1..=5 {
+        f.submit(&handle, seq);
+        f.wait_deliveries(seq as usize);
+    }
+    handle.shutdown(Duration::from_secs(1));
+
+    let sends: Vec<_> = mock.requests().into_iter().filter(|r| r.method == "sendmessage").collect();
+    let statuses: Vec<Option<u16>> = sends.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [Some(200), Some(500), Some(400), Some(200), None, Some(400), Some(429), Some(200), Some(200)],
+        "{sends:#?}"
+    );
+    for pair in sends.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(gap >= Duration::from_secs(1), "requests {} and {} only {gap:?} apart", pair[0].n, pair[1].n);
+    }
+    let outcomes: Vec<String> = f.deliveries().iter().map(|l| l["status"].as_str().unwrap().to_string()).collect();
+    assert_eq!(outcomes, ["sent_unconfirmed", "sent_unconfirmed", "failed", "sent", "sent"]);
+    f.assert_no_leak(&token, &secret, &[]);
+}
+
+#[test]
 fn rejected_markup_is_resent_once_as_plain_text() {
     let (token, secret) = test_token(3);
     let f = Fixture::new("plain");

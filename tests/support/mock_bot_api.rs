@@ -57,6 +57,15 @@ pub enum Fault {
     MigrateTo(i64),
     /// This status with Telegram's envelope and this `description`.
     ApiError(u16, String),
+    /// Deliver the message, then answer 200 with a body that is not JSON.
+    OkNotJson,
+    /// Deliver the message, then answer 200 with a body that is not UTF-8.
+    OkNotUtf8,
+    /// Deliver the message, then answer 200 with a `Content-Length` longer
+    /// than the body, and close the connection.
+    OkTruncated,
+    /// Deliver the message, then answer 200 with valid JSON this many bytes long.
+    OkHuge(usize),
 }
 
 /// How a chat behaves.
@@ -326,9 +335,48 @@ impl HttpRequest {
 
 /// What to do with a handled request.
 enum Reply {
-    Answer { status: u16, body: String, content_type: &'static str, retry_after: Option<u64> },
+    Answer {
+        status: u16,
+        body: String,
+        content_type: &'static str,
+        retry_after: Option<u64>,
+    },
+    /// Written as is, then the connection is closed.
+    Raw {
+        status: u16,
+        content_length: usize,
+        body: Vec<u8>,
+    },
     Hang,
     Reset,
+}
+
+impl Reply {
+    /// The answer `fault` makes of a successful `sendMessage` answer.
+    fn spoiled(self, fault: &Fault) -> Reply {
+        if !matches!(self, Reply::Answer { status: 200, .. }) {
+            return self;
+        }
+        match fault {
+            Fault::OkNotJson => Reply::Answer {
+                status: 200,
+                body: "<html><body>\n\x1b[31mOK\x1b[0m</body></html>".into(),
+                content_type: "text/html",
+                retry_after: None,
+            },
+            Fault::OkNotUtf8 => Reply::Raw { status: 200, content_length: 4, body: vec![0xff, 0xfe, b'{', 0x80] },
+            Fault::OkTruncated => {
+                Reply::Raw { status: 200, content_length: 1000, body: br#"{"ok":true,"result":{"mess"#.to_vec() }
+            }
+            Fault::OkHuge(len) => {
+                let mut body = br#"{"ok":true,"result":{"message_id":1},"padding":""#.to_vec();
+                body.resize(len.saturating_sub(2).max(body.len()), b'x');
+                body.extend_from_slice(b"\"}");
+                Reply::Raw { status: 200, content_length: body.len(), body }
+            }
+            _ => self,
+        }
+    }
 }
 
 /// Serves requests on one keep-alive connection until the client closes it.
@@ -357,6 +405,17 @@ fn serve_connection(id: u64, stream: TcpStream, shared: &Shared) -> io::Result<(
                 if close {
                     return Ok(());
                 }
+            }
+            Reply::Raw { status, content_length, body } => {
+                let head = format!(
+                    "HTTP/1.1 {status} {}\r\nServer: mock-bot-api\r\nContent-Type: application/json\r\n\
+                     Content-Length: {content_length}\r\nConnection: close\r\n\r\n",
+                    reason(status)
+                );
+                writer.write_all(head.as_bytes())?;
+                writer.write_all(&body)?;
+                writer.flush()?;
+                return Ok(());
             }
             Reply::Hang => {
                 shared.hang();
@@ -558,12 +617,18 @@ fn handle(request: &HttpRequest, shared: &Shared) -> Reply {
                 "can_read_all_group_messages": false,
                 "supports_inline_queries": false
             })),
-            "sendmessage" => send_message(n, &params, shared, fault == Some(Fault::RecordThenHang)),
+            "sendmessage" => {
+                let reply = send_message(n, &params, shared, fault == Some(Fault::RecordThenHang));
+                match &fault {
+                    Some(f) => reply.spoiled(f),
+                    None => reply,
+                }
+            }
             _ => error(404, "Not Found"),
         },
     };
     let status = match &reply {
-        Reply::Answer { status, .. } => Some(*status),
+        Reply::Answer { status, .. } | Reply::Raw { status, .. } => Some(*status),
         Reply::Hang | Reply::Reset => None,
     };
     let mut world = shared.world();

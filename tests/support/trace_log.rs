@@ -19,7 +19,9 @@ static LOGGER: OnceLock<Installed> = OnceLock::new();
 /// Installs the logger (the first call in the binary) and returns its file.
 pub fn install() -> &'static Path {
     let installed = LOGGER.get_or_init(|| {
-        let path = std::env::temp_dir().join(format!("im-trace-{}.log", std::process::id()));
+        // One file per test binary under target/tmp, replaced by each run.
+        let binary = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("trace-{}.log", binary.unwrap_or_default()));
         let _ = std::fs::remove_file(&path);
         let file = LogFile { path: path.clone(), rotation: Rotation { max_bytes: None, keep_files: 1 } };
         let guard = logging::init(Some(&file), log::LevelFilter::Trace, Console::Off).expect("the app's logger");

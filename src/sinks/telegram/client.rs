@@ -267,23 +267,34 @@ impl Client {
                 .build();
         }
         let started = Instant::now();
-        let answer = request.send(json).and_then(|mut response| {
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            let body = response.body_mut().with_config().limit(MAX_ANSWER_BYTES).read_to_string()?;
-            Ok((status, retry_after, body))
-        });
-        let round_trip = started.elapsed();
-        match answer {
-            Ok((status, retry_after, body)) => {
-                Exchange { result: self.parse(status, retry_after, &body), status: Some(status), round_trip }
+        let mut response = match request.send(json) {
+            Ok(response) => response,
+            Err(e) => {
+                return Exchange { result: Err(self.transport_error(e)), status: None, round_trip: started.elapsed() };
             }
-            Err(e) => Exchange { result: Err(self.transport_error(e)), status: None, round_trip },
-        }
+        };
+        // From here on an answer arrived: whatever happens to its body, its
+        // status says what Telegram did (a 200 means the message was posted).
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let body = response.body_mut().with_config().limit(MAX_ANSWER_BYTES).read_to_string();
+        let round_trip = started.elapsed();
+        let result = match body {
+            Ok(body) => self.parse(status, retry_after, &body),
+            Err(e) => Err(TelegramError::UnexpectedAnswer {
+                api_base: self.api_base.clone(),
+                status,
+                detail: format!(
+                    "the body could not be read: {}",
+                    crate::sanitize::escape_controls(&self.token.redact(&e.to_string()))
+                ),
+            }),
+        };
+        Exchange { result, status: Some(status), round_trip }
     }
 
     fn parse<T: DeserializeOwned>(

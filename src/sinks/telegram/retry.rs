@@ -4,6 +4,7 @@
 //! | answer                                   | next                                  |
 //! |------------------------------------------|---------------------------------------|
 //! | 200 `ok: true`                           | sent                                  |
+//! | 2xx whose body cannot be read or parsed  | sent, unconfirmed: never resent       |
 //! | 429 (`retry_after` or `Retry-After`)     | wait that long, capped, then resend   |
 //! | 5xx, refused, reset, connect timeout     | back off (full jitter), resend        |
 //! | timeout after sending                    | same; Telegram may show it twice      |
@@ -27,6 +28,9 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Next {
     Sent,
+    /// Telegram answered 2xx, which it does only after posting, but the
+    /// answer could not be read: resending would post it twice.
+    SentUnconfirmed,
     /// Telegram's flood control: resend after this long (already capped).
     RetryAfter(Duration),
     /// Transient: back off, then resend while attempts remain.
@@ -59,6 +63,7 @@ pub(crate) fn next(result: &Result<(), TelegramError>, max_retry_after: Duration
             c if c >= 500 => Next::Retry,
             _ => Next::Fail,
         },
+        TelegramError::UnexpectedAnswer { status: 200..=299, .. } => Next::SentUnconfirmed,
         TelegramError::UnexpectedAnswer { status, .. } if *status == 429 || *status >= 500 => Next::Retry,
         TelegramError::Transport { kind: TransportKind::NotSent | TransportKind::NoAnswer, .. } => Next::Retry,
         _ => Next::Fail,
@@ -145,6 +150,7 @@ mod tests {
         assert_eq!(next(&transport(TransportKind::Local), cap), Next::Fail);
         let page = |status| Err(TelegramError::UnexpectedAnswer { api_base: "x".into(), status, detail: "d".into() });
         assert_eq!(next(&page(502), cap), Next::Retry);
+        assert_eq!(next(&page(200), cap), Next::SentUnconfirmed);
         assert_eq!(next(&page(418), cap), Next::Fail);
     }
 

@@ -4,9 +4,12 @@
 //!
 //! Alerts wait in one bounded queue per chat, shared with the thread under a
 //! mutex that is only ever held to push or pop (never across a request).
-//! Every (alert, chat) ends in exactly one journal line: `sent`, `failed`
-//! (an error or a configuration problem means it will never be delivered) or
-//! `dropped` (not attempted: the queue was full, or shutdown came first).
+//! Every (alert, chat) ends in exactly one journal line: `sent`,
+//! `sent_unconfirmed` (Telegram answered 200, which it does only after
+//! posting, but the answer could not be read: not resent, so not shown
+//! twice), `failed` (an error or a configuration problem means it will never
+//! be delivered) or `dropped` (not attempted: the queue was full, or
+//! shutdown came first).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
@@ -214,6 +217,8 @@ pub struct DeliveryEvent {
 #[derive(Debug, Default)]
 pub struct TelegramCounters {
     pub sent: AtomicU64,
+    /// Posted (Telegram answered 200) but the answer could not be read.
+    pub sent_unconfirmed: AtomicU64,
     pub failed: AtomicU64,
     pub dropped: AtomicU64,
     /// Requests made.
@@ -231,6 +236,7 @@ impl TelegramCounters {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         DeliverySummary {
             sent: get(&self.sent),
+            sent_unconfirmed: get(&self.sent_unconfirmed),
             failed: get(&self.failed),
             dropped: get(&self.dropped),
             requests: get(&self.requests),
@@ -257,6 +263,9 @@ impl TelegramCounters {
 pub struct DeliverySummary {
     /// (alert, chat) pairs delivered.
     pub sent: u64,
+    /// (alert, chat) pairs Telegram answered 200 for (so posted) with an
+    /// answer that could not be read; not counted in `sent`.
+    pub sent_unconfirmed: u64,
     /// (alert, chat) pairs that will never be delivered because of an error.
     pub failed: u64,
     /// (alert, chat) pairs not attempted: queue full or shutdown.
@@ -272,6 +281,9 @@ pub struct DeliverySummary {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
     Sent,
+    /// Telegram answered 200 (it posted the message) but the answer could
+    /// not be read; never resent.
+    SentUnconfirmed,
     Failed,
     Dropped,
 }
@@ -280,6 +292,7 @@ impl Status {
     fn as_str(self) -> &'static str {
         match self {
             Status::Sent => "sent",
+            Status::SentUnconfirmed => "sent_unconfirmed",
             Status::Failed => "failed",
             Status::Dropped => "dropped",
         }
@@ -321,6 +334,7 @@ impl Shared {
     pub fn record(&self, alert_id: &str, chat: &ChatId, status: Status, attempts: u32, error: Option<&str>) {
         let counter = match status {
             Status::Sent => &self.counters.sent,
+            Status::SentUnconfirmed => &self.counters.sent_unconfirmed,
             Status::Failed => &self.counters.failed,
             Status::Dropped => &self.counters.dropped,
         };
@@ -332,6 +346,9 @@ impl Shared {
         let why = error.unwrap_or("");
         match status {
             Status::Sent => log::debug!("Telegram: alert {alert_id} sent to chat {chat} (attempts: {attempts})"),
+            Status::SentUnconfirmed => {
+                log::debug!("Telegram: alert {alert_id} sent to chat {chat}, unconfirmed (attempts: {attempts})")
+            }
             Status::Failed => log::error!("Telegram: alert {alert_id} to chat {chat} failed: {why}"),
             Status::Dropped => log::warn!("Telegram: alert {alert_id} to chat {chat} dropped: {why}"),
         }
@@ -390,7 +407,13 @@ impl crate::sinks::Sink for TelegramDelivery {
     fn shutdown(&mut self, deadline: Instant) {
         if let Some(h) = self.handle.take() {
             let s = h.shutdown(deadline.saturating_duration_since(Instant::now()));
-            log::info!("TELEGRAM | stopped | sent={} failed={} dropped={}", s.sent, s.failed, s.dropped);
+            log::info!(
+                "TELEGRAM | stopped | sent={} sent_unconfirmed={} failed={} dropped={}",
+                s.sent,
+                s.sent_unconfirmed,
+                s.failed,
+                s.dropped
+            );
         }
     }
 }

@@ -258,7 +258,7 @@ impl Worker {
         self.shared.counters.count_response(exchange.status);
         let next = retry::next(&exchange.result, self.max_retry_after);
         if let Some(events) = &self.events {
-            let delivered = next == Next::Sent;
+            let delivered = matches!(next, Next::Sent | Next::SentUnconfirmed);
             let _ = events.try_send(DeliveryEvent {
                 chat_id: chat.id.clone(),
                 round_trip: exchange.round_trip,
@@ -269,14 +269,28 @@ impl Worker {
             });
         }
         let no_answer = matches!(exchange.result, Err(TelegramError::Transport { kind: TransportKind::NoAnswer, .. }));
-        // What may have been posted counts against the rate limits; errors and 429s did not post.
-        if next == Next::Sent || no_answer {
-            self.limiter.record(i, done);
-        }
+        // Every request counts against the limits, whatever the answer: what
+        // may have been posted must, and a failing Telegram is not helped by
+        // faster resends. So requests to a chat are never closer than the
+        // pacing interval, after a 200, a 5xx, a 400 or an answer we could
+        // not read alike.
+        self.limiter.record(i, done);
+        let unreadable = match &exchange.result {
+            Err(TelegramError::UnexpectedAnswer { api_base, detail, .. }) => format!("{detail}, from {api_base}"),
+            _ => String::new(),
+        };
         let error = exchange.result.err().map(|e| client.token().redact(&e.to_string())).unwrap_or_default();
         batch.maybe_delivered |= no_answer;
         match next {
             Next::Sent => self.finish(i, Status::Sent, None),
+            Next::SentUnconfirmed => {
+                let why = format!(
+                    "Telegram answered HTTP 200, so it posted the message, but its answer was unusable \
+                     ({unreadable}); it is not resent"
+                );
+                log::warn!("Telegram: chat {}: {why}", chat.id);
+                self.finish(i, Status::SentUnconfirmed, Some(&why));
+            }
             Next::RetryAfter(wait) => self.retry_later(i, retry::after(done, wait), &error),
             Next::Retry => {
                 if no_answer {
@@ -364,6 +378,8 @@ impl Worker {
         let chat = &mut self.chats[i];
         let Some(batch) = chat.batch.as_mut() else { return };
         batch.failures += 1;
+        // The pacing may hold the resend longer than the backoff: say when it really goes.
+        let at = at.max(self.limiter.next_allowed(i, at));
         if batch.failures >= self.max_attempts {
             let why = format!("gave up after {} attempts: {error}", batch.attempts);
             self.finish(i, Status::Failed, Some(&why));

@@ -166,3 +166,75 @@ fn a_close_reason_with_newlines_and_terminal_escapes_stays_inside_one_escaped_lo
         assert!(!text.contains('\x1b'), "{name}: a raw ESC");
     }
 }
+
+/// Kills the child if the test fails before it stops it.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn a_chatty_log_rotates_by_size_and_keeps_only_keep_files_rotated_files() {
+    let dir = scratch("bin-log-size");
+    let s = Simulator::start(SimOptions {
+        tls: true,
+        replay: vec![BTC10.into()],
+        rate: Rate::PerSecond(20_000),
+        looped: true,
+        ..SimOptions::default()
+    })
+    .unwrap();
+    // An alert (a TRIGGER line) on every frame, as with cooldown 0: about 2 MB of log a pass of the recording.
+    let cfg = write_config(&dir, &s, s.ca_path().unwrap(), "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("[log]\n", "[log]\nmax_size_mb = 1\nkeep_files = 2\n");
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = KillOnDrop(Some(spawn(&cfg)));
+    // Drain the console, or a full pipe would stall the logger.
+    for pipe in [
+        child.0.as_mut().and_then(|c| c.stdout.take()).map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        child.0.as_mut().and_then(|c| c.stderr.take()).map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        std::thread::spawn(move || std::io::copy(&mut { pipe }, &mut std::io::sink()));
+    }
+    let logs = dir.join("logs");
+    let rotated_names = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&logs)
+            .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+            .unwrap_or_default();
+        names.retain(|n| n != "im.log");
+        names.sort();
+        names
+    };
+    let counter = |name: &str| -> u64 { name.rsplit('.').nth(1).and_then(|n| n.parse().ok()).unwrap_or(0) };
+    // A counter of 4 or more means five rotations or more: the oldest files have been deleted by then.
+    wait_until("five size rotations", Duration::from_secs(120), || {
+        let running = child.0.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none());
+        assert!(running, "the monitor exited");
+        rotated_names().iter().any(|n| counter(n) >= 4)
+    });
+    let child = child.0.take().unwrap();
+    sigterm(&child);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    let rotated = rotated_names();
+    assert_eq!(rotated.len(), 2, "keep_files = 2: {rotated:?}");
+    let counters: Vec<u64> = rotated.iter().map(|n| counter(n)).collect();
+    assert_eq!(counters[1], counters[0] + 1, "the two newest are kept: {rotated:?}");
+    for name in rotated.iter().chain(["im.log".to_string()].iter()) {
+        let text = std::fs::read_to_string(logs.join(name)).unwrap();
+        assert!(text.len() as u64 <= 1 << 20, "{name} is {} bytes, over max_size_mb = 1", text.len());
+        // Whole lines only: every line starts with its timestamp.
+        assert!(text.lines().all(|l| l.len() > 24 && l.as_bytes()[4] == b'-' && l.as_bytes()[23] == b' '), "{name}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

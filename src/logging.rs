@@ -84,7 +84,7 @@ pub struct Rotation {
 
 impl Rotation {
     /// `log.max_size_mb = 100`, `log.keep_files = 14`: two weeks of daily
-    /// files on a quiet day, and at most 1.5 GB however chatty the log.
+    /// files when the log is quiet, and at most 15 × 100 MiB however chatty.
     pub const DEFAULT: Rotation = Rotation { max_bytes: Some(100 << 20), keep_files: 14 };
 }
 

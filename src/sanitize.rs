@@ -34,7 +34,7 @@ fn must_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// `text` with every character [`must_escape`] names written as `\n`, `\r`,
+/// `text` with every character named in the module docs written as `\n`, `\r`,
 /// `\t` or `\u{1b}` (Rust's escapes); borrowed when there is nothing to do.
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
     if !text.chars().any(must_escape) {

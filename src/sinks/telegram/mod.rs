@@ -13,7 +13,9 @@
 //! Duplicates: when a request times out after it was sent, Telegram may have
 //! posted the message, but there is no way to ask. The sink resends (the
 //! alert matters more than a duplicate) and logs a warning saying Telegram
-//! may show it twice.
+//! may show it twice. The other way round, a 200 whose body cannot be read
+//! is never resent: Telegram answers 200 only after posting, so the alert is
+//! journaled `sent_unconfirmed`.
 //!
 //! The bot token is in the URL path of every request. It never appears in
 //! this module's errors, logs or journal lines. ureq itself logs request

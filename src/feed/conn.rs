@@ -21,6 +21,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
+use super::retry_after;
 use super::stream::{FeedStream, interrupted, would_block};
 
 /// Where a connection goes, parsed once from the URL.
@@ -66,6 +67,8 @@ pub enum ConnError {
     Connect { addr: SocketAddr, source: io::Error },
     #[error("TLS failed: {0} (check binance.ca_file and the server certificate)")]
     Tls(String),
+    /// `retry_after` is what the server asked for, saturated but not yet
+    /// capped (the caller caps it at [`retry_after::MAX_RETRY_AFTER`]).
     #[error("WebSocket upgrade refused with HTTP {status}{}", retry_after.map(|d| format!(" (Retry-After {} s)", d.as_secs())).unwrap_or_default())]
     Http { status: u16, retry_after: Option<Duration> },
     #[error("WebSocket handshake failed: {0}")]
@@ -113,9 +116,7 @@ impl ConnError {
                 retry_after: resp
                     .headers()
                     .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs),
+                    .and_then(|v| retry_after::parse(v.as_bytes(), crate::units::UnixNanos::now().0 / 1_000_000_000)),
             },
             other => ConnError::Protocol(other.to_string()),
         }

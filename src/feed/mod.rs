@@ -10,6 +10,7 @@
 
 pub mod backoff;
 pub mod conn;
+pub mod retry_after;
 pub mod stream;
 pub mod tls;
 
@@ -31,6 +32,7 @@ use crate::units::UnixNanos;
 
 use backoff::{AttemptLimiter, Backoff};
 use conn::{ConnError, Connection, Endpoint, FrameKind};
+use retry_after::MAX_RETRY_AFTER;
 use stream::interrupted;
 
 const WAKER: Token = Token(0);
@@ -42,6 +44,23 @@ const CONN_BASE: usize = 2;
 const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 /// Longest a stopping loop waits for Close handshakes.
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `now + delay` without the panic `Instant + Duration` has on overflow.
+/// Delays from the network are capped at [`MAX_RETRY_AFTER`] before they
+/// get here, so no real clock overflows; if one did, the attempt is now.
+fn later(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay).unwrap_or(now)
+}
+
+/// The wall-clock time `delay` from now, RFC 3339 to the second, for people.
+fn wall_clock_after(delay: Duration) -> String {
+    let at = UnixNanos::now().0.saturating_add(nanos(delay)) / 1_000_000_000;
+    i64::try_from(at)
+        .ok()
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| format!("Unix time {at}"))
+}
 
 /// Feed settings, validated.
 #[derive(Clone)]
@@ -466,6 +485,11 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         self.counters.connects += 1;
         self.update_connection_gauge();
         let Some(g) = self.groups.get_mut(group) else { return };
+        if let Some(gauges) = &self.gauges {
+            for pair in &g.pairs {
+                gauges.set_feed_down(pair.index(), "");
+            }
+        }
         let Some(Some((_, _, c))) = self.conns.get(slot) else { return };
         let took = now.duration_since(c.started);
         match g.streak.take() {
@@ -531,11 +555,22 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             g.standby = None;
         }
         let mut delay = g.backoff.next_delay();
+        // Retry-After comes from the network: capped before any arithmetic.
+        let mut capped = None;
         if let Some(ConnError::Http { retry_after: Some(ra), .. }) = &err {
-            delay = delay.max(*ra);
+            if *ra > MAX_RETRY_AFTER {
+                capped = Some(*ra);
+            }
+            delay = delay.max((*ra).min(MAX_RETRY_AFTER));
         }
         let kind = err.as_ref().map_or("closed", ConnError::kind);
         let reason = err.as_ref().map_or_else(|| "server closed the connection".to_string(), ToString::to_string);
+        if let Some(asked) = capped {
+            log::warn!(
+                "FEED | group={group} | the server asked to wait {} s (Retry-After), longer than Binance's longest ban; capped at 3 days",
+                asked.as_secs()
+            );
+        }
         match &mut g.streak {
             Some((_, n)) => {
                 *n += 1;
@@ -557,12 +592,22 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
                 );
             }
         }
+        let at = later(now, delay);
         if g.active.is_none() {
-            g.next_attempt = Some(now + delay);
+            g.next_attempt = Some(at);
+            if let Some(gauges) = &self.gauges {
+                let mut why = format!("{reason}; next attempt at {}", wall_clock_after(delay));
+                if capped.is_some() {
+                    why.push_str(" (Retry-After capped at 3 days, Binance's longest ban)");
+                }
+                for pair in &g.pairs {
+                    gauges.set_feed_down(pair.index(), &why);
+                }
+            }
         } else if !was_active {
             // The replacement failed; the old connection still serves and
             // the rotation is retried after the backoff.
-            g.standby_retry_at = Some(now + delay);
+            g.standby_retry_at = Some(at);
         }
         let pairs = g.pairs.clone();
         self.engine.set_overlap(&pairs, false);

@@ -1,6 +1,6 @@
-//! The real binary against servers that misbehave on purpose: what an
-//! operator sees (process alive, `/healthz`, exit status) when the exchange
-//! answers the upgrade with an absurd `Retry-After`.
+//! Servers that misbehave on purpose, on real sockets: the real binary when
+//! what matters is what an operator sees (process alive, `/healthz`, exit
+//! status), the live pipeline (`Runner`) when it is what goes on the wire.
 
 mod support;
 
@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use imbalance_monitor::config::Config;
+use imbalance_monitor::run::{RunOptions, Runner};
 use imbalance_monitor::units::UnixNanos;
 use support::live::{http_get, scratch, wait_until};
+use tungstenite::Message;
 
 /// A server that answers every WebSocket upgrade with `429 Too Many
 /// Requests` and the given `Retry-After`, counting the upgrades it refused.
@@ -152,4 +155,55 @@ fn a_retry_after_of_centuries_keeps_the_process_up_capped_at_three_days_and_heal
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(0), "{retry_after}: a clean stop after SIGTERM");
     }
+}
+
+/// The live pipeline's config for a server at `ws`, with a stale window
+/// long enough never to matter here.
+fn pipeline_config(dir: &Path, ws: SocketAddr) -> Config {
+    let text = format!(
+        "pairs = [\"BTCUSDT\"]\n[binance]\nws_url = \"ws://{ws}/stream\"\nstale_after_ms = 600000\n[alerts]\njournal = {:?}\n",
+        dir.join("alerts.jsonl")
+    );
+    Config::from_toml(&dir.join("config.toml"), &text).unwrap()
+}
+
+/// Pings the flood sends before its last one.
+const FLOOD: u32 = 8_830;
+
+#[test]
+fn a_ping_flood_gets_at_most_one_pong_a_second_and_the_last_echoes_the_latest_ping() {
+    let dir = scratch("hostile-ping-flood");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut ws = tungstenite::accept(tcp).unwrap();
+        let start = Instant::now();
+        for i in 0..=FLOOD {
+            ws.write(Message::Ping(i.to_string().into_bytes().into())).unwrap();
+        }
+        ws.flush().unwrap();
+        // Pongs until the one for the last ping; each names the ping it answers.
+        let mut answered = Vec::new();
+        while answered.last() != Some(&FLOOD) {
+            match ws.read().unwrap() {
+                Message::Pong(p) => answered.push(std::str::from_utf8(&p).unwrap().parse::<u32>().unwrap()),
+                _ => continue,
+            }
+        }
+        (answered, start.elapsed())
+    });
+    let runner = Runner::start(&pipeline_config(&dir, addr), RunOptions::default()).unwrap();
+    let (answered, elapsed) = server.join().unwrap();
+    runner.stop_handle().stop();
+    runner.wait();
+    // The cap is PONG_INTERVAL (1 s): the first ping's pong at once, then at
+    // most one per interval. Counted: however slow the machine, more pongs
+    // than whole seconds passed (+2) means the cap was broken.
+    let cap = 2 + elapsed.as_secs() as usize;
+    assert!(answered.len() <= cap, "{} pongs for {} pings in {elapsed:?}: {answered:?}", answered.len(), FLOOD + 1);
+    // Each pong answers a newer ping than the one before, the last the latest.
+    assert!(answered.windows(2).all(|w| w[0] < w[1]), "{answered:?}");
+    assert_eq!(answered.last(), Some(&FLOOD));
 }

@@ -21,6 +21,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
+use super::pong::PongPacer;
 use super::retry_after;
 use super::stream::{FeedStream, interrupted, would_block};
 
@@ -123,6 +124,9 @@ impl ConnError {
     }
 }
 
+/// What tungstenite reads and writes: the feed socket, its pongs paced.
+type WsStream = PongPacer<FeedStream>;
+
 enum State {
     /// Waiting for the address (DNS runs off the hot thread).
     Resolving,
@@ -132,10 +136,10 @@ enum State {
         addr: SocketAddr,
     },
     /// TLS and/or HTTP upgrade in flight.
-    Handshaking(MidHandshake<ClientHandshake<FeedStream>>),
-    Open(WebSocket<FeedStream>),
+    Handshaking(MidHandshake<ClientHandshake<WsStream>>),
+    Open(WebSocket<WsStream>),
     /// We sent a Close (or received one); reading until the peer finishes.
-    Closing(WebSocket<FeedStream>),
+    Closing(WebSocket<WsStream>),
     Closed,
 }
 
@@ -293,7 +297,7 @@ impl Connection {
             self.start_handshake(tcp)?;
         }
         if let State::Handshaking(mid) = &mut self.state {
-            mid.get_mut().get_mut().rearm();
+            mid.get_mut().get_mut().get_mut().rearm();
             let State::Handshaking(mid) = std::mem::replace(&mut self.state, State::Closed) else {
                 return Ok(progress);
             };
@@ -321,7 +325,7 @@ impl Connection {
         // Open or Closing: drain everything readable now; frames already
         // buffered by the handshake get no new readiness edge.
         if let State::Open(ws) | State::Closing(ws) = &mut self.state {
-            ws.get_mut().rearm();
+            ws.get_mut().get_mut().rearm();
         }
         (progress.closed, progress.more) = self.read_all(now, on_frame)?;
         self.update_interest(registry);
@@ -335,6 +339,7 @@ impl Connection {
             _ => None,
         };
         let stream = FeedStream::new(tcp, tls).map_err(|e| ConnError::Tls(e.to_string()))?;
+        let stream = PongPacer::new(stream, self.started);
         let request = self.endpoint.url.as_str().into_client_request().map_err(ConnError::from_ws)?;
         // tungstenite zero-fills its spare read buffer on every socket read:
         // with the default 128 KiB that memset was most of wire→decision
@@ -391,7 +396,8 @@ impl Connection {
                         self.shutdown_announced = true;
                     }
                 }
-                // tungstenite queues the pong itself; make sure it leaves.
+                // tungstenite queues a pong and writes it on the next read
+                // or flush; the pacer takes it and sends the newest in time.
                 Ok(Message::Ping(_)) => must_flush = true,
                 Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => {}
                 Ok(Message::Close(frame)) => {
@@ -416,7 +422,7 @@ impl Connection {
                 Err(e) => return Err(ConnError::from_ws(e)),
             }
         }
-        if must_flush || ws.get_ref().tls_wants_write() {
+        if must_flush || ws.get_ref().wants_write() || ws.get_ref().get_ref().tls_wants_write() {
             match ws.flush() {
                 Ok(()) => {}
                 Err(tungstenite::Error::Io(e)) if would_block(&e) => {}
@@ -427,7 +433,29 @@ impl Connection {
                 Err(e) => return Err(ConnError::from_ws(e)),
             }
         }
+        let pacer = ws.get_mut();
+        if pacer.pong_due().is_some_and(|t| t <= now) {
+            pacer.send_due(now).map_err(ConnError::from_io)?;
+        }
         Ok((false, more))
+    }
+
+    /// When the pong answering the latest ping may go, if one waits (see
+    /// [`PongPacer`]): the owner calls [`Connection::send_pong`] then.
+    pub fn pong_due(&self) -> Option<Instant> {
+        match &self.state {
+            State::Open(ws) => ws.get_ref().pong_due(),
+            _ => None,
+        }
+    }
+
+    /// Sends the waiting pong if it is due.
+    pub fn send_pong(&mut self, registry: &Registry, now: Instant) -> Result<(), ConnError> {
+        if let State::Open(ws) = &mut self.state {
+            ws.get_mut().send_due(now).map_err(ConnError::from_io)?;
+        }
+        self.update_interest(registry);
+        Ok(())
     }
 
     /// Starts a clean close: sends a Close frame and keeps reading until the
@@ -454,8 +482,8 @@ impl Connection {
     pub fn deregister(&mut self, registry: &Registry) {
         let tcp = match &mut self.state {
             State::Connecting { tcp, .. } => Some(tcp),
-            State::Handshaking(mid) => Some(mid.get_mut().get_mut().tcp_mut()),
-            State::Open(ws) | State::Closing(ws) => Some(ws.get_mut().tcp_mut()),
+            State::Handshaking(mid) => Some(mid.get_mut().get_mut().get_mut().tcp_mut()),
+            State::Open(ws) | State::Closing(ws) => Some(ws.get_mut().get_mut().tcp_mut()),
             State::Resolving | State::Closed => None,
         };
         if let Some(tcp) = tcp {
@@ -470,14 +498,14 @@ impl Connection {
     fn update_interest(&mut self, registry: &Registry) {
         let (tcp, wants_write) = match &mut self.state {
             State::Handshaking(mid) => {
-                let s = mid.get_mut().get_mut();
+                let s = mid.get_mut().get_mut().get_mut();
                 let w = s.tls_wants_write();
                 (s.tcp_mut(), w)
             }
             State::Open(ws) | State::Closing(ws) => {
                 let s = ws.get_mut();
-                let w = s.tls_wants_write();
-                (s.tcp_mut(), w)
+                let w = s.wants_write() || s.get_ref().tls_wants_write();
+                (s.get_mut().tcp_mut(), w)
             }
             _ => return,
         };

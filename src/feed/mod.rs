@@ -10,6 +10,7 @@
 
 pub mod backoff;
 pub mod conn;
+pub mod pong;
 pub mod retry_after;
 pub mod stream;
 pub mod tls;
@@ -364,8 +365,8 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         let mut next = stopping.map(|s| s + STOP_TIMEOUT);
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
         for (_, _, c) in self.conns.iter().flatten() {
-            if let Some(d) = c.deadline() {
-                consider(d);
+            for t in [c.deadline(), c.pong_due()].into_iter().flatten() {
+                consider(t);
             }
             if c.is_open() {
                 consider(c.last_data + self.config.stale_after);
@@ -625,6 +626,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
 
     fn on_timers(&mut self, now: Instant) {
         self.check_conn_deadlines(now);
+        self.send_due_pongs(now);
         for group in 0..self.groups.len() {
             let Some(g) = self.groups.get_mut(group) else { continue };
             if let Some(slot) = g.active
@@ -653,6 +655,19 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
                     && let Some(g) = self.groups.get_mut(group)
                 {
                     g.active = Some(slot);
+                }
+            }
+        }
+    }
+
+    /// Pongs that waited for the pong interval (see [`pong`]).
+    fn send_due_pongs(&mut self, now: Instant) {
+        for slot in 0..self.conns.len() {
+            let Some(Some((group, _, c))) = self.conns.get_mut(slot) else { continue };
+            if c.pong_due().is_some_and(|t| t <= now) {
+                let group = *group;
+                if let Err(e) = c.send_pong(self.poll.registry(), now) {
+                    self.on_failed(slot, group, e, now);
                 }
             }
         }

@@ -207,3 +207,43 @@ fn a_ping_flood_gets_at_most_one_pong_a_second_and_the_last_echoes_the_latest_pi
     assert!(answered.windows(2).all(|w| w[0] < w[1]), "{answered:?}");
     assert_eq!(answered.last(), Some(&FLOOD));
 }
+
+#[test]
+fn after_a_close_the_client_hangs_up_and_reconnects_without_waiting_for_the_server_to_drop_tcp() {
+    let dir = scratch("hostile-close-keeps-tcp");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, hung_up) = mpsc::channel();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let mut ws = tungstenite::accept(tcp.unwrap()).unwrap();
+            // Close, and keep TCP open: only the client can end it now.
+            ws.close(None).unwrap();
+            ws.flush().unwrap();
+            let tcp = ws.get_mut();
+            tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            // The client's Close reply, then its end of the stream.
+            let mut buf = [0u8; 256];
+            let eof = loop {
+                match tcp.read(&mut buf) {
+                    Ok(0) => break true,
+                    Ok(_) => continue,
+                    Err(_) => break false,
+                }
+            };
+            if tx.send(eof).is_err() {
+                return;
+            }
+        }
+    });
+    // The stale window is 10 minutes: only hanging up at once reconnects in time.
+    let runner = Runner::start(&pipeline_config(&dir, addr), RunOptions::default()).unwrap();
+    let first = hung_up.recv_timeout(Duration::from_secs(60)).expect("the server's first connection to end");
+    assert!(first, "the client must close the socket after the server's Close");
+    let second = hung_up.recv_timeout(Duration::from_secs(60)).expect("a second connection");
+    assert!(second);
+    runner.stop_handle().stop();
+    let report = runner.wait();
+    assert!(report.hot.feed.connects >= 2, "{:?}", report.hot.feed);
+    assert_eq!(report.hot.feed.stale, 0, "{:?}", report.hot.feed);
+}

@@ -400,9 +400,16 @@ impl Connection {
                 // or flush; the pacer takes it and sends the newest in time.
                 Ok(Message::Ping(_)) => must_flush = true,
                 Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => {}
+                // The Close handshake is complete once tungstenite's reply
+                // (queued, or the answer to ours) is sent: hang up at once.
+                // Waiting for the server to drop TCP, as RFC 6455 has a
+                // client do, left a server that never did with the feed down
+                // until the stale watchdog fired.
                 Ok(Message::Close(frame)) => {
                     self.close_received = Some(describe_close(frame.as_ref()));
-                    must_flush = true;
+                    let _ = ws.flush();
+                    self.state = State::Closed;
+                    return Ok((true, false));
                 }
                 Err(tungstenite::Error::Io(e)) if would_block(&e) => break,
                 Err(tungstenite::Error::Io(e)) if interrupted(&e) => {}

@@ -4,9 +4,10 @@
 //! until the next timer deadline, or a zero timeout with `busy_poll`), read
 //! every ready socket until `WouldBlock`, run each complete message through
 //! the engine (parse → book → metric → triggers → hand-off), then check the
-//! timers: connect/handshake timeouts, the stale-feed watchdog, 24 h rotation,
-//! reconnect backoff. Nothing here blocks but the poll; DNS runs on a helper
-//! thread that wakes the poll when it is done.
+//! timers: connect/handshake timeouts, pongs that waited for the pong
+//! interval, the stale-feed watchdog, 24 h rotation, reconnect backoff.
+//! Nothing here blocks but the poll; DNS runs on a helper thread that wakes
+//! the poll when it is done.
 
 pub mod backoff;
 pub mod conn;

@@ -400,16 +400,24 @@ impl Connection {
                 // or flush; the pacer takes it and sends the newest in time.
                 Ok(Message::Ping(_)) => must_flush = true,
                 Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => {}
-                // The Close handshake is complete once tungstenite's reply
-                // (queued, or the answer to ours) is sent: hang up at once.
-                // Waiting for the server to drop TCP, as RFC 6455 has a
-                // client do, left a server that never did with the feed down
-                // until the stale watchdog fired.
-                Ok(Message::Close(frame)) => {
+                // The server closed: once tungstenite's queued reply is sent
+                // the handshake is complete, so hang up and let the owner
+                // reconnect. Waiting for the server to drop TCP, as RFC 6455
+                // has a client do, left a server that never did with the
+                // feed down until the stale watchdog fired. A connection we
+                // are closing ourselves (retired by a rotation, or at stop)
+                // still reads until the server hangs up or CLOSE_TIMEOUT:
+                // nothing waits on it, and while it lingers its frames stay
+                // deduplicated against its replacement's.
+                Ok(Message::Close(frame)) if self.closing_since.is_none() => {
                     self.close_received = Some(describe_close(frame.as_ref()));
                     let _ = ws.flush();
                     self.state = State::Closed;
                     return Ok((true, false));
+                }
+                Ok(Message::Close(frame)) => {
+                    self.close_received = Some(describe_close(frame.as_ref()));
+                    must_flush = true;
                 }
                 Err(tungstenite::Error::Io(e)) if would_block(&e) => break,
                 Err(tungstenite::Error::Io(e)) if interrupted(&e) => {}

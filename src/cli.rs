@@ -17,7 +17,7 @@ use crate::demo;
 use crate::logging::{self, Console};
 use crate::recorder::RecordConfig;
 use crate::replay::replay;
-use crate::run::{RunOptions, Runner};
+use crate::run::{RunOptions, RunReport, Runner};
 use crate::simulator::{self, Rate, SimOptions};
 use crate::sinks::Catalog;
 use crate::sinks::journal::Journal;
@@ -319,7 +319,7 @@ fn demo(args: &DemoArgs, verbosity: Verbosity) -> ExitCode {
                 report.cold.alerts,
                 journal.display()
             );
-            ExitCode::SUCCESS
+            run_exit_code(&report)
         }
         Err(e) => {
             log::error!("{e}");
@@ -383,15 +383,23 @@ fn run_live(config_arg: &ConfigArg, args: &RunArgs, verbosity: Verbosity) -> Exi
         metrics_listen: None,
     };
     match Runner::start(&config, options) {
-        Ok(runner) => {
-            runner.wait();
-            ExitCode::SUCCESS
-        }
+        Ok(runner) => run_exit_code(&runner.wait()),
         Err(e) => {
             log::error!("cannot start: {e}");
             eprintln!("error: {e}");
             ExitCode::from(EXIT_FAILURE)
         }
+    }
+}
+
+/// The exit status of a finished `run`: 1 if a thread panicked, so that a
+/// supervisor (systemd `Restart=on-failure`) sees a failure, not a clean stop.
+pub fn run_exit_code(report: &RunReport) -> ExitCode {
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        log::error!("stopping with exit status {EXIT_FAILURE}: the {} thread panicked", report.panicked.join(" and "));
+        ExitCode::from(EXIT_FAILURE)
     }
 }
 

@@ -237,7 +237,13 @@ fn health(state: &State) -> (bool, String) {
     if stale.is_empty() {
         (true, format!("ok: {} pair(s) fresh within {} ms\n", state.pairs.len(), state.stale_after.as_millis()))
     } else {
-        (false, format!("stale: {}\n", stale.join(", ")))
+        let mut body = format!("stale: {}\n", stale.join(", "));
+        for (i, pair) in state.pairs.iter().enumerate() {
+            if let Some(why) = state.gauges.feed_down(i) {
+                body.push_str(&format!("feed down for {pair}: {why}\n"));
+            }
+        }
+        (false, body)
     }
 }
 

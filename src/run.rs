@@ -4,8 +4,9 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::alert::NoAction;
 use crate::cold::{self, ColdConfig, ColdReport};
@@ -79,6 +80,16 @@ pub struct RunReport {
     pub hot: HotReport,
     pub cold: ColdReport,
     pub record: Option<RecordReport>,
+    /// Threads that ended by a panic (`hot`, `cold`, `record`): a bug, and
+    /// a run that failed (the CLI exits 1).
+    pub panicked: Vec<&'static str>,
+}
+
+impl RunReport {
+    /// Whether every thread ended normally.
+    pub fn ok(&self) -> bool {
+        self.panicked.is_empty()
+    }
 }
 
 /// A running pipeline.
@@ -91,11 +102,41 @@ pub struct Runner {
     gauges: Arc<PairGauges>,
 }
 
+/// How often [`Runner::wait`] looks for a cold thread that ended early.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(50);
+
+/// Logs every panic, on any thread, through the logger (with the thread
+/// and the place), then runs the hook that was there before (which prints
+/// to stderr). Without it a panic reached only stderr, never the log file.
+/// Installed once per process, by the first [`Runner::start`].
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a panic without a message");
+            let place = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+            log::error!(
+                "PANIC | thread {} panicked at {place}: {message} | this is a bug",
+                std::thread::current().name().unwrap_or("unnamed")
+            );
+            log::logger().flush();
+            previous(info);
+        }));
+    });
+}
+
 impl Runner {
     /// Starts the hot and cold threads (and the recorder and metrics
     /// endpoint when asked). Everything that can fail does so before the
     /// first connection attempt.
     pub fn start(config: &Config, options: RunOptions) -> Result<Runner, RunError> {
+        install_panic_hook();
         let tls = tls::client_config(config.binance.ca_file.as_deref())?;
         let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?));
         let catalog = Arc::new(Catalog::from_config(config));
@@ -241,17 +282,38 @@ impl Runner {
 
     /// Waits for the hot thread to stop (signal or stop handle), then for the
     /// cold side to deliver what is pending within the grace period.
+    ///
+    /// A panic ends the run at once instead of leaving half a pipeline: a
+    /// panicked hot thread drops its end of the hand-off, so the cold side
+    /// drains and ends; a cold thread that ends while the hot one runs can
+    /// only have panicked (it ends only after the hot side hangs up), so the
+    /// feed is stopped. Either way the report's `panicked` says so.
     pub fn wait(self) -> RunReport {
+        while !self.hot.is_finished() {
+            if self.cold.is_finished() {
+                log::error!("COLD | the cold thread ended while the feed was running; stopping the feed");
+                self.stop.stop();
+                break;
+            }
+            std::thread::sleep(SUPERVISE_EVERY);
+        }
+        let mut panicked = Vec::new();
         let hot = self.hot.join().unwrap_or_else(|_| {
-            log::error!("HOT | the hot thread panicked; this is a bug");
+            log::error!("HOT | the hot thread panicked (see the PANIC line); the run ends with a failure");
+            panicked.push("hot");
             HotReport::default()
         });
         let cold = self.cold.join().unwrap_or_else(|_| {
-            log::error!("COLD | the cold thread panicked; this is a bug");
+            log::error!("COLD | the cold thread panicked (see the PANIC line); the run ends with a failure");
+            panicked.push("cold");
             ColdReport::default()
         });
         let record = self.recorder.map(|h| {
-            let r = h.join().unwrap_or_default();
+            let r = h.join().unwrap_or_else(|_| {
+                log::error!("RECORD | the recorder thread panicked (see the PANIC line); the run ends with a failure");
+                panicked.push("record");
+                RecordReport::default()
+            });
             log::info!("RECORD | {} frames, {} bytes, {} rotation(s)", r.frames, r.bytes, r.rotations);
             r
         });
@@ -272,7 +334,7 @@ impl Runner {
             hot.feed.rotations,
             hot.feed.stale
         );
-        RunReport { hot, cold, record }
+        RunReport { hot, cold, record, panicked }
     }
 }
 

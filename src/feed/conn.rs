@@ -21,6 +21,8 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
+use super::pong::PongPacer;
+use super::retry_after;
 use super::stream::{FeedStream, interrupted, would_block};
 
 /// Where a connection goes, parsed once from the URL.
@@ -66,6 +68,8 @@ pub enum ConnError {
     Connect { addr: SocketAddr, source: io::Error },
     #[error("TLS failed: {0} (check binance.ca_file and the server certificate)")]
     Tls(String),
+    /// `retry_after` is what the server asked for, saturated but not yet
+    /// capped (the caller caps it at [`retry_after::MAX_RETRY_AFTER`]).
     #[error("WebSocket upgrade refused with HTTP {status}{}", retry_after.map(|d| format!(" (Retry-After {} s)", d.as_secs())).unwrap_or_default())]
     Http { status: u16, retry_after: Option<Duration> },
     #[error("WebSocket handshake failed: {0}")]
@@ -113,14 +117,15 @@ impl ConnError {
                 retry_after: resp
                     .headers()
                     .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs),
+                    .and_then(|v| retry_after::parse(v.as_bytes(), crate::units::UnixNanos::now().0 / 1_000_000_000)),
             },
             other => ConnError::Protocol(other.to_string()),
         }
     }
 }
+
+/// What tungstenite reads and writes: the feed socket, its pongs paced.
+type WsStream = PongPacer<FeedStream>;
 
 enum State {
     /// Waiting for the address (DNS runs off the hot thread).
@@ -131,10 +136,10 @@ enum State {
         addr: SocketAddr,
     },
     /// TLS and/or HTTP upgrade in flight.
-    Handshaking(MidHandshake<ClientHandshake<FeedStream>>),
-    Open(WebSocket<FeedStream>),
+    Handshaking(MidHandshake<ClientHandshake<WsStream>>),
+    Open(WebSocket<WsStream>),
     /// We sent a Close (or received one); reading until the peer finishes.
-    Closing(WebSocket<FeedStream>),
+    Closing(WebSocket<WsStream>),
     Closed,
 }
 
@@ -292,7 +297,7 @@ impl Connection {
             self.start_handshake(tcp)?;
         }
         if let State::Handshaking(mid) = &mut self.state {
-            mid.get_mut().get_mut().rearm();
+            mid.get_mut().get_mut().get_mut().rearm();
             let State::Handshaking(mid) = std::mem::replace(&mut self.state, State::Closed) else {
                 return Ok(progress);
             };
@@ -320,7 +325,7 @@ impl Connection {
         // Open or Closing: drain everything readable now; frames already
         // buffered by the handshake get no new readiness edge.
         if let State::Open(ws) | State::Closing(ws) = &mut self.state {
-            ws.get_mut().rearm();
+            ws.get_mut().get_mut().rearm();
         }
         (progress.closed, progress.more) = self.read_all(now, on_frame)?;
         self.update_interest(registry);
@@ -334,6 +339,7 @@ impl Connection {
             _ => None,
         };
         let stream = FeedStream::new(tcp, tls).map_err(|e| ConnError::Tls(e.to_string()))?;
+        let stream = PongPacer::new(stream, self.started);
         let request = self.endpoint.url.as_str().into_client_request().map_err(ConnError::from_ws)?;
         // tungstenite zero-fills its spare read buffer on every socket read:
         // with the default 128 KiB that memset was most of wire→decision
@@ -390,9 +396,25 @@ impl Connection {
                         self.shutdown_announced = true;
                     }
                 }
-                // tungstenite queues the pong itself; make sure it leaves.
+                // tungstenite queues a pong and writes it on the next read
+                // or flush; the pacer takes it and sends the newest in time.
                 Ok(Message::Ping(_)) => must_flush = true,
                 Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => {}
+                // The server closed: once tungstenite's queued reply is sent
+                // the handshake is complete, so hang up and let the owner
+                // reconnect. Waiting for the server to drop TCP, as RFC 6455
+                // has a client do, left a server that never did with the
+                // feed down until the stale watchdog fired. A connection we
+                // are closing ourselves (retired by a rotation, or at stop)
+                // still reads until the server hangs up or CLOSE_TIMEOUT:
+                // nothing waits on it, and while it lingers its frames stay
+                // deduplicated against its replacement's.
+                Ok(Message::Close(frame)) if self.closing_since.is_none() => {
+                    self.close_received = Some(describe_close(frame.as_ref()));
+                    let _ = ws.flush();
+                    self.state = State::Closed;
+                    return Ok((true, false));
+                }
                 Ok(Message::Close(frame)) => {
                     self.close_received = Some(describe_close(frame.as_ref()));
                     must_flush = true;
@@ -415,7 +437,7 @@ impl Connection {
                 Err(e) => return Err(ConnError::from_ws(e)),
             }
         }
-        if must_flush || ws.get_ref().tls_wants_write() {
+        if must_flush || ws.get_ref().wants_write() || ws.get_ref().get_ref().tls_wants_write() {
             match ws.flush() {
                 Ok(()) => {}
                 Err(tungstenite::Error::Io(e)) if would_block(&e) => {}
@@ -426,7 +448,29 @@ impl Connection {
                 Err(e) => return Err(ConnError::from_ws(e)),
             }
         }
+        let pacer = ws.get_mut();
+        if pacer.pong_due().is_some_and(|t| t <= now) {
+            pacer.send_due(now).map_err(ConnError::from_io)?;
+        }
         Ok((false, more))
+    }
+
+    /// When the pong answering the latest ping may go, if one waits (see
+    /// [`PongPacer`]): the owner calls [`Connection::send_pong`] then.
+    pub fn pong_due(&self) -> Option<Instant> {
+        match &self.state {
+            State::Open(ws) => ws.get_ref().pong_due(),
+            _ => None,
+        }
+    }
+
+    /// Sends the waiting pong if it is due.
+    pub fn send_pong(&mut self, registry: &Registry, now: Instant) -> Result<(), ConnError> {
+        if let State::Open(ws) = &mut self.state {
+            ws.get_mut().send_due(now).map_err(ConnError::from_io)?;
+        }
+        self.update_interest(registry);
+        Ok(())
     }
 
     /// Starts a clean close: sends a Close frame and keeps reading until the
@@ -453,8 +497,8 @@ impl Connection {
     pub fn deregister(&mut self, registry: &Registry) {
         let tcp = match &mut self.state {
             State::Connecting { tcp, .. } => Some(tcp),
-            State::Handshaking(mid) => Some(mid.get_mut().get_mut().tcp_mut()),
-            State::Open(ws) | State::Closing(ws) => Some(ws.get_mut().tcp_mut()),
+            State::Handshaking(mid) => Some(mid.get_mut().get_mut().get_mut().tcp_mut()),
+            State::Open(ws) | State::Closing(ws) => Some(ws.get_mut().get_mut().tcp_mut()),
             State::Resolving | State::Closed => None,
         };
         if let Some(tcp) = tcp {
@@ -469,14 +513,14 @@ impl Connection {
     fn update_interest(&mut self, registry: &Registry) {
         let (tcp, wants_write) = match &mut self.state {
             State::Handshaking(mid) => {
-                let s = mid.get_mut().get_mut();
+                let s = mid.get_mut().get_mut().get_mut();
                 let w = s.tls_wants_write();
                 (s.tcp_mut(), w)
             }
             State::Open(ws) | State::Closing(ws) => {
                 let s = ws.get_mut();
-                let w = s.tls_wants_write();
-                (s.tcp_mut(), w)
+                let w = s.wants_write() || s.get_ref().tls_wants_write();
+                (s.get_mut().tcp_mut(), w)
             }
             _ => return,
         };

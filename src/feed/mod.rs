@@ -4,12 +4,15 @@
 //! until the next timer deadline, or a zero timeout with `busy_poll`), read
 //! every ready socket until `WouldBlock`, run each complete message through
 //! the engine (parse → book → metric → triggers → hand-off), then check the
-//! timers: connect/handshake timeouts, the stale-feed watchdog, 24 h rotation,
-//! reconnect backoff. Nothing here blocks but the poll; DNS runs on a helper
-//! thread that wakes the poll when it is done.
+//! timers: connect/handshake timeouts, pongs that waited for the pong
+//! interval, the stale-feed watchdog, 24 h rotation, reconnect backoff.
+//! Nothing here blocks but the poll; DNS runs on a helper thread that wakes
+//! the poll when it is done.
 
 pub mod backoff;
 pub mod conn;
+pub mod pong;
+pub mod retry_after;
 pub mod stream;
 pub mod tls;
 
@@ -31,6 +34,7 @@ use crate::units::UnixNanos;
 
 use backoff::{AttemptLimiter, Backoff};
 use conn::{ConnError, Connection, Endpoint, FrameKind};
+use retry_after::MAX_RETRY_AFTER;
 use stream::interrupted;
 
 const WAKER: Token = Token(0);
@@ -42,6 +46,23 @@ const CONN_BASE: usize = 2;
 const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 /// Longest a stopping loop waits for Close handshakes.
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `now + delay` without the panic `Instant + Duration` has on overflow.
+/// Delays from the network are capped at [`MAX_RETRY_AFTER`] before they
+/// get here, so no real clock overflows; if one did, the attempt is now.
+fn later(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay).unwrap_or(now)
+}
+
+/// The wall-clock time `delay` from now, RFC 3339 to the second, for people.
+fn wall_clock_after(delay: Duration) -> String {
+    let at = UnixNanos::now().0.saturating_add(nanos(delay)) / 1_000_000_000;
+    i64::try_from(at)
+        .ok()
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| format!("Unix time {at}"))
+}
 
 /// Feed settings, validated.
 #[derive(Clone)]
@@ -345,8 +366,8 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         let mut next = stopping.map(|s| s + STOP_TIMEOUT);
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
         for (_, _, c) in self.conns.iter().flatten() {
-            if let Some(d) = c.deadline() {
-                consider(d);
+            for t in [c.deadline(), c.pong_due()].into_iter().flatten() {
+                consider(t);
             }
             if c.is_open() {
                 consider(c.last_data + self.config.stale_after);
@@ -466,6 +487,11 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         self.counters.connects += 1;
         self.update_connection_gauge();
         let Some(g) = self.groups.get_mut(group) else { return };
+        if let Some(gauges) = &self.gauges {
+            for pair in &g.pairs {
+                gauges.set_feed_down(pair.index(), "");
+            }
+        }
         let Some(Some((_, _, c))) = self.conns.get(slot) else { return };
         let took = now.duration_since(c.started);
         match g.streak.take() {
@@ -531,11 +557,22 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             g.standby = None;
         }
         let mut delay = g.backoff.next_delay();
+        // Retry-After comes from the network: capped before any arithmetic.
+        let mut capped = None;
         if let Some(ConnError::Http { retry_after: Some(ra), .. }) = &err {
-            delay = delay.max(*ra);
+            if *ra > MAX_RETRY_AFTER {
+                capped = Some(*ra);
+            }
+            delay = delay.max((*ra).min(MAX_RETRY_AFTER));
         }
         let kind = err.as_ref().map_or("closed", ConnError::kind);
         let reason = err.as_ref().map_or_else(|| "server closed the connection".to_string(), ToString::to_string);
+        if let Some(asked) = capped {
+            log::warn!(
+                "FEED | group={group} | the server asked to wait {} s (Retry-After), longer than Binance's longest ban; capped at 3 days",
+                asked.as_secs()
+            );
+        }
         match &mut g.streak {
             Some((_, n)) => {
                 *n += 1;
@@ -557,12 +594,22 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
                 );
             }
         }
+        let at = later(now, delay);
         if g.active.is_none() {
-            g.next_attempt = Some(now + delay);
+            g.next_attempt = Some(at);
+            if let Some(gauges) = &self.gauges {
+                let mut why = format!("{reason}; next attempt at {}", wall_clock_after(delay));
+                if capped.is_some() {
+                    why.push_str(" (Retry-After capped at 3 days, Binance's longest ban)");
+                }
+                for pair in &g.pairs {
+                    gauges.set_feed_down(pair.index(), &why);
+                }
+            }
         } else if !was_active {
             // The replacement failed; the old connection still serves and
             // the rotation is retried after the backoff.
-            g.standby_retry_at = Some(now + delay);
+            g.standby_retry_at = Some(at);
         }
         let pairs = g.pairs.clone();
         self.engine.set_overlap(&pairs, false);
@@ -580,6 +627,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
 
     fn on_timers(&mut self, now: Instant) {
         self.check_conn_deadlines(now);
+        self.send_due_pongs(now);
         for group in 0..self.groups.len() {
             let Some(g) = self.groups.get_mut(group) else { continue };
             if let Some(slot) = g.active
@@ -608,6 +656,19 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
                     && let Some(g) = self.groups.get_mut(group)
                 {
                     g.active = Some(slot);
+                }
+            }
+        }
+    }
+
+    /// Pongs that waited for the pong interval (see [`pong`]).
+    fn send_due_pongs(&mut self, now: Instant) {
+        for slot in 0..self.conns.len() {
+            let Some(Some((group, _, c))) = self.conns.get_mut(slot) else { continue };
+            if c.pong_due().is_some_and(|t| t <= now) {
+                let group = *group;
+                if let Err(e) = c.send_pong(self.poll.registry(), now) {
+                    self.on_failed(slot, group, e, now);
                 }
             }
         }

@@ -22,6 +22,9 @@ use crate::simulator::{self, Rate, SimOptions};
 use crate::sinks::Catalog;
 use crate::sinks::journal::Journal;
 use crate::sinks::telegram;
+use crate::watch::client::Endpoint;
+use crate::watch::input::View;
+use crate::watch::terminal;
 
 const EXAMPLES: &str = "Examples:
   imbalance-monitor                          watch the pairs in config/config.toml live
@@ -78,6 +81,11 @@ pub enum Command {
     /// Validate the config and print the effective configuration (secrets redacted).
     #[command(after_help = "Example:\n  imbalance-monitor check-config -c config/config.toml")]
     CheckConfig,
+    /// A live terminal dashboard of a running `run`, through its `[metrics_http]` endpoint.
+    #[command(
+        after_help = "Example:\n  imbalance-monitor watch --url http://127.0.0.1:9184\nKeys: q quit (exit 0), s sort (config, ratio, |ratio|, staleness), p pause."
+    )]
+    Watch(WatchArgs),
     /// Replay recordings (`<recv_unix_ns> <json>` lines, .gz by extension) through the engine.
     #[command(
         after_help = "Example:\n  imbalance-monitor replay -c config/config.toml --journal /tmp/alerts.jsonl btcusdt_depth10.txt.gz"
@@ -105,6 +113,20 @@ pub struct RunArgs {
     /// Write an HdrHistogram interval log of every latency stage to PATH.
     #[arg(long, value_name = "PATH")]
     pub hdr_log: Option<PathBuf>,
+    /// Show the live dashboard in this terminal instead of console log lines (the log file still gets them).
+    #[arg(long)]
+    pub tui: bool,
+}
+
+/// `watch` arguments.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The running `run`'s metrics endpoint (`metrics_http.listen`).
+    #[arg(long, default_value = "http://127.0.0.1:9184")]
+    pub url: String,
+    /// Milliseconds between two refreshes.
+    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub refresh_ms: u64,
 }
 
 /// `simulate` arguments.
@@ -209,6 +231,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Simulate(args) => simulate(args, verbosity),
         Command::Demo(args) => demo(&args, verbosity),
         Command::Replay(args) => run_replay(&cli.config, args),
+        Command::Watch(args) => watch(&args),
     }
 }
 
@@ -366,7 +389,9 @@ fn run_live(config_arg: &ConfigArg, args: &RunArgs, verbosity: Verbosity) -> Exi
         Ok(c) => c,
         Err(code) => return code,
     };
-    let _log = match logging::init(Some(&config.log.log_file()), verbosity.level(config.log.level), Console::Stdout) {
+    // The dashboard owns the screen: log lines go to the file only.
+    let console = if args.tui { Console::Off } else { Console::Stdout };
+    let _log = match logging::init(Some(&config.log.log_file()), verbosity.level(config.log.level), console) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("error: {e}");
@@ -381,9 +406,21 @@ fn run_live(config_arg: &ConfigArg, args: &RunArgs, verbosity: Verbosity) -> Exi
         }),
         hdr_log: args.hdr_log.clone(),
         metrics_listen: None,
+        dashboard: args.tui,
     };
     match Runner::start(&config, options) {
-        Ok(runner) => run_exit_code(&runner.wait()),
+        Ok(runner) => {
+            if let Some(hub) = runner.dashboard().filter(|_| args.tui).cloned() {
+                let view = View { source: "in-process".into(), ..View::default() };
+                let shown = terminal::run(view, terminal::REFRESH, || Ok(hub.snapshot()), || runner.is_finished());
+                if let Err(e) = shown {
+                    log::error!("TUI | the terminal failed: {e}; stopping");
+                    eprintln!("error: the terminal failed: {e}");
+                }
+                runner.stop_handle().stop();
+            }
+            run_exit_code(&runner.wait())
+        }
         Err(e) => {
             log::error!("cannot start: {e}");
             eprintln!("error: {e}");
@@ -408,6 +445,25 @@ fn load_config(arg: &ConfigArg) -> Result<Config, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_CONFIG)
     })
+}
+
+fn watch(args: &WatchArgs) -> ExitCode {
+    let endpoint = match Endpoint::parse(&args.url) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let view = View { source: endpoint.url.clone(), ..View::default() };
+    let refresh = std::time::Duration::from_millis(args.refresh_ms);
+    match terminal::run(view, refresh, || endpoint.fetch().map_err(|e| e.to_string()), || false) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: the terminal failed: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
 }
 
 fn run_replay(config_arg: &ConfigArg, args: ReplayArgs) -> ExitCode {

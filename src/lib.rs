@@ -29,3 +29,4 @@ pub mod sinks;
 pub mod stats;
 pub mod triggers;
 pub mod units;
+pub mod watch;

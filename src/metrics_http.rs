@@ -64,6 +64,8 @@ struct State {
     snapshot: Mutex<Snapshot>,
     telegram: Option<TelegramCounts>,
     started_unix: f64,
+    /// The dashboard's collector, for `/state` (set once the run has one).
+    dashboard: std::sync::OnceLock<Arc<crate::watch::hub::WatchHub>>,
 }
 
 impl std::fmt::Debug for State {
@@ -101,6 +103,7 @@ impl MetricsHttp {
             snapshot: Mutex::new(Snapshot::default()),
             telegram,
             started_unix,
+            dashboard: std::sync::OnceLock::new(),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (st, stop2) = (Arc::clone(&state), Arc::clone(&stop));
@@ -110,6 +113,11 @@ impl MetricsHttp {
             .map_err(err)?;
         log::info!("METRICS | serving http://{addr}/metrics and /healthz");
         Ok(MetricsHttp { state, addr, stop, server: Some(server) })
+    }
+
+    /// Serves `hub`'s snapshots as JSON on `/state` (for `watch`).
+    pub fn serve_dashboard(&self, hub: Arc<crate::watch::hub::WatchHub>) {
+        let _ = self.state.dashboard.set(hub);
     }
 
     /// The bound address (useful with port 0).
@@ -199,6 +207,10 @@ fn respond(conn: &mut TcpStream, state: &Arc<State>) -> io::Result<()> {
             let (healthy, body) = health(state);
             reply(conn, if healthy { 200 } else { 503 }, "text/plain", &body)
         }
+        "/state" => match state.dashboard.get() {
+            Some(hub) => reply(conn, 200, "application/json", &hub.snapshot().to_json()),
+            None => reply(conn, 404, "text/plain", "no dashboard state in this process\n"),
+        },
         _ => reply(conn, 404, "text/plain", "not found; try /metrics or /healthz\n"),
     }
 }

@@ -24,6 +24,7 @@ use crate::sinks::{Catalog, Sink};
 use crate::stats::report::StatsReport;
 use crate::stats::{self, PairGauges};
 use crate::units::UnixNanos;
+use crate::watch::hub::{WatchHub, WatchSink};
 
 /// Alerts that may wait on the hot side while the channel is full.
 const OVERFLOW_RING: usize = 4096;
@@ -64,6 +65,9 @@ pub struct RunOptions {
     pub hdr_log: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (overrides the config).
     pub metrics_listen: Option<String>,
+    /// Collect the dashboard's state even without the metrics endpoint
+    /// (`run --tui`); with the endpoint it is always collected, for `/state`.
+    pub dashboard: bool,
 }
 
 /// What the hot thread did.
@@ -100,6 +104,7 @@ pub struct Runner {
     recorder: Option<JoinHandle<RecordReport>>,
     metrics_addr: Option<std::net::SocketAddr>,
     gauges: Arc<PairGauges>,
+    dashboard: Option<Arc<WatchHub>>,
 }
 
 /// How often [`Runner::wait`] looks for a cold thread that ended early.
@@ -170,7 +175,13 @@ impl Runner {
             check_bot_token(config.telegram.clone());
         }
         let mut metrics_addr = None;
-        if let Some(listen) = options.metrics_listen.as_ref().or(config.metrics_http.as_ref()) {
+        let listen = options.metrics_listen.as_ref().or(config.metrics_http.as_ref());
+        let dashboard = (options.dashboard || listen.is_some())
+            .then(|| WatchHub::new(config, Arc::clone(&gauges), telegram_counts.clone()));
+        if let Some(hub) = &dashboard {
+            sinks.push(Box::new(WatchSink(Arc::clone(hub))));
+        }
+        if let Some(listen) = listen {
             let http = MetricsHttp::start(
                 listen,
                 config.pairs.clone(),
@@ -178,6 +189,9 @@ impl Runner {
                 Arc::clone(&gauges),
                 telegram_counts,
             )?;
+            if let Some(hub) = &dashboard {
+                http.serve_dashboard(Arc::clone(hub));
+            }
             metrics_addr = Some(http.addr());
             sinks.push(Box::new(http));
         }
@@ -262,7 +276,7 @@ impl Runner {
                 HotReport { engine: engine.counters().clone(), handoff: hand_off.counters(), feed }
             })
             .map_err(RunError::Thread)?;
-        Ok(Runner { stop, hot, cold, recorder, metrics_addr, gauges })
+        Ok(Runner { stop, hot, cold, recorder, metrics_addr, gauges, dashboard })
     }
 
     /// Where the metrics endpoint listens, when enabled.
@@ -270,9 +284,19 @@ impl Runner {
         self.metrics_addr
     }
 
+    /// The dashboard's collector, when the run keeps one.
+    pub fn dashboard(&self) -> Option<&Arc<WatchHub>> {
+        self.dashboard.as_ref()
+    }
+
     /// The hot thread's live per-pair gauges.
     pub fn gauges(&self) -> &Arc<PairGauges> {
         &self.gauges
+    }
+
+    /// Whether the hot thread has ended (a signal, a stop, a panic).
+    pub fn is_finished(&self) -> bool {
+        self.hot.is_finished()
     }
 
     /// A handle that stops the run from any thread.

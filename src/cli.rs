@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, Config};
 use crate::demo;
 use crate::logging::{self, Console};
+use crate::plot::{self, PlotError, PlotOptions, Window};
 use crate::recorder::RecordConfig;
 use crate::replay::replay;
 use crate::run::{RunOptions, RunReport, Runner};
@@ -22,6 +23,7 @@ use crate::simulator::{self, Rate, SimOptions};
 use crate::sinks::Catalog;
 use crate::sinks::journal::Journal;
 use crate::sinks::telegram;
+use crate::units::UnixNanos;
 use crate::watch::client::Endpoint;
 use crate::watch::input::View;
 use crate::watch::terminal;
@@ -81,6 +83,11 @@ pub enum Command {
     /// Validate the config and print the effective configuration (secrets redacted).
     #[command(after_help = "Example:\n  imbalance-monitor check-config -c config/config.toml")]
     CheckConfig,
+    /// Chart recordings: per pair the mid price and the triggers' metrics, thresholds and alerts (PNG or SVG).
+    #[command(
+        after_help = "Example:\n  imbalance-monitor plot -c config/config.toml tests/fixtures/btcusdt_depth10_100ms_20240808-09.txt.gz -o chart.png --from 2024-08-08T23:55:00Z --to 2024-08-09T00:00:00Z\nMarkers: ▲ a buy-side alert (>, >=), ▼ a sell-side one (<, <=), at the alert's value."
+    )]
+    Plot(PlotArgs),
     /// A live terminal dashboard of a running `run`, through its `[metrics_http]` endpoint.
     #[command(
         after_help = "Example:\n  imbalance-monitor watch --url http://127.0.0.1:9184\nKeys: q quit (exit 0), s sort (config, ratio, |ratio|, staleness), p pause."
@@ -116,6 +123,26 @@ pub struct RunArgs {
     /// Show the live dashboard in this terminal instead of console log lines (the log file still gets them).
     #[arg(long)]
     pub tui: bool,
+}
+
+/// `plot` arguments.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Recordings, in order (`<recv_unix_ns> <json>` lines, .gz by extension).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The chart to write: `.png` or `.svg`.
+    #[arg(short, long, value_name = "CHART")]
+    pub out: PathBuf,
+    /// Only this pair (default: every configured pair with data).
+    #[arg(long, value_name = "PAIR")]
+    pub pair: Option<String>,
+    /// Start of the window: RFC 3339 (2024-08-08T23:55:00Z) or Unix seconds.
+    #[arg(long, value_name = "T", value_parser = crate::plot::parse_time)]
+    pub from: Option<UnixNanos>,
+    /// End of the window, the same forms.
+    #[arg(long, value_name = "T", value_parser = crate::plot::parse_time)]
+    pub to: Option<UnixNanos>,
 }
 
 /// `watch` arguments.
@@ -232,6 +259,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo(&args, verbosity),
         Command::Replay(args) => run_replay(&cli.config, args),
         Command::Watch(args) => watch(&args),
+        Command::Plot(args) => run_plot(&cli.config, args),
     }
 }
 
@@ -445,6 +473,38 @@ fn load_config(arg: &ConfigArg) -> Result<Config, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_CONFIG)
     })
+}
+
+fn run_plot(config_arg: &ConfigArg, args: PlotArgs) -> ExitCode {
+    let config = match load_config(config_arg) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let pair = args.pair.map(|p| p.to_ascii_uppercase());
+    if let Some(p) = pair.as_ref().filter(|p| !config.pairs.contains(p)) {
+        eprintln!("error: --pair {p}: not one of the config's pairs ({})", config.pairs.join(", "));
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let options =
+        PlotOptions { files: args.files, out: args.out, window: Window { pair, from: args.from, to: args.to } };
+    match plot::plot(&config, &options) {
+        Ok(report) => {
+            println!(
+                "{}: {} × {} px, {} book(s) of {}, {} alert(s)",
+                options.out.display(),
+                report.size.0,
+                report.size.1,
+                report.points,
+                report.pairs.join(", "),
+                report.alerts
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(if matches!(e, PlotError::Format(_)) { EXIT_CONFIG } else { EXIT_FAILURE })
+        }
+    }
 }
 
 fn watch(args: &WatchArgs) -> ExitCode {

@@ -19,6 +19,7 @@ pub mod handoff;
 pub mod logging;
 pub mod metrics;
 pub mod metrics_http;
+pub mod plot;
 pub mod recorder;
 pub mod recording;
 pub mod replay;

@@ -170,3 +170,19 @@ fn a_chart_format_other_than_png_or_svg_and_an_unknown_pair_exit_2() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to plot: no evaluated book in"), "{o:?}");
 }
+
+#[test]
+fn the_readme_chart_is_what_the_command_beside_it_makes() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let command =
+        readme.lines().find(|l| l.starts_with("imbalance-monitor plot ")).expect("the plot command in the README");
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let out = args.iter().position(|a| *a == "-o").map(|i| args[i + 1]).unwrap();
+    assert!(readme.contains(&format!("]({out})")), "the README shows {out}");
+    let dir = scratch("readme");
+    let fresh = dir.join("chart.png");
+    let replaced: Vec<String> =
+        args.iter().map(|a| if *a == out { fresh.display().to_string() } else { a.to_string() }).collect();
+    ok(&bin().args(&replaced).output().unwrap());
+    assert!(std::fs::read(&fresh).unwrap() == std::fs::read(out).unwrap(), "{out} is stale: run `{command}` again");
+}

@@ -46,7 +46,12 @@ where
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
     let (top, body) = root.split_vertically(TITLE_HEIGHT);
-    top.draw(&Text::new(title.to_string(), (10, 10), (FONT, 14).into_font().color(&BLACK))).map_err(err)?;
+    // One line: the largest size that fits the width.
+    let fits = |size: u32| {
+        top.estimate_text_size(title, &TextStyle::from((FONT, size).into_font())).is_ok_and(|(w, _)| w + 20 <= WIDTH)
+    };
+    let size = (8..=14).rev().find(|&s| fits(s)).unwrap_or(8);
+    top.draw(&Text::new(title.to_string(), (10, 10), (FONT, size).into_font().color(&BLACK))).map_err(err)?;
     let panels: usize = series.pairs.iter().map(|p| 1 + p.metrics.len()).sum();
     let areas = body.split_evenly((panels.max(1), 1));
     let mut areas = areas.iter();
@@ -92,6 +97,7 @@ fn price_panel<DB: DrawingBackend>(
     let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-6).max(1e-8);
     let mut chart = ChartBuilder::on(area)
         .margin_right(15)
+        .margin_left(6)
         .margin_top(6)
         .x_label_area_size(22)
         .y_label_area_size(90)
@@ -138,6 +144,7 @@ fn metric_panel<DB: DrawingBackend>(
     let pad = ((hi - lo) * 0.06).max(1e-6);
     let mut chart = ChartBuilder::on(area)
         .margin_right(15)
+        .margin_left(6)
         .margin_top(6)
         .x_label_area_size(22)
         .y_label_area_size(90)

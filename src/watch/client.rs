@@ -65,7 +65,9 @@ impl Endpoint {
         let mut conn = TcpStream::connect_timeout(&self.addr()?, TIMEOUT).map_err(connect)?;
         conn.set_read_timeout(Some(TIMEOUT)).map_err(connect)?;
         conn.set_write_timeout(Some(TIMEOUT)).map_err(connect)?;
-        write!(conn, "GET /state HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.host).map_err(connect)?;
+        // One write: a server may answer (and close) on the first segment it reads.
+        let request = format!("GET /state HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.host);
+        conn.write_all(request.as_bytes()).map_err(connect)?;
         let mut raw = Vec::new();
         conn.take(MAX_BODY).read_to_end(&mut raw).map_err(connect)?;
         let text = String::from_utf8_lossy(&raw);

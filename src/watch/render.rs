@@ -22,7 +22,6 @@ use ratatui::widgets::Paragraph;
 
 use super::input::View;
 use super::state::{AlertRow, DashboardState, PairState, Side};
-use crate::stats::report::human_ns;
 
 /// Width of everything on a pair's first line but the bar's cells (79 in
 /// all at 80 columns, so nothing is cut).
@@ -65,7 +64,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &DashboardState, view: &View) {
     view.sort.sort(&mut rows);
     for p in rows {
         lines.push(pair_line(p, state, bar));
-        lines.push(pair_detail(p, bar));
+        lines.push(pair_detail(p, bar, area.width as usize));
     }
     let footer_rows = 3;
     let room = (area.height as usize).saturating_sub(lines.len() + footer_rows);
@@ -163,7 +162,7 @@ fn pair_line(p: &PairState, state: &DashboardState, bar: u16) -> Line<'static> {
     Line::from(spans)
 }
 
-fn pair_detail(p: &PairState, bar: u16) -> Line<'static> {
+fn pair_detail(p: &PairState, bar: u16, width: usize) -> Line<'static> {
     let indent = Span::raw(" ".repeat(9));
     // A feed that is down has no fresh history to show: the reason takes the line.
     if let Some(why) = &p.feed_down {
@@ -178,12 +177,17 @@ fn pair_detail(p: &PairState, bar: u16) -> Line<'static> {
     ];
     let bid = p.best_bid.as_deref().unwrap_or("—");
     let ask = p.best_ask.as_deref().unwrap_or("—");
-    spans.push(Span::raw(format!(" {bid}/{ask}")));
+    let touch = format!(" {bid}/{ask}");
     if let Some(a) = &p.last_alert {
+        // The trigger's name gives way to the time when the line is short.
+        let room = width.saturating_sub(9 + bar as usize + 2 + touch.chars().count() + 14);
+        spans.push(Span::raw(touch));
         spans.push(Span::styled(
-            format!("  {} {} {}", a.side.marker(), a.trigger, clock(a.recv_ns)),
+            format!("  {} {} {}", a.side.marker(), shorten(&a.trigger, room), clock(a.recv_ns)),
             Style::new().fg(side_color(a.side)),
         ));
+    } else {
+        spans.push(Span::raw(touch));
     }
     Line::from(spans)
 }
@@ -231,7 +235,7 @@ fn latency_line(state: &DashboardState) -> Line<'static> {
     let mut s = String::from("p50/p99");
     for (stage, label) in SHOWN_STAGES {
         if let Some(l) = state.latency.iter().find(|l| l.stage == stage) {
-            s.push_str(&format!(" {label} {}/{}", human_ns(l.p50_ns), human_ns(l.p99_ns)));
+            s.push_str(&format!(" {label} {}/{}", short_ns(l.p50_ns), short_ns(l.p99_ns)));
         }
     }
     if state.latency.is_empty() {
@@ -265,6 +269,29 @@ fn side_color(side: Side) -> Color {
     match side {
         Side::Buy => Color::Green,
         Side::Sell => Color::Red,
+    }
+}
+
+/// `name` cut to `room` characters (with `…`), never below 4.
+fn shorten(name: &str, room: usize) -> String {
+    let room = room.max(4);
+    if name.chars().count() <= room {
+        name.to_string()
+    } else {
+        name.chars().take(room - 1).chain(std::iter::once('…')).collect()
+    }
+}
+
+/// A latency in at most five characters: `480ns`, `5.0us`, `162us`, `1.2ms`, `35ms`, `1.5s`.
+pub fn short_ns(ns: u64) -> String {
+    let f = ns as f64;
+    match ns {
+        0..=999 => format!("{ns}ns"),
+        1_000..=9_999 => format!("{:.1}us", f / 1e3),
+        10_000..=999_999 => format!("{:.0}us", f / 1e3),
+        1_000_000..=9_999_999 => format!("{:.1}ms", f / 1e6),
+        10_000_000..=999_999_999 => format!("{:.0}ms", f / 1e6),
+        _ => format!("{:.1}s", f / 1e9),
     }
 }
 
@@ -321,6 +348,12 @@ mod tests {
         assert_eq!(sparkline(&history, 10), "  ████████");
         assert_eq!(sparkline(&[Some(-1.0), Some(1.0)], 5), "▁█");
         assert_eq!(sparkline(&[Some(-1.0); 300], 23).chars().count(), 21);
+    }
+
+    #[test]
+    fn latencies_fit_five_columns() {
+        let shown: Vec<String> = [480, 5_049, 162_430, 1_234_567, 35_000_000, 1_500_000_000].map(short_ns).into();
+        assert_eq!(shown, ["480ns", "5.0us", "162us", "1.2ms", "35ms", "1.5s"]);
     }
 
     #[test]

@@ -125,7 +125,7 @@ fn every_pair_has_a_row_with_its_ratio_volumes_rate_and_age() {
     let detail = &lines[row_of(&lines, "BTCUSDT") + 1];
     assert!(detail.contains(" 61837.63/61837.64  ▲ imbalance_buy 23:54:11"), "{detail}");
     assert!(lines[0].starts_with("feed: 1 open, 2 reconnects | up 12m34s | 23:54:14 UTC | "), "{}", lines[0]);
-    assert!(screen.contains("p50/p99 wire→dec 5.00us/27.70us parse 480ns/1.20us"), "{screen}");
+    assert!(screen.contains("p50/p99 wire→dec 5.0us/28us parse 480ns/1.2us"), "{screen}");
     assert!(screen.contains("telegram: sent=1 failed=1"), "{screen}");
     assert!(lines[23].starts_with("q quit  s sort: config  p pause"), "{}", lines[23]);
 }

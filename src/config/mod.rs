@@ -6,6 +6,7 @@
 
 pub mod env;
 mod locate;
+mod pairs;
 mod raw;
 mod render;
 mod triggers;
@@ -190,8 +191,9 @@ impl Config {
         if problems.is_empty() {
             Ok(config)
         } else {
+            let locator = locate::Locator::new(text);
             for p in &mut problems {
-                p.line = locate::line_of(text, &p.key);
+                p.line = locator.line_of(&p.key);
             }
             Err(invalid(problems))
         }
@@ -216,7 +218,7 @@ impl Config {
 
 /// A TOML syntax or type error as a located problem.
 fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
-    let line = e.span().map(|s| locate::line_at(text, s.start));
+    let line = e.span().map(|s| locate::Locator::new(text).line_at(s.start));
     let message = e.message().trim_end().replace('\n', "; ");
     Problem { key: String::new(), line, message }
 }
@@ -242,28 +244,7 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         TelegramConfig::disabled()
     });
 
-    let mut pairs: Vec<String> = Vec::new();
-    if raw.pairs.is_empty() {
-        p.add("pairs", "is empty; list at least one symbol, e.g. pairs = [\"BTCUSDT\"]");
-    }
-    for (i, sym) in raw.pairs.iter().enumerate() {
-        let upper = sym.trim().to_ascii_uppercase();
-        if upper.is_empty() || upper.len() > 20 || !upper.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            p.add(
-                format_args!("pairs[{i}]"),
-                format_args!(
-                    "is {sym:?}, not a Binance symbol; write the base and quote assets together in letters and digits, e.g. \"BTCUSDT\""
-                ),
-            );
-        } else if pairs.contains(&upper) {
-            p.add(format_args!("pairs[{i}]"), format_args!("{upper} is listed twice; remove the duplicate"));
-        } else {
-            pairs.push(upper);
-        }
-    }
-    if pairs.len() > usize::from(u16::MAX) {
-        p.add("pairs", "has more than 65535 symbols");
-    }
+    let pairs = pairs::validate(&raw.pairs, &mut p);
 
     let depth = Depth::from_levels(raw.binance.depth).unwrap_or_else(|| {
         p.add("binance.depth", format_args!("is {}; Binance offers 5, 10 or 20", raw.binance.depth));
@@ -401,7 +382,7 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
 
     Config {
         path: path.to_path_buf(),
-        pairs,
+        pairs: pairs.into_symbols(),
         binance: BinanceConfig {
             ws_url,
             stream: StreamKind { depth, speed },

@@ -39,10 +39,22 @@ fn port_text(authority: &str) -> Option<&str> {
     after_host.rfind(':').map(|i| &after_host[i + 1..])
 }
 
+/// Longest part of a URL a message repeats.
+const SHOWN_CHARS: usize = 120;
+
+/// `url` as a message shows it: redacted, and cut short if it is long.
+fn shown(url: &str) -> String {
+    let url = redacted(url);
+    match url.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &url[..cut], url.len()),
+        None => url.into_owned(),
+    }
+}
+
 /// Checks the URL on its own; `false` if it is unusable (then the stream
 /// URLs are not checked, so one mistake is reported once).
 pub(super) fn check(ws_url: &str, p: &mut Problems<'_>) -> bool {
-    let shown = redacted(ws_url);
+    let shown = shown(ws_url);
     let tls = if ws_url.starts_with("wss://") {
         true
     } else if ws_url.starts_with("ws://") {
@@ -57,7 +69,7 @@ pub(super) fn check(ws_url: &str, p: &mut Problems<'_>) -> bool {
         return false;
     };
     let before = p.0.len();
-    if matches!(shown, Cow::Owned(_)) {
+    if matches!(redacted(ws_url), Cow::Owned(_)) {
         p.add(
             KEY,
             format_args!(
@@ -118,7 +130,7 @@ pub(super) fn check_streams(ws_url: &str, table: &StreamTable, per_connection: u
                 format_args!(
                     "is {:?}; with the streams of connection {i} appended ({} pairs, {} bytes) it is not a valid URL \
                      ({reason}); shorten it or lower `binance.max_streams_per_connection`",
-                    redacted(ws_url),
+                    shown(ws_url),
                     chunk.len(),
                     url.len()
                 ),
@@ -139,6 +151,14 @@ mod tests {
         assert_eq!(redacted("ws://a:b@c@h/x"), "ws://<redacted>@h/x");
         assert_eq!(redacted("wss://h:9443/stream?x=u@v"), "wss://h:9443/stream?x=u@v");
         assert!(matches!(redacted("ws://h/"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn long_urls_are_cut_short_in_messages() {
+        let long = format!("ws://h/?q={}", "é".repeat(200));
+        let s = shown(&long);
+        assert!(s.starts_with("ws://h/?q=é") && s.ends_with("… (410 bytes)") && s.chars().count() < 140, "{s}");
+        assert_eq!(shown("ws://u:p@h/"), "ws://<redacted>@h/");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod affinity;
 pub mod alert;
+pub mod append_file;
 pub mod book;
 pub mod cli;
 pub mod cold;

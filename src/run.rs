@@ -17,7 +17,7 @@ use crate::feed::{FeedConfig, FeedCounters, FeedError, HotLoop, StopHandle};
 use crate::handoff::{self, HandOff, HandOffCounters};
 use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
 use crate::recorder::{self, RecordConfig, RecordError, RecordReport};
-use crate::sinks::journal::{Journal, JournalError, JournalSink};
+use crate::sinks::journal::{BACKLOG_LINES, Journal, JournalError, JournalSink};
 use crate::sinks::log::LogSink;
 use crate::sinks::telegram::{self, TelegramDelivery, TelegramSink};
 use crate::sinks::{Catalog, Sink};
@@ -143,7 +143,7 @@ impl Runner {
     pub fn start(config: &Config, options: RunOptions) -> Result<Runner, RunError> {
         install_panic_hook();
         let tls = tls::client_config(config.binance.ca_file.as_deref())?;
-        let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?));
+        let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?.with_backlog(BACKLOG_LINES)));
         let catalog = Arc::new(Catalog::from_config(config));
         let gauges = PairGauges::new(config.pairs.len());
         // Journal first: an alert is on disk before any network attempt.

@@ -6,9 +6,12 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use support::live::scratch;
+use imbalance_monitor::simulator::{SimOptions, Simulator};
+
+use support::live::{recording, scratch, wait_until};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_imbalance-monitor"));
@@ -95,4 +98,93 @@ fn a_toml_syntax_error_shows_the_line_with_a_caret_at_the_problem() {
     assert_eq!(lines[1], " 3 | ws_url = \"wss://stream.binance.com:9443/stream");
     let caret = lines[2].find('^').unwrap();
     assert!(lines[2].starts_with("   | ") && caret >= "   | ws_url = ".len(), "{err}");
+}
+
+/// A `run` of the real binary against `ws_url`, until `done(log)`.
+fn run_until(dir: &Path, ws_url: &str, ca: &Path, done: impl Fn(&str) -> bool) -> String {
+    let cfg = dir.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pairs = [\"BTCUSDT\"]\n[binance]\nws_url = {ws_url:?}\nca_file = {ca:?}\n[alerts]\njournal = {:?}\n[log]\nfile = {:?}\n",
+            dir.join("alerts.jsonl"),
+            dir.join("im.log")
+        ),
+    )
+    .unwrap();
+    let child = bin().arg("run").arg("-c").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let log = || std::fs::read_to_string(dir.join("im.log")).unwrap_or_default();
+    wait_until("the log line", Duration::from_secs(30), || done(&log()));
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+    log()
+}
+
+#[test]
+fn a_ws_url_without_the_stream_path_reports_the_404_and_the_path_to_use() {
+    let dir = scratch("first-run-404");
+    let sim =
+        Simulator::start(SimOptions { tls: true, replay: vec![recording(&dir, 10)], ..SimOptions::default() }).unwrap();
+    let bare = sim.url().trim_end_matches("/stream").to_string();
+    let log = run_until(&dir, &bare, sim.ca_path().unwrap(), |log| log.contains("HTTP 404"));
+    let line = log.lines().find(|l| l.contains("HTTP 404")).unwrap();
+    assert!(
+        line.contains(
+            "connect attempt failed | group=0 | WebSocket upgrade refused with HTTP 404: the combined-stream path is \
+             /stream; binance.ws_url must end in /stream (wss://stream.binance.com:9443/stream)"
+        ),
+        "{line}"
+    );
+    assert!(!log.contains("close_notify"), "{log}");
+    assert!(sim.stats().upgrades_refused >= 1);
+}
+
+#[test]
+fn the_simulator_ends_a_refused_upgrade_with_a_clean_tls_close() {
+    use std::io::{Read, Write};
+    let dir = scratch("first-run-close-notify");
+    let sim =
+        Simulator::start(SimOptions { tls: true, replay: vec![recording(&dir, 10)], ..SimOptions::default() }).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(sim.ca_path().unwrap()).unwrap();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let addr = sim.url().trim_start_matches("wss://").trim_end_matches("/stream").to_string();
+    let mut tls = rustls::StreamOwned::new(conn, std::net::TcpStream::connect(addr).unwrap());
+    tls.write_all(
+        b"GET /?streams=btcusdt@depth10@100ms HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    // An end without close_notify would be an UnexpectedEof error here.
+    tls.read_to_string(&mut answer).expect("the answer, then close_notify");
+    assert!(answer.starts_with("HTTP/1.1 404 Not Found\r\n"), "{answer}");
+    assert!(answer.ends_with("no such endpoint `/`; use /stream?streams=a/b, /ws/<stream> or /ws\n"), "{answer}");
+}
+
+#[test]
+fn a_ws_url_at_the_raw_ws_endpoint_is_a_config_error_naming_the_stream_path() {
+    let dir = scratch("first-run-ws");
+    let o = check_config(
+        &dir,
+        "pairs = [\"BTCUSDT\", \"ETHUSDT\"]\n[binance]\nws_url = \"wss://stream.binance.com:9443/ws\"\n",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "error: bad.toml:3: `binance.ws_url` is \"wss://stream.binance.com:9443/ws\"; /ws is Binance's raw endpoint (one \
+         stream, frames without the stream's name), but the feed subscribes every pair at the combined-stream path: \
+         use \"wss://stream.binance.com:9443/stream\"\n"
+    );
 }

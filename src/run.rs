@@ -19,7 +19,7 @@ use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
 use crate::recorder::{self, RecordConfig, RecordError, RecordReport};
 use crate::sinks::journal::{BACKLOG_LINES, Journal, JournalError, JournalSink};
 use crate::sinks::log::LogSink;
-use crate::sinks::telegram::{self, TelegramDelivery, TelegramSink};
+use crate::sinks::telegram::{self, OutcomeObserver, TelegramDelivery, TelegramSink};
 use crate::sinks::{Catalog, Sink};
 use crate::stats::report::StatsReport;
 use crate::stats::{self, PairGauges};
@@ -149,6 +149,8 @@ impl Runner {
         // Journal first: an alert is on disk before any network attempt.
         let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JournalSink::new(Arc::clone(&journal))), Box::new(LogSink)];
         let mut telegram_counts: Option<TelegramCounts> = None;
+        // The dashboard's collector, once made: Telegram outcomes go to it.
+        let dashboard_slot: Arc<std::sync::OnceLock<Arc<WatchHub>>> = Arc::default();
         let mut deliveries = None;
         if config.telegram.enabled {
             let (events_tx, events_rx) = crossbeam_channel::bounded(4096);
@@ -160,6 +162,12 @@ impl Runner {
             )
             .map_err(RunError::Thread)?;
             let counters = handle.counters();
+            let slot = Arc::clone(&dashboard_slot);
+            handle.observe_outcomes(OutcomeObserver(Arc::new(move |id, status| {
+                if let Some(hub) = slot.get() {
+                    hub.delivery(id, status);
+                }
+            })));
             telegram_counts = Some(Arc::new(move || {
                 vec![
                     ("sent", counters.sent.load(Ordering::Relaxed)),
@@ -180,6 +188,7 @@ impl Runner {
             .then(|| WatchHub::new(config, Arc::clone(&gauges), telegram_counts.clone()));
         if let Some(hub) = &dashboard {
             sinks.push(Box::new(WatchSink(Arc::clone(hub))));
+            let _ = dashboard_slot.set(Arc::clone(hub));
         }
         if let Some(listen) = listen {
             let http = MetricsHttp::start(

@@ -96,6 +96,10 @@ fn every_metric_and_label_the_dashboard_queries_is_served() {
             && m.contains("imbalance_monitor_alerts_total{")
     });
     let (status, metrics) = http_get(addr, "/metrics");
+    // The dashboard's alert list shows each alert's Telegram outcome.
+    let state = imbalance_monitor::watch::state::DashboardState::from_json(&http_get(addr, "/state").1).unwrap();
+    assert!(!state.alerts.is_empty() && state.alerts.iter().any(|a| a.telegram == "sent"), "{:?}", state.alerts);
+    assert!(state.alerts.iter().all(|a| a.telegram == "sent" || a.telegram == "queued"), "{:?}", state.alerts);
     runner.stop_handle().stop();
     runner.wait();
     assert_eq!(status, 200);

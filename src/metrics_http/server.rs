@@ -384,3 +384,47 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    use super::*;
+
+    /// A server answering every path with its name, with room for two connections.
+    fn two_slot_server() -> (Server, std::net::SocketAddr, Arc<ServerCounters>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counters = Arc::new(ServerCounters::default());
+        let limits = Limits { max_connections: 2, ..LIMITS };
+        let server =
+            Server::spawn(listener, limits, Arc::clone(&counters), |r| Response::text(200, r.path.to_string()))
+                .unwrap();
+        (server, addr, counters)
+    }
+
+    fn ask(s: &mut TcpStream, path: &str) -> String {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_full_table_gives_the_oldest_unanswered_slot_to_a_new_connection() {
+        let (_server, addr, counters) = two_slot_server();
+        let mut oldest = TcpStream::connect(addr).unwrap();
+        let mut second = TcpStream::connect(addr).unwrap();
+        // The third connection evicts the oldest and is answered.
+        let answer = ask(&mut TcpStream::connect(addr).unwrap(), "/third");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("\r\n\r\n/third"), "{answer}");
+        // The second kept its slot; the oldest was closed unanswered.
+        assert!(ask(&mut second, "/second").ends_with("\r\n\r\n/second"));
+        oldest.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(matches!(oldest.read(&mut buf), Ok(0) | Err(_)), "the oldest connection is closed");
+        assert_eq!(counters.evicted.load(Ordering::Relaxed), 1);
+    }
+}

@@ -3,10 +3,10 @@
 //! encoder) and `/healthz`, which answers 200 only while every pair has
 //! received a frame within `binance.stale_after_ms`.
 //!
-//! Split by stage: [`server`] holds the sockets (concurrent, bounded, with a
-//! deadline per request), [`routes`] what each path answers, [`prometheus`]
-//! the `/metrics` encoding, [`http`] the request and response types between
-//! them.
+//! Split by stage: `server` holds the sockets (concurrent, bounded, with a
+//! deadline per request), `routes` what each path answers (a new endpoint is
+//! one arm there), `prometheus` the `/metrics` encoding, `http` the request
+//! and response types between them.
 //!
 //! It is also a [`Sink`]: alerts are counted per trigger and pair, and every
 //! statistics update refreshes a snapshot the scrape encodes. Nothing here

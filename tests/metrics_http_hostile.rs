@@ -1,5 +1,6 @@
 //! `/healthz` and `/metrics` against hostile clients, on real sockets: slow
-//! senders, a thousand idle connections, oversized request heads. Health
+//! senders, a thousand idle connections, a flood of new ones, oversized
+//! request heads. Health
 //! probes are what systemd watchdogs and load balancers act on, so each must
 //! be answered whatever else is connected.
 
@@ -140,9 +141,9 @@ fn allow_open_files(want: u64) -> bool {
 
 #[test]
 fn a_thousand_idle_connections_never_lock_out_healthz() {
-    // 1,000 client sockets, up to 256 on the server's side, and the rest of the process.
-    if !allow_open_files(2048) {
-        eprintln!("skipped: the hard limit on open files is below 2048 (ulimit -Hn)");
+    // 1,000 client sockets here, as many in the flood test running beside it, up to 256 on each server's side.
+    if !allow_open_files(4096) {
+        eprintln!("skipped: the hard limit on open files is below 4096 (ulimit -Hn)");
         return;
     }
     let (http, _gauges) = endpoint();
@@ -163,6 +164,32 @@ fn a_thousand_idle_connections_never_lock_out_healthz() {
     assert!(evicted + timed_out >= 1000 - 256, "evicted {evicted}, timed out {timed_out}");
     assert!(evicted + timed_out <= 1000, "evicted {evicted}, timed out {timed_out}");
     drop(idle);
+    probe_ok(addr);
+}
+
+#[test]
+fn healthz_answers_while_connections_flood_in() {
+    // 1,000 client sockets here, as many in the idle test running beside it, up to 256 on each server's side.
+    if !allow_open_files(4096) {
+        eprintln!("skipped: the hard limit on open files is below 4096 (ulimit -Hn)");
+        return;
+    }
+    let (http, _gauges) = endpoint();
+    let addr = http.addr();
+    let flood: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                (0..250).map(|_| TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut probes = 0;
+    while !flood.iter().all(|t| t.is_finished()) || probes == 0 {
+        probe_ok(addr);
+        probes += 1;
+    }
+    let held: Vec<TcpStream> = flood.into_iter().flat_map(|t| t.join().unwrap()).map(|c| c.unwrap()).collect();
+    assert_eq!(held.len(), 1000);
     probe_ok(addr);
 }
 

@@ -10,7 +10,9 @@
 //! [`Limits::max_request_bytes`] is answered 431. When every slot of the
 //! table is taken, a new connection takes the slot of the oldest one already
 //! answered, else the oldest one still sending its head (the idle and the
-//! slowest), so a fresh probe is always served.
+//! slowest), so a fresh probe is always served; and since at most half a
+//! table is accepted between two rounds of serving, a flood of new
+//! connections cannot push a probe out before its request is read.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -106,7 +108,8 @@ impl Server {
             counters,
             handler,
             stop: Arc::clone(&stop),
-            accept_retry: None,
+            accept_at: None,
+            accept_failing: false,
         };
         let thread = std::thread::Builder::new().name("metrics-http".into()).spawn(move || event_loop.run())?;
         Ok(Server { stop, waker, thread: Some(thread) })
@@ -131,8 +134,11 @@ struct EventLoop<H> {
     counters: Arc<ServerCounters>,
     handler: H,
     stop: Arc<AtomicBool>,
-    /// Set while `accept` fails: when to try again.
-    accept_retry: Option<Instant>,
+    /// When to accept next: now when connections may be waiting (more than
+    /// one turn takes), later while `accept` fails.
+    accept_at: Option<Instant>,
+    /// Whether the last `accept` failed (logged once per streak).
+    accept_failing: bool,
 }
 
 impl<H: FnMut(&Request<'_>) -> Response> EventLoop<H> {
@@ -152,13 +158,14 @@ impl<H: FnMut(&Request<'_>) -> Response> EventLoop<H> {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    // After the connections' events: their requests are read first.
+                    LISTENER => self.accept_at = Some(Instant::now()),
                     WAKER => {}
                     Token(t) => self.ready(t.wrapping_sub(FIRST_CONNECTION)),
                 }
             }
             let now = Instant::now();
-            if self.accept_retry.is_some_and(|at| at <= now) {
+            if self.accept_at.is_some_and(|at| at <= now) {
                 self.accept();
             }
             self.expire(now);
@@ -167,31 +174,33 @@ impl<H: FnMut(&Request<'_>) -> Response> EventLoop<H> {
 
     /// The earliest connection deadline or accept retry.
     fn next_deadline(&self) -> Option<Instant> {
-        self.slots.iter().flatten().map(|c| c.deadline).chain(self.accept_retry).min()
+        self.slots.iter().flatten().map(|c| c.deadline).chain(self.accept_at).min()
     }
 
-    /// Accepts every waiting connection.
+    /// Accepts waiting connections, at most half a table's worth per turn:
+    /// between turns every ready connection is served, so a probe's request
+    /// is read before enough newer connections could arrive to evict it.
     fn accept(&mut self) {
-        loop {
+        self.accept_at = None;
+        for _ in 0..self.slots.len().div_ceil(2) {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    self.accept_retry = None;
+                    self.accept_failing = false;
                     self.admit(stream);
                 }
-                Err(e) if would_block(&e) => {
-                    self.accept_retry = None;
-                    return;
-                }
+                Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => {}
                 Err(e) => {
-                    if self.accept_retry.is_none() {
+                    if !self.accept_failing {
                         log::warn!("METRICS | cannot accept an HTTP connection: {e}; retrying every 100 ms");
                     }
-                    self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                    self.accept_failing = true;
+                    self.accept_at = Some(Instant::now() + ACCEPT_RETRY);
                     return;
                 }
             }
         }
+        self.accept_at = Some(Instant::now());
     }
 
     /// Gives a new connection a slot (evicting if the table is full) and

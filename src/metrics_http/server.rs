@@ -12,7 +12,7 @@
 //! answered, else the oldest one still sending its head (the idle and the
 //! slowest), so a fresh probe is always served; and since at most half a
 //! table is accepted between two rounds of serving, a flood of new
-//! connections cannot push a probe out before its request is read.
+//! connections cannot push out a probe whose request has arrived.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -178,8 +178,9 @@ impl<H: FnMut(&Request<'_>) -> Response> EventLoop<H> {
     }
 
     /// Accepts waiting connections, at most half a table's worth per turn:
-    /// between turns every ready connection is served, so a probe's request
-    /// is read before enough newer connections could arrive to evict it.
+    /// between turns every ready connection is served, so a probe whose
+    /// request has arrived is answered before enough newer connections
+    /// could be accepted to evict it.
     fn accept(&mut self) {
         self.accept_at = None;
         for _ in 0..self.slots.len().div_ceil(2) {

@@ -112,13 +112,24 @@ fn run_until(dir: &Path, ws_url: &str, ca: &Path, done: impl Fn(&str) -> bool) -
         ),
     )
     .unwrap();
-    let child = bin().arg("run").arg("-c").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        Reaped(bin().arg("run").arg("-c").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
     let log = || std::fs::read_to_string(dir.join("im.log")).unwrap_or_default();
     wait_until("the log line", Duration::from_secs(30), || done(&log()));
     // SAFETY: signalling our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
     log()
+}
+
+/// A child process killed when dropped (a failing test leaves none behind).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]

@@ -144,6 +144,24 @@ fn shown(ratio: f64) -> String {
     format!("{ratio:>+7.4}").trim().to_string()
 }
 
+/// Kills the child if the test fails before it ends it, so no process outlives the test.
+impl Drop for OnPty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A child process killed when dropped (a failing test leaves none behind).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn sigterm(child: &Child) {
     // SAFETY: signalling our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
@@ -154,9 +172,10 @@ fn watch_in_a_terminal_shows_each_pairs_live_ratio_and_q_quits_with_0() {
     let dir = scratch("watch-pty");
     let sim = simulator(&dir);
     let cfg = write_config(&dir, &sim);
-    let mut run = binary().args(["run", "-c"]).arg(&cfg).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut run =
+        Reaped(binary().args(["run", "-c"]).arg(&cfg).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
     // The endpoint's address, from the log line that announces it.
-    let mut lines = BufReader::new(run.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(run.0.stdout.take().unwrap()).lines();
     let addr: std::net::SocketAddr = lines
         .by_ref()
         .map_while(Result::ok)
@@ -179,8 +198,8 @@ fn watch_in_a_terminal_shows_each_pairs_live_ratio_and_q_quits_with_0() {
     assert!(text.contains(&format!("http://{addr}")), "{text}");
     assert!(text.contains("q quit"), "{text}");
     assert_eq!(pty.quit(), Some(0));
-    sigterm(&run);
-    assert_eq!(run.wait().unwrap().code(), Some(0));
+    sigterm(&run.0);
+    assert_eq!(run.0.wait().unwrap().code(), Some(0));
 }
 
 #[test]

@@ -258,6 +258,44 @@ impl Sink for WatchSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Fraction;
+    use crate::sinks::Catalog;
+
+    fn config() -> Config {
+        let text = "pairs = [\"BTCUSDT\"]\n[[triggers]]\nname = \"buy\"\nop = \">=\"\nvalue = 0.25\n[[triggers]]\nname = \"sell\"\nop = \"<=\"\nvalue = -0.25\n";
+        Config::from_toml(std::path::Path::new("t.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn alerts_are_listed_newest_first_capped_with_their_telegram_outcome() {
+        let cfg = config();
+        let catalog = Catalog::from_config(&cfg);
+        let counts: TelegramCounts = Arc::new(Vec::new);
+        let hub = WatchHub::new(&cfg, PairGauges::new(1), Some(counts));
+        for i in 0..(ALERTS_KEPT as u64 + 5) {
+            let trigger = (i % 2) as u16;
+            let value = Fraction { negative: trigger == 1, mag: 3, den: 10 };
+            let mut alert = crate::sinks::sample_alert(trigger, value);
+            alert.seq = i;
+            let id = format!("run-{i}");
+            hub.alert(&AlertEvent { id: &id, view: catalog.view(&alert), decided: Instant::now() });
+        }
+        hub.delivery("run-54", "sent");
+        hub.delivery("run-53", "failed");
+        hub.delivery("run-53", "sent");
+        let state = hub.snapshot();
+        assert_eq!(state.alerts.len(), ALERTS_KEPT);
+        let (newest, next) = (&state.alerts[0], &state.alerts[1]);
+        assert_eq!((newest.id.as_str(), newest.side, newest.telegram.as_str()), ("run-54", Side::Buy, "sent"));
+        assert_eq!((next.id.as_str(), next.side, next.telegram.as_str()), ("run-53", Side::Sell, "failed"));
+        assert_eq!(state.alerts[2].telegram, "queued");
+        assert_eq!(state.alerts.last().unwrap().id, "run-5");
+        assert_eq!(state.pairs[0].last_alert.as_ref().unwrap().telegram, "sent");
+        assert_eq!(
+            state.triggers.iter().map(|t| (t.name.as_str(), t.side)).collect::<Vec<_>>(),
+            [("buy", Side::Buy), ("sell", Side::Sell)]
+        );
+    }
 
     #[test]
     fn spread_is_measured_from_the_mid() {

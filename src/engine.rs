@@ -334,7 +334,8 @@ impl<H: ActionHook> Engine<H> {
         }
         let had_book = self.has_book.get_mut(pair.index()).map(|h| std::mem::replace(h, true)).unwrap_or(false);
         if sink.wants_metrics() {
-            sink.metric(&MetricUpdate { recv, pair, imbalance: imb });
+            let (best_bid, best_ask) = self.book(pair).map_or((None, None), Book::best_prices);
+            sink.metric(&MetricUpdate { recv, pair, imbalance: imb, best_bid, best_ask });
         }
         let readings = self.readings(pair, imb.ratio, weighted, had_book);
         let total_volume = imb.bid.raw + imb.ask.raw;

@@ -67,9 +67,53 @@ impl<'a> Locator<'a> {
         found.map(|offset| self.line_at(offset))
     }
 
+    /// The key path (`triggers[0].op`) of the value at byte `offset`, when
+    /// the source parses and a value there is found: how a type error from
+    /// serde, which knows only a position, gets its key.
+    pub fn path_at(&self, offset: usize) -> Option<String> {
+        let mut path = String::new();
+        find_in_table(self.root.as_ref()?.get_ref(), offset, &mut path).then_some(path)
+    }
+
     /// 1-based line number of a byte offset.
     pub fn line_at(&self, offset: usize) -> usize {
         self.line_starts.partition_point(|&start| start <= offset) + 1
+    }
+}
+
+/// Appends to `path` the keys down to the value at `offset`; false if none.
+fn find_in_table(table: &DeTable<'_>, offset: usize, path: &mut String) -> bool {
+    for (key, value) in table.iter() {
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key.get_ref());
+        if find_in_value(value, offset, path) {
+            return true;
+        }
+        path.truncate(len);
+    }
+    false
+}
+
+fn find_in_value(value: &toml::Spanned<DeValue<'_>>, offset: usize, path: &mut String) -> bool {
+    match value.get_ref() {
+        // A table's span need not cover its body (`[[triggers]]`): search it whole.
+        DeValue::Table(t) => find_in_table(t, offset, path),
+        DeValue::Array(a) => {
+            a.iter().enumerate().any(|(i, v)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = find_in_value(v, offset, path)
+                    || (!matches!(v.get_ref(), DeValue::Table(_)) && v.span().contains(&offset));
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }) || value.span().contains(&offset)
+        }
+        _ => value.span().contains(&offset),
     }
 }
 
@@ -86,6 +130,15 @@ mod tests {
         assert_eq!(at.line_of("metrics.top_n"), Some(5));
         assert_eq!(at.line_of("triggers[1].op"), Some(12));
         assert_eq!(at.line_of("binance.depth"), None);
+    }
+
+    #[test]
+    fn an_offset_resolves_to_the_key_path_of_its_value() {
+        let at = Locator::new(SRC);
+        assert_eq!(at.path_at(SRC.find("=>").unwrap()).as_deref(), Some("triggers[1].op"));
+        assert_eq!(at.path_at(SRC.find("30").unwrap()).as_deref(), Some("metrics.top_n"));
+        assert_eq!(at.path_at(SRC.find("ETH/").unwrap()).as_deref(), Some("pairs[1]"));
+        assert_eq!(at.path_at(0), None, "a key, not a value");
     }
 
     #[test]

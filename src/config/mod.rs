@@ -218,11 +218,53 @@ impl Config {
     }
 }
 
-/// A TOML syntax or type error as a located problem.
+/// A TOML syntax or type error as a located problem: the key where the
+/// source parses far enough to tell, the message as a sentence, and the
+/// offending line with a caret under the problem, as `toml` renders it.
 fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
-    let line = e.span().map(|s| locate::Locator::new(text).line_at(s.start));
-    let message = e.message().trim_end().replace('\n', "; ");
-    Problem { key: String::new(), line, message }
+    let at = locate::Locator::new(text);
+    let span = e.span();
+    let raw = e.message().trim_end().replace('\n', "; ");
+    let mut message = serde_message(&raw).unwrap_or(raw);
+    if let Some(s) = &span {
+        message.push('\n');
+        message.push_str(&excerpt(text, s.start, s.end, at.line_at(s.start)));
+    }
+    Problem {
+        key: span.as_ref().and_then(|s| at.path_at(s.start)).unwrap_or_default(),
+        line: span.map(|s| at.line_at(s.start)),
+        message,
+    }
+}
+
+/// serde's wording as the rest of the config errors read (the key is
+/// printed before it): ``unknown variant `=>`, expected one of `>`, `>=` ``
+/// → ``is "=>"; expected one of >, >=``, and ``invalid type: string "five",
+/// expected u32`` → ``is string "five"; expected u32``.
+fn serde_message(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, expected) = rest.split_once("`, ")?;
+        return Some(format!("is {value:?}; {}", expected.replace('`', "")));
+    }
+    let (found, expected) = message.strip_prefix("invalid type: ")?.split_once(", expected ")?;
+    Some(format!("is {found}; expected {expected}"))
+}
+
+/// The source line holding bytes `start..end`, and a caret line under them:
+///
+/// ```text
+///   5 | op = "=>"
+///     |      ^^^^
+/// ```
+fn excerpt(text: &str, start: usize, end: usize, line_no: usize) -> String {
+    let start = start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
+    let line = text[line_start..line_end].trim_end_matches('\r');
+    let column = text[line_start..start].chars().count();
+    let width = text.get(start..end.clamp(start, line_end)).map_or(1, |s| s.chars().count().max(1));
+    let gutter = " ".repeat(line_no.to_string().len());
+    format!(" {line_no} | {line}\n {gutter} | {}{}", " ".repeat(column), "^".repeat(width))
 }
 
 /// Collects problems with their key paths (lines are found later).
@@ -471,7 +513,7 @@ mod tests {
     fn unknown_ops_and_keys_are_rejected_with_their_line() {
         let e = problems("[[triggers]]\nname='a'\nop='=>'\nvalue=0.1\n");
         assert!(
-            e.contains("test.toml:3:") && e.contains("unknown variant `=>`, expected one of `>`, `>=`, `<`, `<=`"),
+            e.contains("test.toml:3: `triggers[0].op` is \"=>\"; expected one of >, >=, <, <=\n 3 | op='=>'"),
             "{e}"
         );
         let e = problems("[metrics]\nvolume = 'qty'\n");

@@ -107,6 +107,18 @@ pub(super) fn check(ws_url: &str, p: &mut Problems<'_>) -> bool {
         p.add(KEY, format_args!("is {shown:?}; its port {port:?} is not a port number (1 to 65535)"));
         return false;
     }
+    let path = uri.path().trim_end_matches('/');
+    if path == "/ws" || path.starts_with("/ws/") {
+        let base = ws_url.get(..ws_url.find("/ws").unwrap_or(ws_url.len())).unwrap_or(ws_url);
+        p.add(
+            KEY,
+            format_args!(
+                "is {shown:?}; /ws is Binance's raw endpoint (one stream, frames without the stream's name), but the \
+                 feed subscribes every pair at the combined-stream path: use \"{base}/stream\""
+            ),
+        );
+        return false;
+    }
     let name = host.trim_start_matches('[').trim_end_matches(']');
     if tls && ServerName::try_from(name.to_string()).is_err() {
         p.add(

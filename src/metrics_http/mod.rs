@@ -1,7 +1,8 @@
 //! The Prometheus endpoint (`[metrics_http] listen`), served from a cold-side
 //! thread: `/metrics` in the OpenMetrics text format (prometheus-client's
-//! encoder) and `/healthz`, which answers 200 only while every pair has
-//! received a frame within `binance.stale_after_ms`.
+//! encoder), `/healthz`, which answers 200 only while every pair has
+//! received a frame within `binance.stale_after_ms`, and `/state`, the live
+//! dashboard's JSON (`watch`).
 //!
 //! Split by stage: `server` holds the sockets (concurrent, bounded, with a
 //! deadline per request), `routes` what each path answers (a new endpoint is
@@ -61,6 +62,8 @@ struct State {
     telegram: Option<TelegramCounts>,
     started_unix: f64,
     server: Arc<ServerCounters>,
+    /// The dashboard's collector, for `/state` (set once the run has one).
+    dashboard: std::sync::OnceLock<Arc<crate::watch::hub::WatchHub>>,
 }
 
 impl std::fmt::Debug for State {
@@ -99,12 +102,18 @@ impl MetricsHttp {
             telegram,
             started_unix,
             server: Arc::clone(&counters),
+            dashboard: std::sync::OnceLock::new(),
         });
         let routed = Arc::clone(&state);
         let server =
             Server::spawn(listener, LIMITS, counters, move |request| routes::route(&routed, request)).map_err(err)?;
         log::info!("METRICS | serving http://{addr}/metrics and /healthz");
         Ok(MetricsHttp { state, addr, _server: server })
+    }
+
+    /// Serves `hub`'s snapshots as JSON on `/state` (for `watch`).
+    pub fn serve_dashboard(&self, hub: Arc<crate::watch::hub::WatchHub>) {
+        let _ = self.state.dashboard.set(hub);
     }
 
     /// The bound address (useful with port 0).

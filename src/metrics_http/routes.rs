@@ -19,6 +19,7 @@ pub(super) fn route(state: &Arc<State>, request: &Request<'_>) -> Response {
     match request.path {
         "/metrics" => metrics(state),
         "/healthz" => healthz(state),
+        "/state" => dashboard(state),
         _ => Response::text(404, "not found; try /metrics or /healthz\n"),
     }
 }
@@ -27,6 +28,14 @@ fn metrics(state: &Arc<State>) -> Response {
     match prometheus::encode(state) {
         Ok(body) => Response { status: 200, content_type: OPENMETRICS, body },
         Err(_) => Response::text(500, "encoding failed\n"),
+    }
+}
+
+/// The live dashboard's state (`watch`), as JSON.
+fn dashboard(state: &State) -> Response {
+    match state.dashboard.get() {
+        Some(hub) => Response { status: 200, content_type: "application/json", body: hub.snapshot().to_json() },
+        None => Response::text(404, "no dashboard state in this process\n"),
     }
 }
 

@@ -54,6 +54,24 @@ impl<'a, const E: usize> Group<'a, E> {
         self.count
     }
 
+    /// Every remaining entry's known fields, in order.
+    #[inline(always)]
+    pub(crate) fn entries(self) -> impl Iterator<Item = &'a [u8; E]> {
+        // `stride` ≥ 1 by construction; `max` keeps `chunks_exact` panic-free regardless.
+        self.entries.chunks_exact(self.stride.max(1)).filter_map(<[u8]>::first_chunk::<E>)
+    }
+
+    /// The entries as arrays of exactly the known fields, when that is what
+    /// they are (every schema 1:0 frame): no per-entry length checks at all.
+    #[inline(always)]
+    pub(crate) fn exact(&self) -> Option<&'a [[u8; E]]> {
+        if self.stride != E {
+            return None;
+        }
+        let (entries, rest) = self.entries.as_chunks::<E>();
+        rest.is_empty().then_some(entries)
+    }
+
     /// The next entry's known fields.
     #[inline(always)]
     pub(crate) fn next_entry(&mut self) -> Option<&'a [u8; E]> {

@@ -15,8 +15,6 @@ pub const SCHEMA_ID: u16 = 1;
 /// Frames of a newer version of the same id decode: their longer blocks are
 /// honoured and their appended data ignored (the SBE extension rules).
 pub const SCHEMA_VERSION: u16 = 0;
-/// Bytes of the message header.
-pub const HEADER_LEN: usize = 8;
 
 /// The four messages of `stream_1_0.xml`, by template id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -15,9 +15,10 @@
 //! exactly to scale 1e8 or the frame refused with a typed [`SbeError`]. A
 //! frame is applied whole or not at all.
 //!
-//! Stages, one file each: [`header`] (message header, root block) →
-//! `group` (repeating groups) → `decimal` (mantissa × 10^exponent to 1e8) →
-//! `symbol` (the trailing `varString8` to a [`PairId`]) → one file per message.
+//! Stages, one file each: `header` (message header, root block) → `group`
+//! (repeating groups) → `decimal` (mantissa × 10^exponent to 1e8) → `symbol`
+//! (the trailing `varString8` to a [`PairId`](crate::exchange::binance::PairId))
+//! → one file per message.
 //!
 //! Not wired into the feed yet: the connection, config (`binance.encoding`)
 //! and simulator parts of issue #17 wait on the venue seams refactor.
@@ -28,7 +29,7 @@ mod depth_diff;
 mod depth_snapshot;
 mod error;
 mod group;
-pub mod header;
+mod header;
 mod levels;
 mod symbol;
 mod trades;
@@ -38,14 +39,12 @@ pub use best_bid_ask::BestBidAsk;
 pub use depth_diff::DepthDiff;
 pub use depth_snapshot::DepthSnapshot;
 pub use error::SbeError;
-pub use header::{HEADER_LEN, SCHEMA_ID, SCHEMA_VERSION, Template};
+pub use header::{SCHEMA_ID, SCHEMA_VERSION, Template};
 pub use levels::Levels;
 pub use symbol::SymbolTable;
 pub use trades::{Trade, TradeIter, Trades};
 
 use crate::book::Book;
-#[cfg(doc)]
-use crate::exchange::binance::PairId;
 
 /// What a well-formed frame turned out to be.
 #[derive(Clone, Copy, Debug)]

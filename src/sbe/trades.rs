@@ -11,7 +11,7 @@ use super::decimal::Scale;
 use super::group::{Dimension, Group};
 use super::header::{Framed, short};
 use super::symbol::{SymbolTable, read_pair};
-use super::wire::non_negative;
+use super::wire::{Reader, non_negative};
 
 /// Known bytes of a trade entry: `id`, `price`, `qty` (`int64` each) and
 /// `isBuyerMaker` (`uint8`); `isBestMatch` is a schema constant, not on the wire.
@@ -57,7 +57,7 @@ pub struct TradeIter<'a> {
 impl TradeIter<'_> {
     #[inline(always)]
     fn trade(&self, e: &[u8; TRADE_LEN]) -> Result<Trade, SbeError> {
-        let mut r = super::wire::Reader::new(e);
+        let mut r = Reader::new(e);
         let (Some(id), Some(price), Some(qty), Some(maker)) = (r.i64(), r.i64(), r.i64(), r.u8()) else {
             return Err(SbeError::ShortBlock);
         };

@@ -95,6 +95,22 @@ impl<S: SideKind> BookSide<S> {
         Ok(())
     }
 
+    /// Replaces the side with `levels`, best first, under the rules of
+    /// [`BookSide::push`] (strictly worse prices, at most [`MAX_LEVELS`]),
+    /// checked in one pass: for decoders that hold a whole side at once (the
+    /// SBE depth snapshot), where pushing level by level costs more than the
+    /// decoding. On an error the side is left as it was.
+    #[inline]
+    pub fn set_levels(&mut self, levels: &[Level]) -> Result<(), PushError> {
+        let slots = self.levels.get_mut(..levels.len()).ok_or(PushError::Full)?;
+        if !levels.iter().zip(levels.iter().skip(1)).all(|(prev, next)| S::follows(prev.price, next.price)) {
+            return Err(PushError::OutOfOrder);
+        }
+        slots.copy_from_slice(levels);
+        self.len = levels.len() as u8;
+        Ok(())
+    }
+
     /// The levels, best first.
     #[inline]
     pub fn levels(&self) -> &[Level] {
@@ -181,6 +197,20 @@ mod tests {
         assert_eq!(asks.push(lvl(9, 1)), Err(PushError::OutOfOrder));
         asks.push(lvl(11, 1)).unwrap();
         assert_eq!(bids.levels(), &[lvl(10, 1), lvl(9, 1)]);
+    }
+
+    #[test]
+    fn set_levels_follows_the_rules_of_push_and_leaves_the_side_alone_on_error() {
+        let mut bids = BookSide::<Bids>::default();
+        bids.set_levels(&[lvl(10, 1), lvl(9, 2)]).unwrap();
+        assert_eq!(bids.set_levels(&[lvl(10, 1), lvl(10, 1)]), Err(PushError::OutOfOrder));
+        assert_eq!(bids.set_levels(&[lvl(1, 1); MAX_LEVELS + 1]), Err(PushError::Full));
+        assert_eq!(bids.levels(), &[lvl(10, 1), lvl(9, 2)]);
+        let twenty: Vec<_> = (1..=MAX_LEVELS as u64).rev().map(|p| lvl(p, 1)).collect();
+        bids.set_levels(&twenty).unwrap();
+        assert_eq!(bids.len(), MAX_LEVELS);
+        bids.set_levels(&[]).unwrap();
+        assert!(bids.is_empty());
     }
 
     #[test]

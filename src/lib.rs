@@ -26,6 +26,7 @@ pub mod recording;
 pub mod replay;
 pub mod run;
 pub mod sanitize;
+pub mod sbe;
 pub mod simulator;
 pub mod sinks;
 pub mod stats;

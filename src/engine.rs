@@ -7,12 +7,12 @@
 
 use crate::alert::{ActionHook, Alert, EngineSink, MetricUpdate, NoAction};
 use crate::book::{Book, BookShape};
-use crate::exchange::binance::{Message, PairId, ParseError, StreamTable, parse_message};
-use crate::metrics::{
-    Fraction, LevelWeights, MetricError, MetricKind, OfiWindow, Reading, VolumeSpec, imbalance, imbalance_and_weighted,
-    microprice_offset_bps_at, spread_bps_at, touch,
-};
-use crate::triggers::{MAX_CONDITIONS, Observation, TriggerId, TriggerSpec, TriggerState, step};
+use crate::exact::Fraction;
+use crate::exchange::binance::{Message, StreamTable, parse_message};
+use crate::metrics::{LevelWeights, MetricError, MetricKind, MetricSet, VolumeSpec, imbalance, imbalance_and_weighted};
+use crate::pairs::PairId;
+use crate::reject::RejectKind;
+use crate::triggers::{MAX_CONDITIONS, TriggerId, TriggerLanes, TriggerSpec, TriggerState, needed_metrics};
 use crate::units::UnixNanos;
 
 /// What one frame amounted to.
@@ -34,7 +34,7 @@ pub enum FrameOutcome {
     /// A reply to a request on the connection.
     Reply,
     /// The frame was rejected; nothing changed.
-    Rejected(ParseError),
+    Rejected(RejectKind),
 }
 
 impl FrameOutcome {
@@ -77,8 +77,8 @@ pub struct EngineCounters {
     pub duplicates: u64,
     pub server_shutdowns: u64,
     pub replies: u64,
-    /// Rejected frames by [`ParseError::index`].
-    pub errors: [u64; ParseError::COUNT],
+    /// Rejected frames by [`RejectKind::index`].
+    pub errors: [u64; RejectKind::COUNT],
     /// Depth frames accepted per pair (evaluated or not).
     pub frames_by_pair: Vec<u64>,
     /// Alerts fired, at `trigger * pairs + pair`.
@@ -150,22 +150,16 @@ pub struct Engine<H: ActionHook = NoAction> {
     slots: Vec<Book>,
     current: Vec<usize>,
     scratch: usize,
-    /// Per pair, the triggers watching it in config order, each with its
-    /// state for that pair: the decision loop walks one contiguous slice.
-    lanes: Vec<Vec<(TriggerId, TriggerState)>>,
+    /// Every pair's triggers and their state.
+    lanes: TriggerLanes,
     counters: EngineCounters,
-    /// Which metrics some trigger (or filter) needs, by [`MetricKind::index`].
-    needs: [bool; MetricKind::COUNT],
-    /// OFI history per pair (empty unless a trigger watches `ofi`).
-    ofi: Vec<OfiWindow>,
+    /// The metrics some trigger (or filter) needs, with their history.
+    metrics: MetricSet,
     /// Pairs currently delivered by two connections; their frames are
     /// deduplicated by `lastUpdateId`.
     overlap: Vec<bool>,
     /// Whether the pair has an evaluated book yet.
     has_book: Vec<bool>,
-    /// Triggers that fired on the current update, in config order; capacity
-    /// is the trigger count, so it never grows.
-    fired: Vec<TriggerId>,
     next_seq: u64,
     hook: H,
 }
@@ -182,30 +176,10 @@ impl<H: ActionHook> Engine<H> {
     pub fn with_hook(config: EngineConfig, hook: H) -> Self {
         let pairs = config.streams.len();
         let triggers = config.triggers.len();
-        let lanes = config
-            .streams
-            .pairs()
-            .map(|p| {
-                (0..triggers)
-                    .filter(|&t| config.triggers[t].applies_to(p))
-                    .map(|t| (TriggerId(t as u16), TriggerState::default()))
-                    .collect()
-            })
-            .collect();
-        let mut needs = [false; MetricKind::COUNT];
-        for t in &config.triggers {
-            for c in t.conditions() {
-                needs[c.metric.index()] = true;
-            }
-            if t.max_spread_bps.is_some() {
-                needs[MetricKind::SpreadBps.index()] = true;
-            }
-        }
-        let ofi =
-            if needs[MetricKind::Ofi.index()] { vec![OfiWindow::new(config.ofi_window); pairs] } else { Vec::new() };
+        let lanes = TriggerLanes::new(&config.triggers, config.streams.pairs());
+        let metrics = MetricSet::new(needed_metrics(&config.triggers), pairs, config.ofi_window);
         Engine {
-            needs,
-            ofi,
+            metrics,
             slots: vec![Book::default(); pairs + 1],
             current: (0..pairs).collect(),
             scratch: pairs,
@@ -217,7 +191,6 @@ impl<H: ActionHook> Engine<H> {
             },
             overlap: vec![false; pairs],
             has_book: vec![false; pairs],
-            fired: Vec::with_capacity(triggers),
             next_seq: 1,
             hook,
             config,
@@ -270,7 +243,7 @@ impl<H: ActionHook> Engine<H> {
         clock: &mut impl StageClock,
     ) -> FrameOutcome {
         let Some(scratch) = self.slots.get_mut(self.scratch) else {
-            return FrameOutcome::Rejected(ParseError::NoStream);
+            return FrameOutcome::Rejected(RejectKind::NoStream);
         };
         let parsed = parse_message(bytes, &self.config.streams, scratch);
         clock.parsed();
@@ -284,7 +257,7 @@ impl<H: ActionHook> Engine<H> {
             *n += 1;
         }
         let Some(book) = self.slots.get(self.scratch) else {
-            return FrameOutcome::Rejected(ParseError::NoStream);
+            return FrameOutcome::Rejected(RejectKind::NoStream);
         };
         if self.overlap.get(pair.index()).copied().unwrap_or(false)
             && self.has_book.get(pair.index()).copied().unwrap_or(false)
@@ -298,7 +271,7 @@ impl<H: ActionHook> Engine<H> {
             BookShape::Crossed => return FrameOutcome::Crossed(pair),
             BookShape::Empty => return FrameOutcome::Empty(pair),
         }
-        let needs_weighted = self.needs[MetricKind::WeightedImbalance.index()];
+        let needs_weighted = self.metrics.needs(MetricKind::WeightedImbalance);
         let computed = if needs_weighted {
             imbalance_and_weighted(book, self.config.volume, &self.config.weights).map(|(imb, w)| (imb, w.ok()))
         } else {
@@ -320,47 +293,24 @@ impl<H: ActionHook> Engine<H> {
         if sink.wants_metrics() {
             sink.metric(&MetricUpdate { recv, pair, imbalance: imb });
         }
-        let readings = self.readings(pair, imb.ratio, weighted, had_book);
-        let total_volume = imb.bid.raw + imb.ask.raw;
-        let Some(lanes) = self.lanes.get_mut(pair.index()) else {
-            clock.decided();
-            return FrameOutcome::Evaluated { pair, alerts: 0 };
+        let readings = match self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) {
+            Some(book) => {
+                let prev = if had_book { self.slots.get(self.scratch) } else { None };
+                self.metrics.readings(pair, imb.ratio, weighted, book, prev)
+            }
+            None => MetricSet::ratios_only(imb.ratio, weighted),
         };
+        let total_volume = imb.bid.raw + imb.ask.raw;
         // Decide first, emit after: the decision loop keeps only what the
         // conditions need live, and the decision instant excludes the sinks.
-        self.fired.clear();
-        'triggers: for (tid, state) in lanes.iter_mut() {
-            let tid = *tid;
-            let Some(spec) = self.config.triggers.get(tid.index()) else { continue };
-            if spec.min_volume.is_some_and(|min| total_volume < min) {
-                continue;
-            }
-            if let Some(max) = &spec.max_spread_bps {
-                match &readings[MetricKind::SpreadBps.index()] {
-                    Some(r) if r.cmp_decimal(max) != std::cmp::Ordering::Greater => {}
-                    _ => continue,
-                }
-            }
-            let Some(first) = &readings[spec.metric.index()] else { continue };
-            let mut condition = spec.op.holds(first.cmp_decimal(&spec.threshold));
-            for c in &spec.extra {
-                let Some(r) = &readings[c.metric.index()] else { continue 'triggers };
-                condition &= c.holds(r);
-            }
-            // Only a false condition can re-arm: the re-arm comparison is
-            // skipped on every other update.
-            let obs = Observation { condition, past_rearm: !condition && spec.past_rearm(first) };
-            if step(spec, state, obs, recv) && self.fired.len() < self.fired.capacity() {
-                self.fired.push(tid);
-            }
-        }
+        let fired = self.lanes.decide(&self.config.triggers, pair, &readings, total_volume, recv);
         clock.decided();
         let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else {
             return FrameOutcome::Evaluated { pair, alerts: 0 };
         };
         let (best_bid, best_ask) = book.best_prices();
         let npairs = self.current.len();
-        for &tid in &self.fired {
+        for &tid in fired {
             let Some(spec) = self.config.triggers.get(tid.index()) else { continue };
             let Some(first) = &readings[spec.metric.index()] else { continue };
             let mut extra_values = [Fraction::default(); MAX_CONDITIONS - 1];
@@ -389,43 +339,7 @@ impl<H: ActionHook> Engine<H> {
             self.hook.on_fire(&alert, book);
             sink.alert(&alert);
         }
-        FrameOutcome::Evaluated { pair, alerts: self.fired.len() as u32 }
-    }
-
-    /// The metrics some trigger needs for the pair's new book (`None` where a
-    /// metric cannot be computed on this book). Updates the OFI history.
-    #[inline]
-    fn readings(
-        &mut self,
-        pair: PairId,
-        ratio: Reading,
-        weighted: Option<Reading>,
-        had_book: bool,
-    ) -> [Option<Reading>; MetricKind::COUNT] {
-        let mut r = [None; MetricKind::COUNT];
-        r[MetricKind::ImbalanceRatio.index()] = Some(ratio);
-        r[MetricKind::WeightedImbalance.index()] = weighted;
-        let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else { return r };
-        let (micro, spread) =
-            (self.needs[MetricKind::MicropriceOffsetBps.index()], self.needs[MetricKind::SpreadBps.index()]);
-        // Both touch metrics from one look at the best levels.
-        if (micro || spread)
-            && let Ok((b, a)) = touch(book)
-        {
-            if micro {
-                r[MetricKind::MicropriceOffsetBps.index()] = microprice_offset_bps_at(&b, &a).ok();
-            }
-            if spread {
-                r[MetricKind::SpreadBps.index()] = spread_bps_at(&b, &a).ok();
-            }
-        }
-        if let Some(window) = self.ofi.get_mut(pair.index()) {
-            if had_book && let Some(prev) = self.slots.get(self.scratch) {
-                window.push(prev, book);
-            }
-            r[MetricKind::Ofi.index()] = window.reading().ok();
-        }
-        r
+        FrameOutcome::Evaluated { pair, alerts: fired.len() as u32 }
     }
 
     /// Marks `pairs` as delivered by two connections at once (or no longer).
@@ -457,7 +371,7 @@ impl<H: ActionHook> Engine<H> {
 
     /// Trigger state of (pair, trigger), for inspection.
     pub fn trigger_state(&self, pair: PairId, trigger: TriggerId) -> Option<TriggerState> {
-        self.lanes.get(pair.index())?.iter().find(|(id, _)| *id == trigger).map(|&(_, state)| state)
+        self.lanes.state(pair, trigger)
     }
 
     /// The action hook, e.g. to read what an execution hook did.
@@ -470,8 +384,8 @@ impl<H: ActionHook> Engine<H> {
 mod tests {
     use super::*;
     use crate::alert::{ActionHook, Alert};
+    use crate::exact::Decimal;
     use crate::exchange::binance::{Depth, StreamKind, UpdateSpeed};
-    use crate::metrics::Decimal;
     use crate::triggers::{Condition, Emit, MetricKind, Op};
     use crate::units::VolumeMode;
 

@@ -23,7 +23,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::exchange::binance::ParseError;
+use crate::reject::RejectKind;
 use crate::sinks::{AlertEvent, Sink};
 use crate::stats::report::{StatsReport, Totals};
 use crate::stats::{PairGauges, Stage};
@@ -282,7 +282,7 @@ impl Collector for ScrapeCollector {
         }
         let mut m =
             enc.encode_descriptor("frames_rejected", "Frames rejected, by error kind.", None, MetricType::Counter)?;
-        for kind in ParseError::ALL {
+        for kind in RejectKind::ALL {
             ConstCounter::new(e.errors[kind.index()]).encode(m.encode_family(&[("kind", kind.name())])?)?;
         }
         let mut m = enc.encode_descriptor(

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use imbalance_monitor::book::Book;
+use imbalance_monitor::exact::Fraction;
 use imbalance_monitor::exchange::binance::{Depth, Message, StreamKind, StreamTable, UpdateSpeed, parse_message};
 use imbalance_monitor::metrics::{
-    Fraction, LevelWeights, OfiWindow, VolumeSpec, imbalance, microprice_offset_bps, spread_bps, weighted_imbalance,
+    LevelWeights, OfiWindow, VolumeSpec, imbalance, microprice_offset_bps, spread_bps, weighted_imbalance,
 };
 use imbalance_monitor::recording::{Line, RecordingReader};
 use imbalance_monitor::units::VolumeMode;

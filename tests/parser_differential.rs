@@ -11,10 +11,9 @@
 use std::path::{Path, PathBuf};
 
 use imbalance_monitor::book::{Book, Level};
-use imbalance_monitor::exchange::binance::{
-    Depth, Message, PairId, StreamKind, StreamTable, UpdateSpeed, parse_message,
-};
+use imbalance_monitor::exchange::binance::{Depth, Message, StreamKind, StreamTable, UpdateSpeed, parse_message};
 use imbalance_monitor::metrics::{VolumeSpec, imbalance};
+use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::recording::{Line, RecordingReader};
 use imbalance_monitor::units::VolumeMode;
 

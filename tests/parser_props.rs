@@ -23,9 +23,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use imbalance_monitor::book::Book;
-use imbalance_monitor::exchange::binance::{
-    Depth, Message, PairId, StreamKind, StreamTable, UpdateSpeed, parse_message,
-};
+use imbalance_monitor::exchange::binance::{Depth, Message, StreamKind, StreamTable, UpdateSpeed, parse_message};
+use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::recording::{Line, RecordingReader};
 use proptest::prelude::*;
 use proptest::sample::Index;

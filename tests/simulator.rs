@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use imbalance_monitor::book::{Book, BookShape};
 use imbalance_monitor::exchange::binance::{
-    Depth, Message as Parsed, PairId, StreamKind, StreamTable, UpdateSpeed, parse_message,
+    Depth, Message as Parsed, StreamKind, StreamTable, UpdateSpeed, parse_message,
 };
+use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::simulator::{Rate, RunningSimulator, SimOptions, SimStats, Simulator, listening_line};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};

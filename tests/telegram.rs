@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use imbalance_monitor::alert::Alert;
-use imbalance_monitor::exchange::binance::{Depth, PairId, StreamKind, StreamTable, UpdateSpeed};
-use imbalance_monitor::metrics::{Fraction, VolumeSpec};
+use imbalance_monitor::exact::Fraction;
+use imbalance_monitor::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
+use imbalance_monitor::metrics::VolumeSpec;
+use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::sinks::Catalog;
 use imbalance_monitor::sinks::journal::Journal;
 use imbalance_monitor::sinks::telegram::{

@@ -8,8 +8,9 @@ use std::path::Path;
 
 use imbalance_monitor::alert::{Alert, EngineSink};
 use imbalance_monitor::engine::EngineConfig;
+use imbalance_monitor::exact::Decimal;
 use imbalance_monitor::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
-use imbalance_monitor::metrics::{Decimal, VolumeSpec};
+use imbalance_monitor::metrics::VolumeSpec;
 use imbalance_monitor::recording::{Line, RecordingReader};
 use imbalance_monitor::triggers::{Condition, Emit, MetricKind, Op, TriggerSpec};
 use imbalance_monitor::units::{UnixNanos, VolumeMode};

@@ -432,8 +432,9 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::PairId;
-    use crate::metrics::{Decimal, MetricKind};
+    use crate::exact::Decimal;
+    use crate::metrics::MetricKind;
+    use crate::pairs::PairId;
     use crate::triggers::{Emit, Op};
     use crate::units::VolumeMode;
 

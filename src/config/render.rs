@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::Config;
-use crate::metrics::Decimal;
+use crate::exact::Decimal;
 use crate::sinks::telegram::{ChatId, ParseMode};
 
 /// A TOML string literal.

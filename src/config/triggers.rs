@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use super::Problems;
 use super::raw::{RawConfig, RawTrigger, RawTriggerOverride};
-use crate::exchange::binance::PairId;
-use crate::metrics::{Decimal, MetricKind};
+use crate::exact::Decimal;
+use crate::metrics::MetricKind;
+use crate::pairs::PairId;
 use crate::triggers::{Condition, Emit, MAX_CONDITIONS, Op, TriggerSpec};
 use crate::units::VolumeMode;
 

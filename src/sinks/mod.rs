@@ -13,8 +13,9 @@ use std::time::Instant;
 
 use crate::alert::{Alert, MetricUpdate};
 use crate::config::Config;
+use crate::exact::Fraction;
 use crate::exchange::binance::StreamTable;
-use crate::metrics::{Fraction, VolumeSpec};
+use crate::metrics::VolumeSpec;
 use crate::triggers::TriggerSpec;
 use crate::units::{Price, write_decimal};
 
@@ -224,7 +225,7 @@ pub fn json_str(out: &mut String, v: &str) {
 /// A BTCUSDT alert as the seed tracker's example shows it, for sink tests.
 #[cfg(test)]
 pub(crate) fn sample_alert(trigger: u16, value: Fraction) -> Alert {
-    use crate::exchange::binance::PairId;
+    use crate::pairs::PairId;
     use crate::triggers::TriggerId;
     use crate::units::{UnixNanos, Volume, VolumeMode};
     Alert {

@@ -89,11 +89,7 @@ impl Stage {
     }
 }
 
-/// A duration in whole nanoseconds, saturating (for histogram records).
-#[inline]
-pub fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
+pub use crate::units::nanos;
 
 /// A latency histogram in nanoseconds, 1 ns to 1 hour, 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {

@@ -4,5 +4,5 @@
 mod depth;
 mod streams;
 
-pub use depth::{Message, ParseError, parse_message};
-pub use streams::{Depth, PairId, StreamKind, StreamTable, UpdateSpeed, combined_stream_url};
+pub use depth::{Message, parse_message};
+pub use streams::{Depth, StreamKind, StreamTable, UpdateSpeed, combined_stream_url};

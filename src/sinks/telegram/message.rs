@@ -398,7 +398,7 @@ mod tests {
     }
 
     fn alert(trigger: u16, value: f64) -> Alert {
-        crate::sinks::sample_alert(trigger, crate::metrics::Decimal::from_f64(value).unwrap().into())
+        crate::sinks::sample_alert(trigger, crate::exact::Decimal::from_f64(value).unwrap().into())
     }
 
     #[test]

@@ -16,7 +16,7 @@ use common::{Case, CountingSink, load_frames, streams};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use imbalance_monitor::book::Book;
 use imbalance_monitor::engine::Engine;
-use imbalance_monitor::exchange::binance::parse_message;
+use imbalance_monitor::venue::binance_spot::parse_message;
 
 const TOP_N: usize = 10;
 const THRESHOLD: f64 = common::THRESHOLD;

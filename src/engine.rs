@@ -6,14 +6,16 @@
 //! sized once in [`Engine::new`].
 
 use crate::alert::{ActionHook, Alert, EngineSink, MetricUpdate, NoAction};
+use crate::book::stage::{BookStage, Sequence};
 use crate::book::{Book, BookShape};
 use crate::exact::Fraction;
-use crate::exchange::binance::{Message, StreamTable, parse_message};
 use crate::metrics::{LevelWeights, MetricError, MetricKind, MetricSet, VolumeSpec, imbalance, imbalance_and_weighted};
 use crate::pairs::PairId;
 use crate::reject::RejectKind;
 use crate::triggers::{MAX_CONDITIONS, TriggerId, TriggerLanes, TriggerSpec, TriggerState, needed_metrics};
 use crate::units::UnixNanos;
+use crate::venue::binance_spot::StreamTable;
+use crate::venue::{Message, Venue};
 
 /// What one frame amounted to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,21 +147,14 @@ impl EngineConfig {
 /// a direct call, and the default hook nothing.
 pub struct Engine<H: ActionHook = NoAction> {
     config: EngineConfig,
-    /// Book storage: one slot per pair plus one scratch slot a frame is
-    /// parsed into; a valid frame swaps its slot with the pair's.
-    slots: Vec<Book>,
-    current: Vec<usize>,
-    scratch: usize,
+    /// Every pair's book, the pending one a frame is decoded into, and
+    /// their sequencing.
+    books: BookStage,
     /// Every pair's triggers and their state.
     lanes: TriggerLanes,
     counters: EngineCounters,
     /// The metrics some trigger (or filter) needs, with their history.
     metrics: MetricSet,
-    /// Pairs currently delivered by two connections; their frames are
-    /// deduplicated by `lastUpdateId`.
-    overlap: Vec<bool>,
-    /// Whether the pair has an evaluated book yet.
-    has_book: Vec<bool>,
     next_seq: u64,
     hook: H,
 }
@@ -180,17 +175,13 @@ impl<H: ActionHook> Engine<H> {
         let metrics = MetricSet::new(needed_metrics(&config.triggers), pairs, config.ofi_window);
         Engine {
             metrics,
-            slots: vec![Book::default(); pairs + 1],
-            current: (0..pairs).collect(),
-            scratch: pairs,
+            books: BookStage::new(pairs),
             lanes,
             counters: EngineCounters {
                 frames_by_pair: vec![0; pairs],
                 alerts: vec![0; pairs * triggers],
                 ..EngineCounters::default()
             },
-            overlap: vec![false; pairs],
-            has_book: vec![false; pairs],
             next_seq: 1,
             hook,
             config,
@@ -242,13 +233,13 @@ impl<H: ActionHook> Engine<H> {
         sink: &mut impl EngineSink,
         clock: &mut impl StageClock,
     ) -> FrameOutcome {
-        let Some(scratch) = self.slots.get_mut(self.scratch) else {
+        let Some(pending) = self.books.pending_mut() else {
             return FrameOutcome::Rejected(RejectKind::NoStream);
         };
-        let parsed = parse_message(bytes, &self.config.streams, scratch);
+        let decoded = self.config.streams.decode(bytes, pending);
         clock.parsed();
-        let pair = match parsed {
-            Ok(Message::Depth(pair)) => pair,
+        let (pair, event) = match decoded {
+            Ok(Message::Book(pair, event)) => (pair, event),
             Ok(Message::ServerShutdown) => return FrameOutcome::ServerShutdown,
             Ok(Message::Reply) => return FrameOutcome::Reply,
             Err(e) => return FrameOutcome::Rejected(e),
@@ -256,16 +247,12 @@ impl<H: ActionHook> Engine<H> {
         if let Some(n) = self.counters.frames_by_pair.get_mut(pair.index()) {
             *n += 1;
         }
-        let Some(book) = self.slots.get(self.scratch) else {
-            return FrameOutcome::Rejected(RejectKind::NoStream);
-        };
-        if self.overlap.get(pair.index()).copied().unwrap_or(false)
-            && self.has_book.get(pair.index()).copied().unwrap_or(false)
-            && let Some(cur) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i))
-            && book.last_update_id <= cur.last_update_id
-        {
+        if self.books.sequence(pair, event) == Sequence::Duplicate {
             return FrameOutcome::Duplicate(pair);
         }
+        let Some(book) = self.books.pending() else {
+            return FrameOutcome::Rejected(RejectKind::NoStream);
+        };
         match book.shape() {
             BookShape::Valid => {}
             BookShape::Crossed => return FrameOutcome::Crossed(pair),
@@ -284,18 +271,13 @@ impl<H: ActionHook> Engine<H> {
                 return FrameOutcome::Empty(pair);
             }
         };
-        // Commit: the scratch slot becomes the pair's book (an index swap, no
-        // copy); the pair's previous book is now in the scratch slot.
-        if let Some(cur) = self.current.get_mut(pair.index()) {
-            std::mem::swap(cur, &mut self.scratch);
-        }
-        let had_book = self.has_book.get_mut(pair.index()).map(|h| std::mem::replace(h, true)).unwrap_or(false);
+        let had_book = self.books.apply(pair, event);
         if sink.wants_metrics() {
             sink.metric(&MetricUpdate { recv, pair, imbalance: imb });
         }
-        let readings = match self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) {
+        let readings = match self.books.book(pair) {
             Some(book) => {
-                let prev = if had_book { self.slots.get(self.scratch) } else { None };
+                let prev = if had_book { self.books.previous() } else { None };
                 self.metrics.readings(pair, imb.ratio, weighted, book, prev)
             }
             None => MetricSet::ratios_only(imb.ratio, weighted),
@@ -305,11 +287,11 @@ impl<H: ActionHook> Engine<H> {
         // conditions need live, and the decision instant excludes the sinks.
         let fired = self.lanes.decide(&self.config.triggers, pair, &readings, total_volume, recv);
         clock.decided();
-        let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else {
+        let Some(book) = self.books.book(pair) else {
             return FrameOutcome::Evaluated { pair, alerts: 0 };
         };
         let (best_bid, best_ask) = book.best_prices();
-        let npairs = self.current.len();
+        let npairs = self.books.pairs();
         for &tid in fired {
             let Some(spec) = self.config.triggers.get(tid.index()) else { continue };
             let Some(first) = &readings[spec.metric.index()] else { continue };
@@ -347,11 +329,7 @@ impl<H: ActionHook> Engine<H> {
     /// skipped as [`FrameOutcome::Duplicate`], so a make-before-break
     /// reconnection neither loses nor double-counts a frame.
     pub fn set_overlap(&mut self, pairs: &[PairId], on: bool) {
-        for p in pairs {
-            if let Some(o) = self.overlap.get_mut(p.index()) {
-                *o = on;
-            }
-        }
+        self.books.set_overlap(pairs, on);
     }
 
     /// Running totals.
@@ -366,7 +344,7 @@ impl<H: ActionHook> Engine<H> {
 
     /// The last evaluated book of a pair.
     pub fn book(&self, pair: PairId) -> Option<&Book> {
-        self.current.get(pair.index()).and_then(|&s| self.slots.get(s))
+        self.books.book(pair)
     }
 
     /// Trigger state of (pair, trigger), for inspection.
@@ -385,9 +363,9 @@ mod tests {
     use super::*;
     use crate::alert::{ActionHook, Alert};
     use crate::exact::Decimal;
-    use crate::exchange::binance::{Depth, StreamKind, UpdateSpeed};
     use crate::triggers::{Condition, Emit, MetricKind, Op};
     use crate::units::VolumeMode;
+    use crate::venue::binance_spot::{Depth, StreamKind, UpdateSpeed};
 
     const SEC: u64 = 1_000_000_000;
 

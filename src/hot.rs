@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use crate::alert::ActionHook;
 use crate::engine::{Engine, FrameOutcome, StageClock};
-use crate::exchange::binance::{StreamTable, combined_stream_url};
 use crate::feed::{
     Arrival, FeedConfig, FeedCounters, FeedError, FeedLoop, FrameHandler, FrameKind, GroupSpec, StopHandle,
 };
@@ -21,6 +20,7 @@ use crate::pairs::PairId;
 use crate::recorder::RecordProducer;
 use crate::stats::{PairGauges, Stage, StatsPublisher};
 use crate::units::nanos;
+use crate::venue::Venue;
 
 /// Stage boundaries of one frame, read from the monotonic clock.
 struct Marks {
@@ -40,19 +40,17 @@ impl StageClock for Marks {
     }
 }
 
-/// Splits the streams into connection groups of at most
-/// `max_streams_per_connection` (Binance allows 1024 per connection): each
-/// group's combined-stream URL, and the pairs it carries.
+/// The venue's connection groups as the feed sees them (URL and stream
+/// count), and the pairs each carries, by group index.
 pub fn connection_groups(
+    venue: &impl Venue,
     ws_url: &str,
-    table: &StreamTable,
     max_streams_per_connection: usize,
 ) -> (Vec<GroupSpec>, Vec<Vec<PairId>>) {
-    let all: Vec<PairId> = table.pairs().collect();
-    all.chunks(max_streams_per_connection.max(1))
-        .map(|chunk| {
-            (GroupSpec { url: combined_stream_url(ws_url, table, chunk), streams: chunk.len() }, chunk.to_vec())
-        })
+    venue
+        .stream_groups(ws_url, max_streams_per_connection)
+        .into_iter()
+        .map(|g| (GroupSpec { url: g.url, streams: g.pairs.len() }, g.pairs))
         .unzip()
 }
 
@@ -186,10 +184,11 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
     /// Builds the loop: groups the engine's streams into connections of at
     /// most `max_streams_per_connection`, nothing connects yet.
     pub fn new(config: FeedConfig, engine: Engine<H>, sink: S) -> Result<Self, FeedError> {
-        let (groups, group_pairs) =
-            connection_groups(&config.ws_url, &engine.config().streams, config.max_streams_per_connection);
+        let venue = &engine.config().streams;
+        let (groups, group_pairs) = connection_groups(venue, &config.ws_url, config.max_streams_per_connection);
+        let rules = venue.connection_rules();
         let side = HotSide { engine, sink, stats: None, gauges: None, recorder: None, group_pairs };
-        Ok(HotLoop { feed: FeedLoop::new(config, &groups, side)? })
+        Ok(HotLoop { feed: FeedLoop::new(config, &groups, rules, side)? })
     }
 
     /// Measures per-stage latency into `stats`' buffers (sized now, so no
@@ -247,11 +246,11 @@ mod tests {
     use super::*;
     use crate::alert::Alert;
     use crate::engine::EngineConfig;
-    use crate::exchange::binance::{Depth, StreamKind, UpdateSpeed};
     use crate::feed::tls;
     use crate::metrics::VolumeSpec;
     use crate::triggers::{Emit, MetricKind, Op, TriggerSpec};
     use crate::units::VolumeMode;
+    use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
     use std::net::TcpListener;
     use std::time::Duration;
 
@@ -284,7 +283,7 @@ mod tests {
     fn streams_beyond_the_per_connection_limit_get_their_own_connections() {
         let symbols: Vec<String> = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT", "EEEUSDT"].map(String::from).to_vec();
         let streams = StreamTable::new(&symbols, StreamKind { depth: Depth::D5, speed: UpdateSpeed::Ms100 });
-        let (groups, pairs) = connection_groups("wss://stream.binance.com:9443/stream", &streams, 2);
+        let (groups, pairs) = connection_groups(&streams, "wss://stream.binance.com:9443/stream", 2);
         let engine = Engine::new(EngineConfig::new(streams, VolumeSpec { mode: VolumeMode::Qty, top_n: 5 }, vec![]));
         let mut cfg = config("wss://stream.binance.com:9443/stream".into());
         cfg.max_streams_per_connection = 2;

@@ -1,9 +1,12 @@
 //! imbalance-monitor: watches Binance Spot order books and alerts when buyers
 //! or sellers dominate.
 //!
-//! Pipeline, one module per stage: `feed` → [`exchange`] (parse) → [`book`] →
-//! [`metrics`] → [`triggers`] → hand-off → [`sinks`]; [`engine`] strings the
-//! deterministic middle together for live runs and replays alike.
+//! Pipeline, one module per stage: [`feed`] (transport) → [`hot`] (composes
+//! the hot side) → [`venue`] (decode, on [`scan`]) → [`book`] (events and
+//! sequencing) → [`metrics`] (on [`exact`]) → [`triggers`] → [`handoff`] →
+//! [`cold`] → [`sinks`]; [`engine`] strings the deterministic middle together
+//! for live runs and replays alike. [`pairs`], [`reject`] and [`units`] are
+//! the leaves every stage may use.
 
 pub mod affinity;
 pub mod alert;
@@ -14,7 +17,6 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod exact;
-pub mod exchange;
 pub mod feed;
 pub mod handoff;
 pub mod hot;
@@ -34,3 +36,4 @@ pub mod sinks;
 pub mod stats;
 pub mod triggers;
 pub mod units;
+pub mod venue;

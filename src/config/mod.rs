@@ -16,11 +16,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::engine::EngineConfig;
-use crate::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
 use crate::logging::{LogFile, Rotation};
 use crate::metrics::{LevelWeights, VolumeSpec};
 use crate::sinks::telegram::{self, TelegramConfig};
 use crate::triggers::TriggerSpec;
+use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
 pub use env::Env;
 pub use raw::RawConfig;
@@ -134,7 +134,7 @@ const MAX_LOG_KEEP_FILES: usize = 100_000;
 pub struct Config {
     /// The file it came from (for messages).
     pub path: PathBuf,
-    /// Symbols in upper case, config order; a symbol's index is its [`PairId`](crate::exchange::binance::PairId).
+    /// Symbols in upper case, config order; a symbol's index is its [`PairId`](crate::venue::binance_spot::PairId).
     pub pairs: Vec<String>,
     pub binance: BinanceConfig,
     pub volume: VolumeSpec,

@@ -1,6 +1,7 @@
 //! Reconnection pacing: exponential backoff with full jitter, and a cap on
-//! connection attempts that keeps the process inside Binance's limit of 300
-//! attempts per 5 minutes per IP (exceeding it gets the IP banned).
+//! connection attempts that keeps the process inside the venue's limit
+//! ([`super::ConnectionRules`]; Binance's is 300 attempts per 5 minutes per
+//! IP, and exceeding it gets the IP banned).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -65,11 +66,6 @@ pub struct AttemptLimiter {
 }
 
 impl AttemptLimiter {
-    /// Binance's limit: 300 attempts per 5 minutes.
-    pub fn binance() -> Self {
-        AttemptLimiter::new(300, Duration::from_secs(300))
-    }
-
     pub fn new(max: usize, window: Duration) -> Self {
         AttemptLimiter { max, window, recent: VecDeque::with_capacity(max) }
     }

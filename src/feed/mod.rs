@@ -100,6 +100,17 @@ pub struct FeedCounters {
     pub stale: u64,
 }
 
+/// What a venue's servers allow: the feed enforces it on every attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionRules {
+    /// At most this many connection attempts per `attempt_window`, over all
+    /// groups (Binance bans the IP beyond 300 per 5 minutes).
+    pub max_attempts: usize,
+    pub attempt_window: Duration,
+    /// The limit's name in the log line when it holds an attempt back.
+    pub limit_name: &'static str,
+}
+
 /// One connection group as the handler's side laid it out: the URL its
 /// connections open and how many streams that URL carries (for the log).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -221,6 +232,7 @@ pub struct FeedLoop<F: FrameHandler> {
     handler: F,
     conns: Vec<Option<Slot>>,
     groups: Vec<Group>,
+    rules: ConnectionRules,
     limiter: AttemptLimiter,
     limiter_logged: bool,
     waker: Arc<Waker>,
@@ -245,7 +257,12 @@ pub struct FeedLoop<F: FrameHandler> {
 impl<F: FrameHandler> FeedLoop<F> {
     /// Builds the loop for `groups` (one connection each, two while
     /// rotating); nothing connects yet.
-    pub fn new(config: FeedConfig, groups: &[GroupSpec], handler: F) -> Result<Self, FeedError> {
+    pub fn new(
+        config: FeedConfig,
+        groups: &[GroupSpec],
+        rules: ConnectionRules,
+        handler: F,
+    ) -> Result<Self, FeedError> {
         let poll = Poll::new().map_err(FeedError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(FeedError::Poll)?);
         let seed = UnixNanos::now().0;
@@ -273,7 +290,8 @@ impl<F: FrameHandler> FeedLoop<F> {
             handler,
             conns: Vec::new(),
             groups,
-            limiter: AttemptLimiter::binance(),
+            rules,
+            limiter: AttemptLimiter::new(rules.max_attempts, rules.attempt_window),
             limiter_logged: false,
             waker,
             stop: Arc::new(AtomicBool::new(false)),
@@ -682,7 +700,10 @@ impl<F: FrameHandler> FeedLoop<F> {
         if let Some(at) = self.limiter.try_acquire(now) {
             if !self.limiter_logged {
                 log::warn!(
-                    "FEED | 300 connection attempts in 5 minutes (Binance's per-IP limit); next attempt in {} s",
+                    "FEED | {} connection attempts in {} minutes ({}); next attempt in {} s",
+                    self.rules.max_attempts,
+                    self.rules.attempt_window.as_secs() / 60,
+                    self.rules.limit_name,
                     at.saturating_duration_since(now).as_secs()
                 );
                 self.limiter_logged = true;
@@ -862,7 +883,8 @@ mod tests {
             (path, pong.to_vec())
         });
         let groups = [GroupSpec { url: format!("ws://{addr}/any/path?x=1"), streams: 1 }];
-        let feed = FeedLoop::new(config(), &groups, Collect::default()).unwrap();
+        let rules = ConnectionRules { max_attempts: 10, attempt_window: Duration::from_secs(60), limit_name: "test" };
+        let feed = FeedLoop::new(config(), &groups, rules, Collect::default()).unwrap();
         let stop = feed.stop_handle();
         let runner = std::thread::spawn(move || feed.run());
         let (path, pong) = server.join().unwrap();

@@ -14,10 +14,11 @@ use std::time::Instant;
 use crate::alert::{Alert, MetricUpdate};
 use crate::config::Config;
 use crate::exact::Fraction;
-use crate::exchange::binance::StreamTable;
 use crate::metrics::VolumeSpec;
 use crate::triggers::TriggerSpec;
 use crate::units::{Price, write_decimal};
+use crate::venue::Venue;
+use crate::venue::binance_spot::StreamTable;
 
 /// One alert as the cold side hands it to every sink: its journal id and
 /// its rendering context.
@@ -68,7 +69,7 @@ impl Catalog {
     /// An alert with its names resolved.
     pub fn view<'a>(&'a self, alert: &'a Alert) -> AlertView<'a> {
         let trigger = self.triggers.get(alert.trigger.index());
-        AlertView { alert, pair: self.streams.symbol(alert.pair), trigger, volume: self.volume }
+        AlertView { alert, pair: self.streams.symbol(alert.pair), venue: &self.streams, trigger, volume: self.volume }
     }
 }
 
@@ -77,6 +78,8 @@ impl Catalog {
 pub struct AlertView<'a> {
     pub alert: &'a Alert,
     pub pair: &'a str,
+    /// The venue the pair trades on (its links and symbol naming).
+    pub venue: &'a dyn Venue,
     pub trigger: Option<&'a TriggerSpec>,
     pub volume: VolumeSpec,
 }
@@ -246,9 +249,9 @@ pub(crate) fn sample_alert(trigger: u16, value: Fraction) -> Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::{Depth, StreamKind, UpdateSpeed};
     use crate::triggers::{Emit, MetricKind, Op};
     use crate::units::VolumeMode;
+    use crate::venue::binance_spot::{Depth, StreamKind, UpdateSpeed};
 
     fn catalog() -> Catalog {
         Catalog {

@@ -13,7 +13,7 @@
 //! Input is expected to be UTF-8 (WebSocket text frames are), but bytes are
 //! never trusted: invalid input of any kind yields an error, not a panic.
 
-use crate::book::{Book, BookSide, Level, PushError, SideKind};
+use crate::book::{Book, BookEvent, BookSide, Level, PushError, SideKind};
 use crate::pairs::PairId;
 use crate::reject::RejectKind;
 use crate::scan::decimal::fast_decimal;
@@ -21,24 +21,14 @@ use crate::scan::json::{RawStr, Scan, decode_into, fast_uint, once, plain_string
 use crate::units::{Price, Qty};
 
 use super::streams::StreamTable;
+use crate::venue::Message;
 
-/// What a well-formed message turned out to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Message {
-    /// A configured pair's depth snapshot, now in the caller's book.
-    Depth(PairId),
-    /// Binance's `serverShutdown` event: the connection will be closed soon.
-    ServerShutdown,
-    /// A reply to a request on this connection (`{"result":…,"id":…}`).
-    Reply,
-}
-
-/// Parses one message. On `Ok(Message::Depth(_))`, `book` holds the snapshot;
+/// Parses one message. On `Ok(Message::Book(_, BookEvent::Snapshot))`, `book` holds the snapshot;
 /// on any other result `book`'s content is unspecified (it is scratch space).
 pub fn parse_message(buf: &[u8], streams: &StreamTable, book: &mut Book) -> Result<Message, RejectKind> {
     book.event_time_ms = None;
     if let Some(pair) = binance_depth_frame(buf, streams, book) {
-        return Ok(Message::Depth(pair));
+        return Ok(Message::Book(pair, BookEvent::Snapshot));
     }
     let mut s = Scan { b: buf, i: 0 };
     let msg = s.top_level(streams, book)?;
@@ -285,7 +275,7 @@ impl<'a> Scan<'a> {
             }
         }
         match stream {
-            StreamSeen::Pair(pair) if data_seen => data_result.map(|()| Message::Depth(pair)),
+            StreamSeen::Pair(pair) if data_seen => data_result.map(|()| Message::Book(pair, BookEvent::Snapshot)),
             StreamSeen::Pair(_) => Err(RejectKind::MissingField),
             StreamSeen::System => {
                 // A `data` read before the stream was known gets its look for
@@ -418,7 +408,7 @@ fn fast_level_in(w: &[u8; LEVEL_WINDOW]) -> Option<(Level, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::streams::{Depth, StreamKind, UpdateSpeed};
+    use crate::venue::binance_spot::streams::{Depth, StreamKind, UpdateSpeed};
 
     fn table() -> StreamTable {
         StreamTable::new(
@@ -447,7 +437,7 @@ mod tests {
             r#"[["61837.64000000","1.60520000"]]"#,
         ))
         .unwrap();
-        assert_eq!(m, Message::Depth(PairId(0)));
+        assert_eq!(m, Message::Book(PairId(0), BookEvent::Snapshot));
         assert_eq!(b.last_update_id, 7);
         assert_eq!(
             b.bids.levels(),
@@ -468,7 +458,7 @@ mod tests {
             "stream" : "ethusdt@depth10@100ms"
         } "#;
         let (m, b) = parse(s).unwrap();
-        assert_eq!(m, Message::Depth(PairId(1)));
+        assert_eq!(m, Message::Book(PairId(1), BookEvent::Snapshot));
         assert_eq!(b.last_update_id, 42);
         assert_eq!(b.bids.levels()[0].price, Price(150_000_000));
         assert_eq!(b.asks.levels()[0].qty, Qty(100_000_000));
@@ -534,7 +524,7 @@ mod tests {
         let other_depth = depth("[]", "[]").replace("depth10", "depth20");
         assert_eq!(err(&other_depth), RejectKind::UnknownStream);
         let escaped = depth(r#"[["1","1"]]"#, "[]").replace("btcusdt@", r"btc\u0075sdt\u0040");
-        assert_eq!(parse(&escaped).unwrap().0, Message::Depth(PairId(0)));
+        assert_eq!(parse(&escaped).unwrap().0, Message::Book(PairId(0), BookEvent::Snapshot));
         let raw = r#"{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}"#;
         assert_eq!(err(raw), RejectKind::NoStream);
         let many: Vec<String> = (1..=30).map(|p| format!(r#"["{p}","1"]"#)).collect();
@@ -644,7 +634,7 @@ mod tests {
             [data, stream, extra],
         ] {
             let (m, b) = parse(&format!("{{{}}}", members.join(","))).unwrap();
-            assert_eq!(m, Message::Depth(PairId(0)), "{members:?}");
+            assert_eq!(m, Message::Book(PairId(0), BookEvent::Snapshot), "{members:?}");
             assert_eq!(b.last_update_id, 7, "{members:?}");
             assert_eq!(b.bids.levels(), &[Level { price: Price(200_000_000), qty: Qty(100_000_000) }]);
             assert_eq!(b.asks.levels(), &[Level { price: Price(300_000_000), qty: Qty(100_000_000) }]);

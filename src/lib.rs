@@ -10,6 +10,7 @@
 
 pub mod affinity;
 pub mod alert;
+pub mod backoff;
 pub mod book;
 pub mod cli;
 pub mod cold;
@@ -24,6 +25,7 @@ pub mod logging;
 pub mod metrics;
 pub mod metrics_http;
 pub mod pairs;
+pub mod prng;
 pub mod recorder;
 pub mod recording;
 pub mod reject;

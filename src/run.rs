@@ -3,7 +3,6 @@
 //! config and stopped by a signal or a [`StopHandle`].
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -16,12 +15,9 @@ use crate::feed::tls::{self, TlsConfigError};
 use crate::feed::{FeedConfig, FeedCounters, FeedError, StopHandle};
 use crate::handoff::{self, HandOff, HandOffCounters};
 use crate::hot::HotLoop;
-use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
 use crate::recorder::{self, RecordConfig, RecordError, RecordReport};
-use crate::sinks::journal::{Journal, JournalError, JournalSink};
-use crate::sinks::log::LogSink;
-use crate::sinks::telegram::{self, TelegramDelivery, TelegramSink};
-use crate::sinks::{Catalog, Sink};
+use crate::sinks::journal::{Journal, JournalError};
+use crate::sinks::{self, BuildError, Catalog, SinkSet};
 use crate::stats::report::StatsReport;
 use crate::stats::{self, PairGauges};
 use crate::units::UnixNanos;
@@ -45,7 +41,7 @@ pub enum RunError {
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error(transparent)]
-    MetricsHttp(#[from] MetricsHttpError),
+    Sinks(#[from] BuildError),
     #[error("--hdr-log {path}: cannot create: {source}")]
     HdrLog {
         path: PathBuf,
@@ -142,46 +138,8 @@ impl Runner {
         let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?));
         let catalog = Arc::new(Catalog::from_config(config));
         let gauges = PairGauges::new(config.pairs.len());
-        // Journal first: an alert is on disk before any network attempt.
-        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JournalSink::new(Arc::clone(&journal))), Box::new(LogSink)];
-        let mut telegram_counts: Option<TelegramCounts> = None;
-        let mut deliveries = None;
-        if config.telegram.enabled {
-            let (events_tx, events_rx) = crossbeam_channel::bounded(4096);
-            let handle = TelegramSink::spawn_with_events(
-                config.telegram.clone(),
-                Arc::clone(&catalog),
-                Arc::clone(&journal),
-                Some(events_tx),
-            )
-            .map_err(RunError::Thread)?;
-            let counters = handle.counters();
-            telegram_counts = Some(Arc::new(move || {
-                vec![
-                    ("sent", counters.sent.load(Ordering::Relaxed)),
-                    ("sent_unconfirmed", counters.sent_unconfirmed.load(Ordering::Relaxed)),
-                    ("failed", counters.failed.load(Ordering::Relaxed)),
-                    ("dropped", counters.dropped.load(Ordering::Relaxed)),
-                    ("retried", counters.retries.load(Ordering::Relaxed)),
-                    ("rate_limited", counters.rate_limited.load(Ordering::Relaxed)),
-                ]
-            }));
-            deliveries = Some(events_rx);
-            sinks.push(Box::new(TelegramDelivery::new(handle)));
-            check_bot_token(config.telegram.clone());
-        }
-        let mut metrics_addr = None;
-        if let Some(listen) = options.metrics_listen.as_ref().or(config.metrics_http.as_ref()) {
-            let http = MetricsHttp::start(
-                listen,
-                config.pairs.clone(),
-                config.binance.stale_after,
-                Arc::clone(&gauges),
-                telegram_counts,
-            )?;
-            metrics_addr = Some(http.addr());
-            sinks.push(Box::new(http));
-        }
+        let SinkSet { sinks, deliveries, metrics_addr } =
+            sinks::build(config, &catalog, &journal, &gauges, options.metrics_listen.as_deref())?;
         let stats_report =
             StatsReport::new(config.pairs.clone(), config.runtime.stats_interval, options.hdr_log.as_deref())
                 .map_err(|source| RunError::HdrLog { path: options.hdr_log.clone().unwrap_or_default(), source })?;
@@ -336,22 +294,5 @@ impl Runner {
             hot.feed.stale
         );
         RunReport { hot, cold, record, panicked }
-    }
-}
-
-/// Validates the bot token with `getMe` on a short-lived thread (never the
-/// hot one), logging the bot's name or a clear error.
-fn check_bot_token(config: telegram::TelegramConfig) {
-    let spawned =
-        std::thread::Builder::new().name("telegram-getme".into()).spawn(move || match telegram::get_me(&config) {
-            Ok(bot) => log::info!(
-                "TELEGRAM | bot {} ready | chats={}",
-                crate::sanitize::escape_controls(&bot.username.map_or(bot.first_name, |u| format!("@{u}"))),
-                config.chat_ids.len()
-            ),
-            Err(e) => log::error!("TELEGRAM | getMe failed: {e} | alerts are still logged and journaled"),
-        });
-    if let Err(e) = spawned {
-        log::warn!("TELEGRAM | could not check the bot token: {e}");
     }
 }

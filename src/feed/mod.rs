@@ -12,8 +12,8 @@
 //! their supervision, and nothing of what a message means: the handler
 //! (the hot side, `crate::hot`) decodes, evaluates, records and measures.
 
-pub mod backoff;
 pub mod conn;
+pub mod limiter;
 pub mod pong;
 pub mod retry_after;
 pub mod stream;
@@ -27,10 +27,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 
+use crate::backoff::Backoff;
+use crate::prng::SplitMix64;
 use crate::units::{UnixNanos, nanos};
 
-use backoff::{AttemptLimiter, Backoff};
 use conn::{ConnError, Connection, Endpoint};
+use limiter::AttemptLimiter;
 use retry_after::MAX_RETRY_AFTER;
 use stream::{ReadClock, interrupted};
 
@@ -41,6 +43,9 @@ const SIGNALS: Token = Token(1);
 /// Connection tokens start here; `Token(CONN_BASE + i)` is slot `i`.
 const CONN_BASE: usize = 2;
 
+/// Reconnect backoff: 100 ms doubling to a 30 s cap, as the product promises.
+const RECONNECT_BASE: Duration = Duration::from_millis(100);
+const RECONNECT_CAP: Duration = Duration::from_secs(30);
 /// A connection that stayed up this long resets the backoff.
 const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 /// Longest a stopping loop waits for Close handshakes.
@@ -275,7 +280,11 @@ impl<F: FrameHandler> FeedLoop<F> {
                     endpoint: Endpoint::parse(&spec.url)?,
                     active: None,
                     standby: None,
-                    backoff: Backoff::standard(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                    backoff: Backoff::new(
+                        RECONNECT_BASE,
+                        RECONNECT_CAP,
+                        SplitMix64::new(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                    ),
                     next_attempt: Some(Instant::now()),
                     streak: None,
                     rotate: None,

@@ -4,12 +4,15 @@
 //! Alert records carry indices; [`Catalog`] turns them back into names and
 //! thresholds, and [`AlertView`] renders one alert for every sink the same way.
 
+mod build;
 pub mod journal;
 pub mod log;
 pub mod telegram;
 
+pub use build::{BuildError, SinkSet, build};
+
 use std::fmt::{self, Write as _};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::alert::{Alert, MetricUpdate};
 use crate::config::Config;
@@ -50,6 +53,26 @@ pub trait Sink: Send {
 
     /// The feed has stopped: finish pending work by `deadline`.
     fn shutdown(&mut self, _deadline: Instant) {}
+}
+
+/// One delivery attempt of a sink that sends alerts somewhere (Telegram
+/// today), for the cold side's latency histograms: the cold loop reads these
+/// and knows no sink's own types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// Where it went, as the sink names it (a Telegram chat id).
+    pub recipient: String,
+    /// From sending the request to reading the whole answer (or giving up).
+    pub round_trip: Duration,
+    /// HTTP status, when an answer arrived.
+    pub status: Option<u16>,
+    /// Whether this attempt delivered the message.
+    pub delivered: bool,
+    /// When each alert the delivered message carried was decided (empty
+    /// unless `delivered`): decision → delivered latency, per alert.
+    pub decided: Vec<Instant>,
+    /// When the answer arrived (or the attempt was given up).
+    pub finished: Instant,
 }
 
 /// Names and settings needed to render alerts, shared by every sink.

@@ -1,0 +1,107 @@
+//! The sink set of a run, built from the config in one place: journal
+//! first (an alert is on disk before any network attempt), then the log,
+//! Telegram and Prometheus when configured. A new sink is one more branch
+//! here and a file of its own.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::Receiver;
+
+use super::journal::{Journal, JournalSink};
+use super::log::LogSink;
+use super::telegram::{self, TelegramDelivery, TelegramSink};
+use super::{Catalog, Delivery, Sink};
+use crate::config::Config;
+use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
+use crate::stats::PairGauges;
+
+/// Why a sink could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot start a thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error(transparent)]
+    MetricsHttp(#[from] MetricsHttpError),
+}
+
+/// The sinks of a run, in the order the cold loop hands them each alert.
+pub struct SinkSet {
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// Delivery outcomes of the sinks that deliver (Telegram), for the
+    /// latency histograms.
+    pub deliveries: Option<Receiver<Delivery>>,
+    /// Where the Prometheus endpoint listens, when it is on.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// Builds the sink set: journal and log always, Telegram when enabled,
+/// Prometheus when `metrics_listen` (the command line) or
+/// `metrics_http.listen` asks for it.
+pub fn build(
+    config: &Config,
+    catalog: &Arc<Catalog>,
+    journal: &Arc<Mutex<Journal>>,
+    gauges: &Arc<PairGauges>,
+    metrics_listen: Option<&str>,
+) -> Result<SinkSet, BuildError> {
+    // Journal first: an alert is on disk before any network attempt.
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JournalSink::new(Arc::clone(journal))), Box::new(LogSink)];
+    let mut telegram_counts: Option<TelegramCounts> = None;
+    let mut deliveries = None;
+    if config.telegram.enabled {
+        let (events_tx, events_rx) = crossbeam_channel::bounded(4096);
+        let handle = TelegramSink::spawn_with_events(
+            config.telegram.clone(),
+            Arc::clone(catalog),
+            Arc::clone(journal),
+            Some(events_tx),
+        )
+        .map_err(BuildError::Thread)?;
+        let counters = handle.counters();
+        telegram_counts = Some(Arc::new(move || {
+            vec![
+                ("sent", counters.sent.load(Ordering::Relaxed)),
+                ("sent_unconfirmed", counters.sent_unconfirmed.load(Ordering::Relaxed)),
+                ("failed", counters.failed.load(Ordering::Relaxed)),
+                ("dropped", counters.dropped.load(Ordering::Relaxed)),
+                ("retried", counters.retries.load(Ordering::Relaxed)),
+                ("rate_limited", counters.rate_limited.load(Ordering::Relaxed)),
+            ]
+        }));
+        deliveries = Some(events_rx);
+        sinks.push(Box::new(TelegramDelivery::new(handle)));
+        check_bot_token(config.telegram.clone());
+    }
+    let mut metrics_addr = None;
+    if let Some(listen) = metrics_listen.or(config.metrics_http.as_deref()) {
+        let http = MetricsHttp::start(
+            listen,
+            config.pairs.clone(),
+            config.binance.stale_after,
+            Arc::clone(gauges),
+            telegram_counts,
+        )?;
+        metrics_addr = Some(http.addr());
+        sinks.push(Box::new(http));
+    }
+    Ok(SinkSet { sinks, deliveries, metrics_addr })
+}
+
+/// Validates the bot token with `getMe` on a short-lived thread (never the
+/// hot one), logging the bot's name or a clear error.
+fn check_bot_token(config: telegram::TelegramConfig) {
+    let spawned =
+        std::thread::Builder::new().name("telegram-getme".into()).spawn(move || match telegram::get_me(&config) {
+            Ok(bot) => log::info!(
+                "TELEGRAM | bot {} ready | chats={}",
+                crate::sanitize::escape_controls(&bot.username.map_or(bot.first_name, |u| format!("@{u}"))),
+                config.chat_ids.len()
+            ),
+            Err(e) => log::error!("TELEGRAM | getMe failed: {e} | alerts are still logged and journaled"),
+        });
+    if let Err(e) = spawned {
+        log::warn!("TELEGRAM | could not check the bot token: {e}");
+    }
+}

@@ -10,6 +10,7 @@
 
 pub mod affinity;
 pub mod alert;
+pub mod append_file;
 pub mod backoff;
 pub mod book;
 pub mod cli;

@@ -16,7 +16,7 @@ use crate::feed::{FeedConfig, FeedCounters, FeedError, StopHandle};
 use crate::handoff::{self, HandOff, HandOffCounters};
 use crate::hot::HotLoop;
 use crate::recorder::{self, RecordConfig, RecordError, RecordReport};
-use crate::sinks::journal::{Journal, JournalError};
+use crate::sinks::journal::{BACKLOG_LINES, Journal, JournalError};
 use crate::sinks::{self, BuildError, Catalog, SinkSet};
 use crate::stats::report::StatsReport;
 use crate::stats::{self, PairGauges};
@@ -135,7 +135,7 @@ impl Runner {
     pub fn start(config: &Config, options: RunOptions) -> Result<Runner, RunError> {
         install_panic_hook();
         let tls = tls::client_config(config.binance.ca_file.as_deref())?;
-        let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?));
+        let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?.with_backlog(BACKLOG_LINES)));
         let catalog = Arc::new(Catalog::from_config(config));
         let gauges = PairGauges::new(config.pairs.len());
         let SinkSet { sinks, deliveries, metrics_addr } =

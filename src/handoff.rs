@@ -16,7 +16,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::alert::{Alert, EngineSink, MetricUpdate};
-use crate::stats::PairGauges;
+use crate::gauges::PairGauges;
 
 /// What crosses from the hot thread to the cold thread.
 ///

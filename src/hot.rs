@@ -15,10 +15,11 @@ use crate::engine::{Engine, FrameOutcome, StageClock};
 use crate::feed::{
     Arrival, FeedConfig, FeedCounters, FeedError, FeedLoop, FrameHandler, FrameKind, GroupSpec, StopHandle,
 };
+use crate::gauges::PairGauges;
 use crate::handoff::HotSink;
 use crate::pairs::PairId;
 use crate::recorder::RecordProducer;
-use crate::stats::{PairGauges, Stage, StatsPublisher};
+use crate::stats::{Stage, StatsPublisher};
 use crate::units::nanos;
 use crate::venue::Venue;
 

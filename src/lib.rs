@@ -20,6 +20,7 @@ pub mod demo;
 pub mod engine;
 pub mod exact;
 pub mod feed;
+pub mod gauges;
 pub mod handoff;
 pub mod hot;
 pub mod logging;

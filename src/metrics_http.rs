@@ -23,10 +23,11 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::gauges::PairGauges;
 use crate::reject::RejectKind;
 use crate::sinks::{AlertEvent, Sink};
+use crate::stats::Stage;
 use crate::stats::report::{StatsReport, Totals};
-use crate::stats::{PairGauges, Stage};
 use crate::units::UnixNanos;
 
 /// Upper bounds of the latency histogram buckets, seconds.

@@ -10,6 +10,7 @@ mod locate;
 mod pairs;
 mod raw;
 mod render;
+pub mod telegram;
 mod triggers;
 mod ws_url;
 
@@ -21,12 +22,12 @@ use std::time::Duration;
 use crate::engine::EngineConfig;
 use crate::logging::{LogFile, Rotation};
 use crate::metrics::{LevelWeights, VolumeSpec};
-use crate::sinks::telegram::{self, TelegramConfig};
 use crate::triggers::TriggerSpec;
 use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
 pub use env::Env;
 pub use raw::RawConfig;
+use telegram::TelegramConfig;
 
 /// The default config file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "config/config.toml";

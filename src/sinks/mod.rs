@@ -4,12 +4,9 @@
 //! Alert records carry indices; [`Catalog`] turns them back into names and
 //! thresholds, and [`AlertView`] renders one alert for every sink the same way.
 
-mod build;
 pub mod journal;
 pub mod log;
 pub mod telegram;
-
-pub use build::{BuildError, SinkSet, build};
 
 use std::fmt::{self, Write as _};
 use std::time::{Duration, Instant};
@@ -18,6 +15,7 @@ use crate::alert::{Alert, MetricUpdate};
 use crate::config::Config;
 use crate::exact::Fraction;
 use crate::metrics::VolumeSpec;
+use crate::sanitize::json_str;
 use crate::triggers::TriggerSpec;
 use crate::units::{Price, write_decimal};
 use crate::venue::Venue;
@@ -227,25 +225,6 @@ impl fmt::Display for JsonF64 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_finite() { write!(f, "{}", self.0) } else { f.write_str("null") }
     }
-}
-
-/// Appends `v` as a JSON string literal.
-pub fn json_str(out: &mut String, v: &str) {
-    out.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// A BTCUSDT alert as the seed tracker's example shows it, for sink tests.

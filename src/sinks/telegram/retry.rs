@@ -76,7 +76,7 @@ pub(crate) fn next(result: &Result<(), TelegramError>, max_retry_after: Duration
 /// server sent must never panic the thread.
 pub(crate) fn after(at: Instant, wait: Duration) -> Instant {
     at.checked_add(wait)
-        .or_else(|| at.checked_add(Duration::from_secs(super::config::MAX_RETRY_AFTER_SEC)))
+        .or_else(|| at.checked_add(Duration::from_secs(crate::config::telegram::MAX_RETRY_AFTER_SEC)))
         .unwrap_or(at)
 }
 

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::client::Client;
-use super::config::{ChatId, TelegramConfig};
 use super::worker::Worker;
 use crate::alert::Alert;
+use crate::config::telegram::{ChatId, TelegramConfig};
 use crate::sinks::journal::Journal;
 use crate::sinks::{Catalog, Delivery};
 
@@ -342,7 +342,7 @@ impl Shared {
 fn delivery_line(alert_id: &str, chat: &ChatId, status: Status, attempts: u32, error: Option<&str>) -> String {
     let mut s = String::with_capacity(160);
     s.push_str("{\"type\":\"delivery\",\"alert_id\":");
-    crate::sinks::json_str(&mut s, alert_id);
+    crate::sanitize::json_str(&mut s, alert_id);
     s.push_str(",\"sink\":\"telegram\",\"chat_id\":");
     chat.write_json(&mut s);
     s.push_str(",\"status\":\"");
@@ -351,7 +351,7 @@ fn delivery_line(alert_id: &str, chat: &ChatId, status: Status, attempts: u32, e
     s.push_str(&attempts.to_string());
     if let (Some(e), false) = (error, status == Status::Sent) {
         s.push_str(",\"error\":");
-        crate::sinks::json_str(&mut s, e);
+        crate::sanitize::json_str(&mut s, e);
     }
     s.push('}');
     s

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::client::{Client, TelegramError, TransportKind};
-use super::config::{ChatId, MAX_RETRY_AFTER_SEC, ParseMode, TelegramConfig};
 use super::message::{self, Text};
 use super::ratelimit::RateLimiter;
 use super::retry::{self, Next};
 use super::sink::{Queued, Shared, Status, lock};
 use crate::backoff::Backoff;
+use crate::config::telegram::{ChatId, MAX_RETRY_AFTER_SEC, ParseMode, TelegramConfig};
 use crate::sinks::{AlertView, Catalog, Delivery};
 
 /// Most alerts considered for one coalesced message; more than fit anyway.

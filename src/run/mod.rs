@@ -13,14 +13,19 @@ use crate::config::Config;
 use crate::engine::{Engine, EngineCounters};
 use crate::feed::tls::{self, TlsConfigError};
 use crate::feed::{FeedConfig, FeedCounters, FeedError, StopHandle};
+use crate::gauges::PairGauges;
 use crate::handoff::{self, HandOff, HandOffCounters};
 use crate::hot::HotLoop;
 use crate::recorder::{self, RecordConfig, RecordError, RecordReport};
+use crate::sinks::Catalog;
 use crate::sinks::journal::{BACKLOG_LINES, Journal, JournalError};
-use crate::sinks::{self, BuildError, Catalog, SinkSet};
+use crate::stats;
 use crate::stats::report::StatsReport;
-use crate::stats::{self, PairGauges};
 use crate::units::UnixNanos;
+
+mod sink_set;
+
+use sink_set::{BuildError, SinkSet};
 
 /// Alerts that may wait on the hot side while the channel is full.
 const OVERFLOW_RING: usize = 4096;
@@ -139,7 +144,7 @@ impl Runner {
         let catalog = Arc::new(Catalog::from_config(config));
         let gauges = PairGauges::new(config.pairs.len());
         let SinkSet { sinks, deliveries, metrics_addr } =
-            sinks::build(config, &catalog, &journal, &gauges, options.metrics_listen.as_deref())?;
+            sink_set::build(config, &catalog, &journal, &gauges, options.metrics_listen.as_deref())?;
         let stats_report =
             StatsReport::new(config.pairs.clone(), config.runtime.stats_interval, options.hdr_log.as_deref())
                 .map_err(|source| RunError::HdrLog { path: options.hdr_log.clone().unwrap_or_default(), source })?;

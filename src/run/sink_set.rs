@@ -1,7 +1,11 @@
 //! The sink set of a run, built from the config in one place: journal
 //! first (an alert is on disk before any network attempt), then the log,
 //! Telegram and Prometheus when configured. A new sink is one more branch
-//! here and a file of its own.
+//! here and a file of its own (in `sinks/`).
+//!
+//! It lives with the run, not in `sinks/`, because it names every sink,
+//! Prometheus included, and `metrics_http` is itself a sink: `sinks/` stays
+//! below both.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -9,13 +13,13 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Receiver;
 
-use super::journal::{Journal, JournalSink};
-use super::log::LogSink;
-use super::telegram::{self, TelegramDelivery, TelegramSink};
-use super::{Catalog, Delivery, Sink};
 use crate::config::Config;
+use crate::gauges::PairGauges;
 use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
-use crate::stats::PairGauges;
+use crate::sinks::journal::{Journal, JournalSink};
+use crate::sinks::log::LogSink;
+use crate::sinks::telegram::{self, TelegramDelivery, TelegramSink};
+use crate::sinks::{Catalog, Delivery, Sink};
 
 /// Why a sink could not start.
 #[derive(Debug, thiserror::Error)]

@@ -138,7 +138,7 @@ const MAX_LOG_KEEP_FILES: usize = 100_000;
 pub struct Config {
     /// The file it came from (for messages).
     pub path: PathBuf,
-    /// Symbols in upper case, config order; a symbol's index is its [`PairId`](crate::venue::binance_spot::PairId).
+    /// Symbols in upper case, config order; a symbol's index is its [`PairId`](crate::pairs::PairId).
     pub pairs: Vec<String>,
     pub binance: BinanceConfig,
     pub volume: VolumeSpec,

@@ -13,6 +13,8 @@
 //! (the hot side, `crate::hot`) decodes, evaluates, records and measures.
 
 pub mod conn;
+mod group;
+mod handler;
 pub mod limiter;
 pub mod pong;
 pub mod retry_after;
@@ -32,11 +34,13 @@ use crate::prng::SplitMix64;
 use crate::units::{UnixNanos, nanos};
 
 use conn::{ConnError, Connection, Endpoint};
+use group::{Group, Serving, Streak};
 use limiter::AttemptLimiter;
 use retry_after::MAX_RETRY_AFTER;
 use stream::{ReadClock, interrupted};
 
 pub use conn::FrameKind;
+pub use handler::{Arrival, ConnectionRules, FrameHandler, GroupSpec};
 
 const WAKER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -105,73 +109,6 @@ pub struct FeedCounters {
     pub stale: u64,
 }
 
-/// What a venue's servers allow: the feed enforces it on every attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnectionRules {
-    /// At most this many connection attempts per `attempt_window`, over all
-    /// groups (Binance bans the IP beyond 300 per 5 minutes).
-    pub max_attempts: usize,
-    pub attempt_window: Duration,
-    /// The limit's name in the log line when it holds an attempt back.
-    pub limit_name: &'static str,
-}
-
-/// One connection group as the handler's side laid it out: the URL its
-/// connections open and how many streams that URL carries (for the log).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupSpec {
-    pub url: String,
-    pub streams: usize,
-}
-
-/// When a message arrived, as the feed measured it: an explicit value
-/// handed to the handler with each message.
-#[derive(Clone, Copy, Debug)]
-pub struct Arrival {
-    /// Wall-clock time the poll returned (feed time for every message read
-    /// in this iteration).
-    pub recv: UnixNanos,
-    /// Monotonic time the poll returned: the start of `wire_to_decision`.
-    pub poll_at: Instant,
-    /// Nanoseconds spent inside socket reads since the poll returned, up to
-    /// this message: the kernel's share of `wire_to_decision`.
-    pub socket_read_ns: u64,
-}
-
-/// What the feed asks of the side that owns the messages. The feed calls it
-/// on its own thread, inline; every method must return quickly and must not
-/// block. Only [`FrameHandler::on_frame`] runs per message; it must not
-/// allocate after warm-up.
-pub trait FrameHandler {
-    /// One complete WebSocket data message (text or binary) of connection
-    /// group `group`. The answer drives the stale watchdog and rotation.
-    fn on_frame(&mut self, group: usize, bytes: &[u8], arrival: Arrival) -> FrameKind;
-
-    /// Two connections of `group` are open at once (make-before-break), or
-    /// no longer: while `on`, the same message may arrive twice.
-    fn on_overlap(&mut self, group: usize, on: bool);
-
-    /// `group` has a connection open again.
-    fn on_feed_up(&mut self, _group: usize) {}
-
-    /// `group` has no connection; `why` says why and when the next attempt is.
-    fn on_feed_down(&mut self, _group: usize, _why: &str) {}
-
-    /// Open connections now.
-    fn on_connections_open(&mut self, _open: usize) {}
-
-    /// After every poll iteration's reads (flush hand-offs, publish stats).
-    fn after_batch(&mut self, _now: Instant, _feed: FeedCounters) {}
-
-    /// The next instant `after_batch` has work even without I/O.
-    fn next_due(&self) -> Option<Instant> {
-        None
-    }
-
-    /// Once, after the last connection is gone.
-    fn on_stop(&mut self, _feed: FeedCounters) {}
-}
-
 /// A request for the loop to stop, from another thread.
 #[derive(Clone)]
 pub struct StopHandle {
@@ -185,33 +122,6 @@ impl StopHandle {
         self.flag.store(true, Ordering::Release);
         let _ = self.waker.wake();
     }
-}
-
-/// Connections serving one set of streams.
-struct Group {
-    /// Streams the group's URL carries (for the log).
-    streams: usize,
-    endpoint: Endpoint,
-    /// The connection serving the group (open, or being established).
-    active: Option<usize>,
-    /// A replacement being established while `active` still serves.
-    standby: Option<usize>,
-    backoff: Backoff,
-    next_attempt: Option<Instant>,
-    /// The current failure streak, if the last attempt failed.
-    streak: Option<Streak>,
-    /// Why the serving connection should be replaced (age, serverShutdown).
-    rotate: Option<&'static str>,
-    /// A failed replacement attempt is retried no earlier than this.
-    standby_retry_at: Option<Instant>,
-}
-
-/// Failed attempts in a row: the first one is logged in full, later ones
-/// quietly, and the success after them says how many there were.
-struct Streak {
-    /// Kind of the first failure (`ConnError::kind`).
-    kind: &'static str,
-    failures: u32,
 }
 
 /// A connection in its slot, with the group it serves and the attempt it
@@ -278,8 +188,7 @@ impl<F: FrameHandler> FeedLoop<F> {
                 Ok(Group {
                     streams: spec.streams,
                     endpoint: Endpoint::parse(&spec.url)?,
-                    active: None,
-                    standby: None,
+                    serving: Serving::Down,
                     backoff: Backoff::new(
                         RECONNECT_BASE,
                         RECONNECT_CAP,
@@ -471,20 +380,19 @@ impl<F: FrameHandler> FeedLoop<F> {
             return;
         }
         let Some(g) = self.groups.get_mut(group) else { return };
-        if g.standby == Some(slot) && first_data {
+        if g.serving.standby() == Some(slot) && first_data {
             // Make-before-break: the new connection delivers; retire the old.
-            if let Some(old) = g.active.replace(slot)
+            if let Some(old) = g.serving.promote_standby()
                 && let Some(Some(Slot { conn: c, .. })) = self.conns.get_mut(old)
             {
                 c.close(self.poll.registry(), now);
             }
-            g.standby = None;
             self.counters.rotations += 1;
             log::info!(
                 "FEED | rotation complete ({}) | group={group} | new connection serving",
                 g.rotate.take().unwrap_or("rotation")
             );
-        } else if g.active == Some(slot) && shutdown && g.rotate.is_none() {
+        } else if g.serving.active() == Some(slot) && shutdown && g.rotate.is_none() {
             log::warn!("FEED | serverShutdown announced | group={group} | opening a replacement before the cut");
             g.rotate = Some("serverShutdown");
             self.maybe_rotate(group, now);
@@ -510,7 +418,7 @@ impl<F: FrameHandler> FeedLoop<F> {
                 took.as_millis()
             ),
         }
-        if g.standby == Some(slot) {
+        if g.serving.standby() == Some(slot) {
             self.handler.on_overlap(group, true);
         }
     }
@@ -522,7 +430,7 @@ impl<F: FrameHandler> FeedLoop<F> {
             .and_then(|c| c.as_ref())
             .and_then(|s| s.conn.close_received.clone())
             .unwrap_or_else(|| "no Close frame".into());
-        let was_serving = self.groups.get(group).is_some_and(|g| g.active == Some(slot) || g.standby == Some(slot));
+        let was_serving = self.groups.get(group).is_some_and(|g| g.serving.includes(slot));
         self.drop_conn(slot);
         if !was_serving || self.stop.load(Ordering::Acquire) {
             self.after_retired(group);
@@ -534,7 +442,7 @@ impl<F: FrameHandler> FeedLoop<F> {
     }
 
     fn on_failed(&mut self, slot: usize, group: usize, err: ConnError, now: Instant) {
-        let was_serving = self.groups.get(group).is_some_and(|g| g.active == Some(slot) || g.standby == Some(slot));
+        let was_serving = self.groups.get(group).is_some_and(|g| g.serving.includes(slot));
         let was_open = self.conns.get(slot).and_then(|c| c.as_ref()).is_some_and(|s| s.conn.opened.is_some());
         self.drop_conn(slot);
         if !was_serving {
@@ -553,12 +461,7 @@ impl<F: FrameHandler> FeedLoop<F> {
     /// logging the first failure of a streak in full and later ones quietly.
     fn detach(&mut self, slot: usize, group: usize, now: Instant, err: Option<ConnError>, was_open: bool) {
         let Some(g) = self.groups.get_mut(group) else { return };
-        let was_active = g.active == Some(slot);
-        if was_active {
-            g.active = g.standby.take();
-        } else if g.standby == Some(slot) {
-            g.standby = None;
-        }
+        let was_active = g.serving.remove(slot);
         let mut delay = g.backoff.next_delay();
         // Retry-After comes from the network: capped before any arithmetic.
         let mut capped = None;
@@ -598,7 +501,7 @@ impl<F: FrameHandler> FeedLoop<F> {
             }
         }
         let at = later(now, delay);
-        if g.active.is_none() {
+        if g.serving == Serving::Down {
             g.next_attempt = Some(at);
             let mut why = format!("{reason}; next attempt at {}", wall_clock_after(delay));
             if capped.is_some() {
@@ -616,7 +519,7 @@ impl<F: FrameHandler> FeedLoop<F> {
     /// After a retired connection is gone, the group has one connection again.
     fn after_retired(&mut self, group: usize) {
         if let Some(g) = self.groups.get(group)
-            && g.standby.is_none()
+            && g.serving.standby().is_none()
         {
             self.handler.on_overlap(group, false);
         }
@@ -627,7 +530,7 @@ impl<F: FrameHandler> FeedLoop<F> {
         self.send_due_pongs(now);
         for group in 0..self.groups.len() {
             let Some(g) = self.groups.get_mut(group) else { continue };
-            if let Some(slot) = g.active
+            if let Some(slot) = g.serving.active()
                 && let Some(Some(Slot { conn: c, .. })) = self.conns.get(slot)
                 && c.is_open()
             {
@@ -647,12 +550,12 @@ impl<F: FrameHandler> FeedLoop<F> {
                 self.maybe_rotate(group, now);
             }
             let Some(g) = self.groups.get_mut(group) else { continue };
-            if g.active.is_none() && g.next_attempt.is_some_and(|t| t <= now) {
+            if g.serving == Serving::Down && g.next_attempt.is_some_and(|t| t <= now) {
                 g.next_attempt = None;
                 if let Some(slot) = self.start_attempt(group, now)
                     && let Some(g) = self.groups.get_mut(group)
                 {
-                    g.active = Some(slot);
+                    g.serving.add(slot);
                 }
             }
         }
@@ -692,13 +595,13 @@ impl<F: FrameHandler> FeedLoop<F> {
     fn maybe_rotate(&mut self, group: usize, now: Instant) {
         let Some(g) = self.groups.get(group) else { return };
         let Some(reason) = g.rotate else { return };
-        if g.standby.is_some() || g.standby_retry_at.is_some_and(|t| t > now) {
+        if g.serving.standby().is_some() || g.standby_retry_at.is_some_and(|t| t > now) {
             return;
         }
         if let Some(slot) = self.start_attempt(group, now)
             && let Some(g) = self.groups.get_mut(group)
         {
-            g.standby = Some(slot);
+            g.serving.add(slot);
             g.standby_retry_at = None;
             log::info!("FEED | rotating connection ({reason}) | group={group} | make-before-break");
         }
@@ -768,11 +671,7 @@ impl<F: FrameHandler> FeedLoop<F> {
     /// A failure before the attempt was recorded as active/standby.
     fn on_failed_start(&mut self, slot: usize, group: usize, err: ConnError, now: Instant) {
         if let Some(g) = self.groups.get_mut(group) {
-            if g.active.is_none() {
-                g.active = Some(slot);
-            } else if g.standby.is_none() {
-                g.standby = Some(slot);
-            }
+            g.serving.add(slot);
         }
         self.on_failed(slot, group, err, now);
     }

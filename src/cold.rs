@@ -24,20 +24,25 @@ use crate::stats::{Stage, StatsReceiver, nanos};
 /// Why this and not a wake-up: blocking in `recv` (or parking behind a
 /// "sleeping" flag) means the hot thread must wake the cold one — a futex
 /// syscall on the hot thread for every alert that finds it asleep, which is
-/// nearly every alert (~9 µs measured, against ~70 ns for a `try_send`). With
-/// a backoff the hot side's hand-off is a `try_send` and nothing else, exactly
-/// as before. A fixed 200 µs poll cost ~3.3 % of a core while idle; this costs
-/// one wake-up per `MAX_SLEEP` once idle (about 0.1 %, see the README).
+/// nearly every alert (~9 µs measured, against ~70 ns for a `try_send`), and
+/// the hot thread makes no syscalls but socket I/O and the poll. With a
+/// backoff the hot side's hand-off is a `try_send` and nothing else, exactly
+/// as before. Each wake-up of an idle cold thread costs ~10 µs of CPU on the
+/// reference VM: the fixed 200 µs poll cost 2.4–3.6 % of a core while idle,
+/// this costs one wake-up per `MAX_SLEEP` (0.05–0.1 %, see the README).
 ///
 /// What it costs instead, the worst case added to an alert's `queue`
-/// latency: `MAX_SLEEP` (5 ms) plus the kernel's timer slack (50 µs by
+/// latency: `MAX_SLEEP` (20 ms) plus the kernel's timer slack (50 µs by
 /// default), for an alert that arrives just after an idle cold thread went to
-/// sleep. Nothing downstream notices 5 ms: Telegram paces a chat at one
-/// message a second and a request takes ~100 ms or more; the journal and the
-/// log are not read in real time. Traffic keeps the thread awake: each
-/// message resets the backoff, so a message every 50 µs or more often is
-/// picked up within `MIN_SLEEP`, and 5 ms of the fastest feed (~360k
-/// frames/s, one alert each) is ~1,800 messages, well inside the channel.
+/// sleep (10 ms on average for an alert after a quiet spell). Nothing
+/// downstream notices: Telegram paces a chat at one message a second and a
+/// request takes ~100 ms or more; the journal and the log are not read in
+/// real time. Traffic keeps the thread awake: each message resets the
+/// backoff, so messages 50 µs or less apart are picked up within `MIN_SLEEP`.
+/// 20 ms of the fastest feed (~360k frames/s, an alert on every frame) is
+/// ~7,200 alerts: the 4,096-slot channel and the hot side's 4,096-slot
+/// overflow ring hold them, so even that burst after a quiet spell loses
+/// nothing.
 #[derive(Debug)]
 pub struct IdleBackoff {
     next: Duration,
@@ -47,7 +52,7 @@ impl IdleBackoff {
     /// The first sleep after work.
     pub const MIN_SLEEP: Duration = Duration::from_micros(50);
     /// The longest sleep: the worst case added to an alert's latency.
-    pub const MAX_SLEEP: Duration = Duration::from_millis(5);
+    pub const MAX_SLEEP: Duration = Duration::from_millis(20);
 
     pub fn new() -> Self {
         IdleBackoff { next: Self::MIN_SLEEP }
@@ -225,11 +230,11 @@ mod tests {
     fn idle_sleeps_double_up_to_the_cap_and_work_starts_them_over() {
         let mut b = IdleBackoff::new();
         let mut sleeps = Vec::new();
-        for _ in 0..9 {
+        for _ in 0..12 {
             sleeps.push(b.next_sleep().as_micros());
             b.wait();
         }
-        assert_eq!(sleeps, [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert_eq!(sleeps, [50, 100, 200, 400, 800, 1600, 3200, 6400, 12_800, 20_000, 20_000, 20_000]);
         b.reset();
         assert_eq!(b.next_sleep(), IdleBackoff::MIN_SLEEP);
     }

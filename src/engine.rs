@@ -327,7 +327,10 @@ impl<H: ActionHook> Engine<H> {
     /// Marks `pairs` as delivered by two connections at once (or no longer).
     /// While set, a pair's snapshots that are not newer than its book are
     /// skipped as [`FrameOutcome::Duplicate`], so a make-before-break
-    /// reconnection neither loses nor double-counts a frame.
+    /// reconnection neither loses nor double-counts a frame. Clearing it
+    /// keeps deduplicating until the remaining connection sends a newer
+    /// snapshot: when the old connection was ahead, frames it already
+    /// delivered may still be in flight on the new one.
     pub fn set_overlap(&mut self, pairs: &[PairId], on: bool) {
         self.books.set_overlap(pairs, on);
     }
@@ -511,8 +514,13 @@ mod tests {
         assert_eq!(alerts.iter().map(|a| a.last_update_id).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(e.counters().duplicates, 2);
         e.set_overlap(&[PairId(0)], false);
-        // Without overlap a restarted sequence is accepted (e.g. a looped recording).
-        assert_eq!(feed(&mut e, &[(4, f(1))]).len(), 1);
+        // The old connection was ahead: what it delivered may still arrive on
+        // the new one, until the new one sends something newer.
+        let alerts = feed(&mut e, &[(4, f(2)), (4, f(3)), (5, f(4))]);
+        assert_eq!(alerts.iter().map(|a| a.last_update_id).collect::<Vec<_>>(), vec![4]);
+        assert_eq!(e.counters().duplicates, 4);
+        // Then a restarted sequence is accepted (e.g. a looped recording).
+        assert_eq!(feed(&mut e, &[(6, f(1))]).len(), 1);
     }
 
     #[derive(Default)]

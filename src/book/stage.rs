@@ -25,6 +25,18 @@ pub enum Sequence {
     Duplicate,
 }
 
+/// Whether a pair's snapshots are deduplicated by `lastUpdateId`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Overlap {
+    Off,
+    /// Two connections deliver the pair.
+    Live,
+    /// The overlap ended; nothing newer than the book has arrived since
+    /// (the old connection may have been ahead: what it delivered may still
+    /// be in flight on the new one).
+    Ending,
+}
+
 /// Every pair's book and its sequencing state.
 #[derive(Clone, Debug)]
 pub struct BookStage {
@@ -33,8 +45,9 @@ pub struct BookStage {
     current: Vec<usize>,
     /// The pending slot: what the decoder writes into.
     pending: usize,
-    /// Pairs currently delivered by two connections.
-    overlap: Vec<bool>,
+    /// Pairs delivered by two connections, or whose overlap ended but whose
+    /// remaining connection has not yet sent anything newer.
+    overlap: Vec<Overlap>,
     /// Whether the pair has had an event applied yet.
     has_book: Vec<bool>,
 }
@@ -46,7 +59,7 @@ impl BookStage {
             slots: vec![Book::default(); pairs + 1],
             current: (0..pairs).collect(),
             pending: pairs,
-            overlap: vec![false; pairs],
+            overlap: vec![Overlap::Off; pairs],
             has_book: vec![false; pairs],
         }
     }
@@ -66,20 +79,29 @@ impl BookStage {
         self.slots.get(self.pending)
     }
 
-    /// Sequencing: whether the pending `event` for `pair` is news.
+    /// Sequencing: whether the pending `event` for `pair` is news. A newer
+    /// snapshot after an overlap ended ends the deduplication.
     #[inline]
-    pub fn sequence(&self, pair: PairId, event: BookEvent) -> Sequence {
+    pub fn sequence(&mut self, pair: PairId, event: BookEvent) -> Sequence {
         match event {
             BookEvent::Snapshot => {
-                if self.overlap.get(pair.index()).copied().unwrap_or(false)
-                    && self.has_book.get(pair.index()).copied().unwrap_or(false)
-                    && let (Some(cur), Some(new)) = (self.book(pair), self.pending())
-                    && new.last_update_id <= cur.last_update_id
+                let i = pair.index();
+                let has_book = self.has_book.get(i).copied().unwrap_or(false);
+                let cur = self.current.get(i).and_then(|&s| self.slots.get(s));
+                let new = self.slots.get(self.pending);
+                if let Some(overlap) = self.overlap.get_mut(i)
+                    && *overlap != Overlap::Off
+                    && has_book
+                    && let (Some(cur), Some(new)) = (cur, new)
                 {
-                    Sequence::Duplicate
-                } else {
-                    Sequence::Fresh
+                    if new.last_update_id <= cur.last_update_id {
+                        return Sequence::Duplicate;
+                    }
+                    if *overlap == Overlap::Ending {
+                        *overlap = Overlap::Off;
+                    }
                 }
+                Sequence::Fresh
             }
         }
     }
@@ -110,11 +132,16 @@ impl BookStage {
         self.pending()
     }
 
-    /// Marks `pairs` as delivered by two connections at once (or no longer).
+    /// Marks `pairs` as delivered by two connections at once (or no longer:
+    /// then deduplication goes on until a newer snapshot arrives).
     pub fn set_overlap(&mut self, pairs: &[PairId], on: bool) {
         for p in pairs {
             if let Some(o) = self.overlap.get_mut(p.index()) {
-                *o = on;
+                *o = match (on, *o) {
+                    (true, _) => Overlap::Live,
+                    (false, Overlap::Off) => Overlap::Off,
+                    (false, _) => Overlap::Ending,
+                };
             }
         }
     }
@@ -162,8 +189,15 @@ mod tests {
         assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Duplicate);
         decode(&mut stage, 11, 100);
         assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Fresh);
+        stage.apply(PairId(0), BookEvent::Snapshot);
         stage.set_overlap(&[PairId(0)], false);
-        decode(&mut stage, 3, 100);
+        // Ending: still deduplicated until something newer arrives.
+        decode(&mut stage, 11, 100);
+        assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Duplicate);
+        decode(&mut stage, 12, 100);
         assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Fresh);
+        stage.apply(PairId(0), BookEvent::Snapshot);
+        decode(&mut stage, 3, 100);
+        assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Fresh, "overlap over: no dedupe");
     }
 }

@@ -114,7 +114,8 @@ pub struct Journal<F: JournalFile = AppendFile> {
     torn: bool,
     backlog: VecDeque<String>,
     backlog_capacity: usize,
-    /// A write failed and not everything since has reached the disk.
+    /// A write failed and not everything since has reached the disk (only
+    /// with a backlog: without one the caller reports each failure).
     failing: bool,
     counters: JournalCounters,
     buf: Vec<u8>,
@@ -169,12 +170,10 @@ impl<F: JournalFile> Journal<F> {
             Ok(()) => {
                 if self.failing {
                     self.failing = false;
-                    if self.backlog_capacity > 0 {
-                        log::info!(
-                            "JOURNAL | appends succeed again | {backlog} waiting lines written | {}",
-                            self.path.display()
-                        );
-                    }
+                    log::info!(
+                        "JOURNAL | appends succeed again | {backlog} waiting lines written | {}",
+                        self.path.display()
+                    );
                 }
                 Ok(Appended::Written { backlog })
             }

@@ -80,26 +80,26 @@ impl BookStage {
     }
 
     /// Sequencing: whether the pending `event` for `pair` is news. A newer
-    /// snapshot after an overlap ended ends the deduplication.
+    /// snapshot after an overlap ended ends the deduplication. Without an
+    /// overlap (nearly always) this is one load and a compare.
     #[inline]
     pub fn sequence(&mut self, pair: PairId, event: BookEvent) -> Sequence {
         match event {
             BookEvent::Snapshot => {
                 let i = pair.index();
-                let has_book = self.has_book.get(i).copied().unwrap_or(false);
+                let overlap = self.overlap.get(i).copied().unwrap_or(Overlap::Off);
+                if overlap == Overlap::Off || !self.has_book.get(i).copied().unwrap_or(false) {
+                    return Sequence::Fresh;
+                }
                 let cur = self.current.get(i).and_then(|&s| self.slots.get(s));
-                let new = self.slots.get(self.pending);
-                if let Some(overlap) = self.overlap.get_mut(i)
-                    && *overlap != Overlap::Off
-                    && has_book
-                    && let (Some(cur), Some(new)) = (cur, new)
+                let (Some(cur), Some(new)) = (cur, self.slots.get(self.pending)) else { return Sequence::Fresh };
+                if new.last_update_id <= cur.last_update_id {
+                    return Sequence::Duplicate;
+                }
+                if overlap == Overlap::Ending
+                    && let Some(o) = self.overlap.get_mut(i)
                 {
-                    if new.last_update_id <= cur.last_update_id {
-                        return Sequence::Duplicate;
-                    }
-                    if *overlap == Overlap::Ending {
-                        *overlap = Overlap::Off;
-                    }
+                    *o = Overlap::Off;
                 }
                 Sequence::Fresh
             }

@@ -313,7 +313,7 @@ fn resolve_stream(name: &RawStr<'_>, streams: &StreamTable) -> StreamSeen {
 /// them. Anything else — and any error — is `None`, and the general scanner
 /// then reads the frame from the start and gives the answer (or the error)
 /// itself. Whatever this accepts, the general scanner reads the same way.
-#[inline]
+#[inline(never)]
 fn binance_depth_frame(b: &[u8], streams: &StreamTable, book: &mut Book) -> Option<PairId> {
     let rest = b.strip_prefix(b"{\"stream\":\"")?;
     let (name, rest) = rest.split_at_checked(plain_string_len(rest)?)?;

@@ -14,8 +14,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use imbalance_monitor::book::Book;
-use imbalance_monitor::exchange::binance::parse_message;
 use imbalance_monitor::sbe::decode;
+use imbalance_monitor::venue::binance_spot::parse_message;
 use sbe_frames::{json_frames, sbe_frames, tables};
 
 fn depth20(c: &mut Criterion) {

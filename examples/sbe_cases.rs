@@ -21,8 +21,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use imbalance_monitor::book::Book;
-use imbalance_monitor::exchange::binance::{StreamTable, parse_message};
 use imbalance_monitor::sbe::{SymbolTable, decode};
+use imbalance_monitor::venue::binance_spot::{StreamTable, parse_message};
 use sbe_frames::{json_frames, sbe_frames, tables};
 
 /// Rounds discarded before timing (caches, branch predictors, page faults).

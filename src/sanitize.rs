@@ -94,6 +94,26 @@ pub fn replace_all<'t, 'n>(text: &'t str, needles: impl IntoIterator<Item = &'n 
     out
 }
 
+/// Appends `v` as a JSON string literal (quotes, backslashes and control
+/// characters escaped), for the journal, the Bot API and `check-config`.
+pub fn json_str(out: &mut String, v: &str) {
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

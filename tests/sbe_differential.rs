@@ -12,12 +12,13 @@ mod sbe_common;
 
 use std::collections::BTreeSet;
 
+use imbalance_monitor::book::BookEvent;
 use imbalance_monitor::book::{Book, Level, MAX_LEVELS};
-use imbalance_monitor::exchange::binance::{
-    Depth, Message, PairId, StreamKind, StreamTable, UpdateSpeed, parse_message,
-};
+use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::sbe::{SbeError, SbeEvent, SymbolTable, decode};
 use imbalance_monitor::units::{Price, Qty};
+use imbalance_monitor::venue::Message;
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed, parse_message};
 use proptest::prelude::*;
 use sbe_common::*;
 
@@ -56,7 +57,8 @@ fn every_real_depth20_frame_decodes_from_sbe_into_the_book_the_json_parser_build
         let mut levels = 0;
         for (i, ((recv, text), binary)) in json.iter().zip(&sbe).enumerate() {
             let mut from_json = Book::default();
-            let Ok(Message::Depth(json_pair)) = parse_message(text, &streams, &mut from_json) else {
+            let Ok(Message::Book(json_pair, BookEvent::Snapshot)) = parse_message(text, &streams, &mut from_json)
+            else {
                 panic!("{recording} frame {i}: the JSON parser refuses it");
             };
             let mut from_sbe = Book::default();

@@ -7,9 +7,9 @@
 use std::io::Read;
 use std::path::Path;
 
-use imbalance_monitor::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
 use imbalance_monitor::recording::{Line, RecordingReader};
 use imbalance_monitor::sbe::SymbolTable;
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
 const RECORDING: &str = "tests/fixtures/btcusdt_depth20_100ms_20240808-09.txt.gz";
 const SBE: &str = "tests/fixtures/sbe/btcusdt_depth20_100ms_20240808-09.sbe.gz";

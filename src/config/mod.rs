@@ -10,6 +10,7 @@ mod locate;
 mod pairs;
 mod raw;
 mod render;
+pub mod telegram;
 mod triggers;
 mod ws_url;
 
@@ -19,14 +20,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::engine::EngineConfig;
-use crate::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
 use crate::logging::{LogFile, Rotation};
 use crate::metrics::{LevelWeights, VolumeSpec};
-use crate::sinks::telegram::{self, TelegramConfig};
 use crate::triggers::TriggerSpec;
+use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
 pub use env::Env;
 pub use raw::RawConfig;
+use telegram::TelegramConfig;
 
 /// The default config file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "config/config.toml";
@@ -137,7 +138,7 @@ const MAX_LOG_KEEP_FILES: usize = 100_000;
 pub struct Config {
     /// The file it came from (for messages).
     pub path: PathBuf,
-    /// Symbols in upper case, config order; a symbol's index is its [`PairId`](crate::exchange::binance::PairId).
+    /// Symbols in upper case, config order; a symbol's index is its [`PairId`](crate::pairs::PairId).
     pub pairs: Vec<String>,
     pub binance: BinanceConfig,
     pub volume: VolumeSpec,
@@ -456,8 +457,9 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::PairId;
-    use crate::metrics::{Decimal, MetricKind};
+    use crate::exact::Decimal;
+    use crate::metrics::MetricKind;
+    use crate::pairs::PairId;
     use crate::triggers::{Emit, Op};
     use crate::units::VolumeMode;
 

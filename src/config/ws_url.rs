@@ -15,8 +15,9 @@ use rustls::pki_types::ServerName;
 use tungstenite::http::Uri;
 
 use super::Problems;
-use crate::exchange::binance::{PairId, StreamTable, combined_stream_url};
 use crate::feed::conn::Endpoint;
+use crate::pairs::PairId;
+use crate::venue::binance_spot::{StreamTable, combined_stream_url};
 
 const KEY: &str = "binance.ws_url";
 

@@ -2,7 +2,7 @@
 //! in real time with auto-culling (a missing event is normal, never a gap).
 
 use crate::book::Level;
-use crate::exchange::binance::PairId;
+use crate::pairs::PairId;
 use crate::units::{Price, Qty};
 
 use super::SbeError;

@@ -2,7 +2,7 @@
 //! levels set (quantity > 0) or removed (quantity 0) with the update-id
 //! range, as a zero-copy view for the book stage to apply in order.
 
-use crate::exchange::binance::PairId;
+use crate::pairs::PairId;
 
 use super::SbeError;
 use super::decimal::Scale;

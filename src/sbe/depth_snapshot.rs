@@ -3,7 +3,7 @@
 //! fills, so every later stage reads either encoding alike.
 
 use crate::book::Book;
-use crate::exchange::binance::PairId;
+use crate::pairs::PairId;
 
 use super::SbeError;
 use super::decimal::Scale;

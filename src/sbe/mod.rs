@@ -17,7 +17,7 @@
 //!
 //! Stages, one file each: `header` (message header, root block) → `group`
 //! (repeating groups) → `decimal` (mantissa × 10^exponent to 1e8) → `symbol`
-//! (the trailing `varString8` to a [`PairId`](crate::exchange::binance::PairId))
+//! (the trailing `varString8` to a [`PairId`](crate::pairs::PairId))
 //! → one file per message.
 //!
 //! Not wired into the feed yet: the connection, config (`binance.encoding`)
@@ -61,7 +61,7 @@ pub enum SbeEvent<'a> {
 
 /// Decodes one binary WebSocket message. On `Ok(SbeEvent::DepthSnapshot(_))`
 /// `book` holds the snapshot; on any other result its content is unspecified
-/// (it is scratch space, as for [`crate::exchange::binance::parse_message`]).
+/// (it is scratch space, as for [`crate::venue::binance_spot::parse_message`]).
 #[inline]
 pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable, book: &mut Book) -> Result<SbeEvent<'a>, SbeError> {
     let framed = header::split(frame)?;

@@ -5,7 +5,8 @@
 //! and sorted, so the hot path finds a symbol by binary search over borrowed
 //! bytes: no hashing, no allocation.
 
-use crate::exchange::binance::{PairId, StreamTable};
+use crate::pairs::PairId;
+use crate::venue::binance_spot::StreamTable;
 
 use super::SbeError;
 use super::wire::Reader;

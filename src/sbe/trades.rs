@@ -3,7 +3,7 @@
 //! trades yet; they are decoded so a trade-based metric is a consumer, not a
 //! second decoder.
 
-use crate::exchange::binance::PairId;
+use crate::pairs::PairId;
 use crate::units::{Price, Qty};
 
 use super::SbeError;

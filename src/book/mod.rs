@@ -1,12 +1,25 @@
-//! The book stage: a pair's top-of-book levels in fixed-size arrays.
+//! The book stage: a pair's top-of-book levels in fixed-size arrays, the
+//! venue-neutral events decoders emit, and the [`stage`] that applies them.
 //!
 //! A side can only be built level by level through [`BookSide::push`], which
 //! enforces strict price order and the capacity, so a `Book` that exists is
-//! sorted and bounded by construction; no later stage re-checks it.
+//! sorted and bounded by construction; no later stage re-checks it. Metrics
+//! read a side as a slice of levels ([`BookSide::levels`]), so a deeper book
+//! kind serves them unchanged.
+
+pub mod stage;
 
 use std::marker::PhantomData;
 
 use crate::units::{Price, Qty};
+
+/// How a decoded message changes a pair's book; the [`stage`] applies it.
+/// Diff-depth updates and best-bid/ask overlays are the next variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BookEvent {
+    /// A partial-depth snapshot: replaces both sides.
+    Snapshot,
+}
 
 /// Largest partial-depth stream Binance offers (`@depth20`); every side has
 /// room for this many levels whatever the configured depth.

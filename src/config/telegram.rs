@@ -121,7 +121,7 @@ impl ChatId {
     pub fn write_json(&self, out: &mut String) {
         match self {
             ChatId::Id(id) => out.push_str(&id.to_string()),
-            ChatId::Username(name) => crate::sinks::json_str(out, name),
+            ChatId::Username(name) => crate::sanitize::json_str(out, name),
         }
     }
 }
@@ -461,7 +461,7 @@ mod tests {
         struct File {
             telegram: RawTelegram,
         }
-        let sample: File = toml::from_str(include_str!("sample.toml")).unwrap();
+        let sample: File = toml::from_str(include_str!("telegram_sample.toml")).unwrap();
         assert_eq!(validate(sample.telegram, no_env), validate(RawTelegram::default(), no_env));
     }
 

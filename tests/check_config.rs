@@ -182,6 +182,13 @@ fn ws_urls_the_feed_would_mishandle_are_config_errors_and_passwords_are_never_sh
             assert!(!all.contains("hunter2"), "{command} showed the password:\n{all}");
         }
     }
+    assert_rejected(
+        &dir,
+        "[telegram]\napi_base = \"https://bot:hunter2secret@api.telegram.org\"\n",
+        "config.toml:2: `telegram.api_base` is \"https://<redacted>@api.telegram.org\"; it holds a user name or password",
+    );
+    let out = run_in(&dir, "check-config", "[telegram]\napi_base = \"https://bot:hunter2secret@api.telegram.org\"\n");
+    assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
     // The URL run builds, streams appended, is checked too: a query that
     // leaves no room for them.
     let long = format!("ws://127.0.0.1:9443/stream?pad={}", "a".repeat(65_450));

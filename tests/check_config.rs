@@ -241,3 +241,18 @@ fn a_list_of_sixty_thousand_pairs_is_checked_and_every_duplicate_found_on_its_li
         err.lines().last().unwrap()
     );
 }
+
+#[test]
+fn a_metrics_address_that_is_not_this_hosts_is_a_config_error() {
+    let dir = scratch("listen");
+    // 192.0.2.0/24 is reserved for documentation: no host has it.
+    assert_rejected(
+        &dir,
+        "[metrics_http]\nlisten = \"192.0.2.1:9184\"\n",
+        "config.toml:2: `metrics_http.listen` is \"192.0.2.1:9184\", but 192.0.2.1 is not an address of this host",
+    );
+    // A port already taken (say, by the running service) is not the check's concern.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    assert_accepted(&dir, &format!("[metrics_http]\nlisten = \"{}\"\n", held.local_addr().unwrap()));
+    assert_accepted(&dir, "[metrics_http]\nlisten = \"0.0.0.0:9184\"\n");
+}

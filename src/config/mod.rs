@@ -382,13 +382,24 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         p.add("runtime.stats_interval_sec", format_args!("is {}; use 1 to 86400 seconds", rt.stats_interval_sec));
     }
     let metrics_http = raw.metrics_http.listen.clone();
-    if let Some(addr) = &metrics_http
-        && addr.parse::<std::net::SocketAddr>().is_err()
-    {
-        p.add(
-            "metrics_http.listen",
-            format_args!("is {addr:?}; use IP:PORT, e.g. \"127.0.0.1:9184\" (0.0.0.0 to expose it beyond this host)"),
-        );
+    if let Some(addr) = &metrics_http {
+        match addr.parse::<std::net::SocketAddr>() {
+            Ok(socket) if !is_local_ip(socket.ip()) => p.add(
+                "metrics_http.listen",
+                format_args!(
+                    "is {addr:?}, but {} is not an address of this host, so nothing could listen there; use \
+                     127.0.0.1 (this host only), 0.0.0.0 (every interface) or one of the host's addresses",
+                    socket.ip()
+                ),
+            ),
+            Ok(_) => {}
+            Err(_) => p.add(
+                "metrics_http.listen",
+                format_args!(
+                    "is {addr:?}; use IP:PORT, e.g. \"127.0.0.1:9184\" (0.0.0.0 to expose it beyond this host)"
+                ),
+            ),
+        }
     }
     let level = log::LevelFilter::from_str(&raw.log.level).unwrap_or_else(|_| {
         p.add("log.level", format_args!("is {:?}; use one of error, warn, info, debug, trace, off", raw.log.level));
@@ -451,6 +462,17 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         log: LogConfig { file: raw.log.file, level, rotation },
         metrics_http,
         telegram,
+    }
+}
+
+/// Whether `ip` belongs to this host, tried by binding it with port 0 (a
+/// free port, released at once), so a port the running service holds is no
+/// obstacle. Only "not an address of this host" counts; any other failure
+/// (permissions, no free port) is the run's to report.
+fn is_local_ip(ip: std::net::IpAddr) -> bool {
+    match std::net::TcpListener::bind((ip, 0)) {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::AddrNotAvailable,
     }
 }
 

@@ -155,6 +155,7 @@ impl EngineSink for HandOff {
     fn metric(&mut self, update: &MetricUpdate) {
         if let Some(g) = &self.gauges {
             g.ratio(update.pair.index(), update.imbalance.ratio.exact.approx_f64());
+            g.book(update);
         }
         if self.log_metrics && self.tx.try_send(ColdMsg::Metric(*update)).is_err() {
             self.counters.metrics_dropped += 1;

@@ -5,12 +5,18 @@
 //! Needs root (it mounts a tmpfs); CI runs as root. Elsewhere it says loudly
 //! that it was skipped.
 
+mod support;
+
 use std::ffi::CString;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use imbalance_monitor::simulator::{Rate, SimOptions, Simulator};
 use imbalance_monitor::sinks::journal::{Appended, BACKLOG_LINES, Journal};
+use support::live::{BTC10, scratch, wait_until};
 
 /// A 64 KiB tmpfs, unmounted when dropped.
 struct SmallFs(PathBuf);
@@ -127,4 +133,90 @@ fn a_full_disk_never_tears_a_line_and_kept_lines_are_appended_in_order_once_it_f
     assert_eq!(c.fragments, 0);
     assert_eq!(c.reopened, 5);
     assert!(c.failed_writes >= 90, "{c:?}");
+}
+
+#[test]
+fn the_real_binary_keeps_alerts_through_a_full_disk_and_says_so_in_the_log() {
+    let fs = match SmallFs::mount("journal-fs-bin") {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("\n*** SKIPPED journal_disk_full (binary): {why}; run the tests as root ***\n");
+            return;
+        }
+    };
+    let dir = scratch("journal-fs-bin-logs");
+    let journal = fs.path().join("alerts.jsonl");
+    let filler = fs.path().join("filler");
+    let log = dir.join("im.log");
+    // ~500-byte lines at 20 a second: the 64 KiB disk lasts a few seconds once freed.
+    let s = Simulator::start(SimOptions {
+        replay: vec![BTC10.into()],
+        rate: Rate::PerSecond(20),
+        looped: true,
+        ..SimOptions::default()
+    })
+    .unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "pairs = [\"BTCUSDT\"]\n[binance]\nws_url = {:?}\n[alerts]\njournal = {journal:?}\n[log]\nfile = {log:?}\n\
+             [[triggers]]\nname = \"every\"\nop = \">=\"\nvalue = -1\nemit = \"level\"\n",
+            s.url(),
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imbalance-monitor"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .env_remove("TELEGRAM_BOT_TOKEN")
+        .env_remove("TELEGRAM_CHAT_ID")
+        .env_remove("IMBALANCE_THRESHOLD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let console = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let lines = || std::fs::read_to_string(&journal).map(|t| t.lines().count()).unwrap_or(0);
+    wait_until("alerts in the journal", Duration::from_secs(30), || lines() >= 10);
+    fill(&filler);
+    wait_until("alerts waiting in memory", Duration::from_secs(30), || {
+        log_text().contains("JOURNAL | not journaled yet, waiting in memory (3): ")
+    });
+    std::fs::remove_file(&filler).unwrap();
+    wait_until("the journal to recover", Duration::from_secs(30), || {
+        log_text().contains("JOURNAL | appends succeed again | ")
+    });
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    let console = console.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{console}");
+
+    // Every alert the run reports is in the journal, whole, in order.
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.ends_with('\n'));
+    let ids: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: a torn line {l:?}"));
+            v["alert_id"].as_str().unwrap().rsplit('-').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    let stopped = console.lines().find(|l| l.contains("Runner stopped")).expect("a stop line");
+    let alerts: u64 = stopped.split("alerts=").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert_eq!(ids, (1..=alerts).collect::<Vec<_>>());
+    // The log tells it in order: the failure, the waiting lines, the recovery.
+    let log = log_text();
+    let at = |what: &str| log.find(what).unwrap_or_else(|| panic!("{what:?} not in the log:\n{log}"));
+    let failed = at("No space left on device");
+    assert!(failed < at("JOURNAL | not journaled yet, waiting in memory (1): {"));
+    assert!(at("JOURNAL | not journaled yet, waiting in memory (3): {") < at("JOURNAL | appends succeed again | "));
+    assert!(!log.contains("memory queue is full"));
 }

@@ -8,11 +8,13 @@
 pub mod affinity;
 pub mod alert;
 pub mod book;
+pub mod chart;
 pub mod cli;
 pub mod cold;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod evaluate;
 pub mod exchange;
 pub mod feed;
 pub mod handoff;

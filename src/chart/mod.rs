@@ -4,8 +4,8 @@
 //! PNG text is rasterised from an embedded font — a subset of DejaVu Sans
 //! (ASCII and a few signs, about 10 KB; license in `LICENSE-DejaVu.txt`
 //! beside it) — so a chart looks the same on a headless server without
-//! fonts as on a desktop; SVG text names the `sans-serif` family and is
-//! rendered by the viewer.
+//! fonts as on a desktop. SVG text is laid out with the same font and names
+//! the `sans-serif` family; the viewer renders it.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -77,14 +77,14 @@ pub struct Chart {
 /// Draws `chart` to `path` as PNG or SVG (by extension).
 pub fn draw(chart: &Chart, path: &Path) -> Result<(), ChartError> {
     let draw_error = |e: &dyn std::fmt::Display| ChartError::Draw { path: path.to_path_buf(), message: e.to_string() };
-    match Format::of(path)? {
+    let format = Format::of(path)?;
+    // Both backends lay text out with the font; only PNG rasterises it.
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    if !*REGISTERED.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()) {
+        return Err(ChartError::Font);
+    }
+    match format {
         Format::Png => {
-            static REGISTERED: OnceLock<bool> = OnceLock::new();
-            if !*REGISTERED
-                .get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok())
-            {
-                return Err(ChartError::Font);
-            }
             let root = BitMapBackend::new(path, SIZE).into_drawing_area();
             draw_on(&root, chart).map_err(|e| draw_error(&e))?;
             root.present().map_err(|e| draw_error(&e))

@@ -145,6 +145,7 @@ fn draw_on<DB: DrawingBackend>(
             .y_desc(panel.y_label.as_str())
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 17))
+            .light_line_style(TRANSPARENT)
             .draw()?;
         if let Some(y) = panel.reference {
             ctx.draw_series(LineSeries::new([(x_lo, y), (x_hi, y)], BLACK.mix(0.4)))?;

@@ -24,9 +24,10 @@ use super::horizons::Horizon;
 pub struct MidSum(pub u128);
 
 impl MidSum {
-    /// The mid of a book with both sides, `None` for a one-sided book.
+    /// The mid of a book with both sides, `None` for a one-sided book (or
+    /// one priced at zero, which no return can be relative to).
     pub fn of_prices(bid: Option<Price>, ask: Option<Price>) -> Option<MidSum> {
-        Some(MidSum(u128::from(bid?.0) + u128::from(ask?.0)))
+        Some(MidSum(u128::from(bid?.0) + u128::from(ask?.0))).filter(|m| m.0 > 0)
     }
 
     /// [`MidSum::of_prices`] of a book's best levels.
@@ -223,5 +224,44 @@ fn record(alerts: &mut [Vec<Sample>], baseline: &mut [Vec<f64>], at: (PairId, us
                 v.push(bps);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn mid(bid: u64, ask: u64) -> Option<MidSum> {
+        MidSum::of_prices(Some(Price(bid * 100_000_000)), Some(Price(ask * 100_000_000)))
+    }
+
+    #[test]
+    fn forward_returns_are_exact_fractions_rounded_once_and_signed() {
+        // mid 100.5 → 101: 0.5 / 100.5 × 10⁴ = 10⁴ / 201, one correctly rounded division.
+        let (start, end) = (mid(100, 101).unwrap(), mid(100, 102).unwrap());
+        assert_eq!(forward_bps(start, end, 1), 1e4 / 201.0);
+        assert_eq!(forward_bps(start, end, -1), -1e4 / 201.0);
+        assert_eq!(forward_bps(end, start, -1), 1e4 / 202.0);
+        assert_eq!(forward_bps(start, start, -1), 0.0);
+        assert_eq!(MidSum::of_prices(Some(Price(1)), None), None);
+        assert_eq!(MidSum::of_prices(Some(Price(0)), Some(Price(0))), None);
+    }
+
+    #[test]
+    fn an_outcome_resolves_on_the_first_update_past_its_deadline_with_the_last_mid_at_or_before_it() {
+        let h = [Horizon { ns: SEC }];
+        let mut o = Outcomes::new(&h, 1, 1);
+        let p = PairId(0);
+        o.on_update(p, UnixNanos(0), mid(100, 101));
+        o.on_alert(p, UnixNanos(0), 0, mid(100, 101).unwrap(), 1);
+        o.on_update(p, UnixNanos(SEC), mid(100, 102)); // exactly t + h: counts
+        assert!(o.alert_samples(0, 0).is_empty(), "not resolved before a later update");
+        o.on_update(p, UnixNanos(SEC + 1), mid(100, 103));
+        assert_eq!(o.alert_samples(0, 0), &[Sample { start_ns: 0, bps: 1e4 / 201.0 }]);
+        o.finish();
+        // The baseline from 0 resolved; those from 1 s and 1 s + 1 ns run past the end.
+        assert_eq!((o.baseline_samples(0, 0).len(), o.baseline_past_end(0, 0)), (1, 2));
     }
 }

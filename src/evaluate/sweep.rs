@@ -88,7 +88,8 @@ fn numbers(s: &str) -> Result<Vec<f64>, String> {
             }
             let decimals = [from, to, step].iter().map(|t| t.trim().split_once('.').map_or(0, |(_, f)| f.len())).max();
             let decimals = decimals.unwrap_or(0).min(12);
-            let count = ((b - a) / d + 1e-9).floor() + 1.0;
+            // A hair of tolerance: (0.6 − 0.1) / 0.05 is 9.999… in binary.
+            let count = ((b - a) / d + 1e-6).floor() + 1.0;
             if count > MAX_VARIANTS as f64 {
                 return Err(format!("the range has more than {MAX_VARIANTS} values"));
             }

@@ -341,3 +341,27 @@ fn usage_errors_exit_2_before_reading_and_name_the_argument() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.txt.gz: cannot open"));
 }
+
+/// The text between `start` (included) and the next `end` after it.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text.find(start).unwrap_or_else(|| panic!("README has no {start:?}"));
+    let len = text[from..].find(end).unwrap();
+    &text[from..from + len]
+}
+
+#[test]
+fn the_readme_worked_example_is_what_the_command_prints() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let section = between(&readme, "## Is the signal any good?", "\n## ");
+    let toml = between(section, "pairs = [", "TOML\n");
+    let table = between(section, "== evaluate: 2 file(s)", "```");
+    let dir = scratch("readme");
+    let c = dir.join("eval.toml");
+    std::fs::write(&c, toml).unwrap();
+    let out = run(&c, &["--horizons", "1s,30s"], &[Path::new(BTC10), Path::new(ETH10)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    // The README leaves out the closing legend line, which its text explains.
+    let printed: Vec<&str> = printed.lines().filter(|l| !l.starts_with("excluded: alerts whose")).collect();
+    assert_eq!(printed.join("\n").trim_end(), table.trim_end());
+}

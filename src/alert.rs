@@ -47,6 +47,9 @@ pub struct MetricUpdate {
     pub recv: UnixNanos,
     pub pair: PairId,
     pub imbalance: Imbalance,
+    /// The book's touch, for the dashboard's best bid/ask and spread.
+    pub best_bid: Option<Price>,
+    pub best_ask: Option<Price>,
 }
 
 /// Where the engine puts what it produces for one frame. Implementations on

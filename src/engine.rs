@@ -61,6 +61,16 @@ pub trait StageClock {
     fn decided(&mut self) {}
 }
 
+/// Whether a pair's snapshots are deduplicated by `lastUpdateId`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Overlap {
+    Off,
+    /// Two connections deliver the pair.
+    Live,
+    /// The overlap ended; nothing newer than the book has arrived since.
+    Ending,
+}
+
 /// No measurement.
 pub struct NoClock;
 
@@ -158,9 +168,10 @@ pub struct Engine<H: ActionHook = NoAction> {
     needs: [bool; MetricKind::COUNT],
     /// OFI history per pair (empty unless a trigger watches `ofi`).
     ofi: Vec<OfiWindow>,
-    /// Pairs currently delivered by two connections; their frames are
+    /// Pairs delivered by two connections, or whose overlap ended but whose
+    /// remaining connection has not yet sent anything newer; their frames are
     /// deduplicated by `lastUpdateId`.
-    overlap: Vec<bool>,
+    overlap: Vec<Overlap>,
     /// Whether the pair has an evaluated book yet.
     has_book: Vec<bool>,
     /// Triggers that fired on the current update, in config order; capacity
@@ -215,7 +226,7 @@ impl<H: ActionHook> Engine<H> {
                 alerts: vec![0; pairs * triggers],
                 ..EngineCounters::default()
             },
-            overlap: vec![false; pairs],
+            overlap: vec![Overlap::Off; pairs],
             has_book: vec![false; pairs],
             fired: Vec::with_capacity(triggers),
             next_seq: 1,
@@ -286,12 +297,17 @@ impl<H: ActionHook> Engine<H> {
         let Some(book) = self.slots.get(self.scratch) else {
             return FrameOutcome::Rejected(ParseError::NoStream);
         };
-        if self.overlap.get(pair.index()).copied().unwrap_or(false)
+        if let Some(overlap) = self.overlap.get_mut(pair.index())
+            && *overlap != Overlap::Off
             && self.has_book.get(pair.index()).copied().unwrap_or(false)
             && let Some(cur) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i))
-            && book.last_update_id <= cur.last_update_id
         {
-            return FrameOutcome::Duplicate(pair);
+            if book.last_update_id <= cur.last_update_id {
+                return FrameOutcome::Duplicate(pair);
+            }
+            if *overlap == Overlap::Ending {
+                *overlap = Overlap::Off;
+            }
         }
         match book.shape() {
             BookShape::Valid => {}
@@ -318,7 +334,8 @@ impl<H: ActionHook> Engine<H> {
         }
         let had_book = self.has_book.get_mut(pair.index()).map(|h| std::mem::replace(h, true)).unwrap_or(false);
         if sink.wants_metrics() {
-            sink.metric(&MetricUpdate { recv, pair, imbalance: imb });
+            let (best_bid, best_ask) = self.book(pair).map_or((None, None), Book::best_prices);
+            sink.metric(&MetricUpdate { recv, pair, imbalance: imb, best_bid, best_ask });
         }
         let readings = self.readings(pair, imb.ratio, weighted, had_book);
         let total_volume = imb.bid.raw + imb.ask.raw;
@@ -431,11 +448,18 @@ impl<H: ActionHook> Engine<H> {
     /// Marks `pairs` as delivered by two connections at once (or no longer).
     /// While set, a pair's snapshots that are not newer than its book are
     /// skipped as [`FrameOutcome::Duplicate`], so a make-before-break
-    /// reconnection neither loses nor double-counts a frame.
+    /// reconnection neither loses nor double-counts a frame. Clearing it
+    /// keeps deduplicating until the remaining connection sends a newer
+    /// snapshot: when the old connection was ahead, frames it already
+    /// delivered may still be in flight on the new one.
     pub fn set_overlap(&mut self, pairs: &[PairId], on: bool) {
         for p in pairs {
             if let Some(o) = self.overlap.get_mut(p.index()) {
-                *o = on;
+                *o = match (on, *o) {
+                    (true, _) => Overlap::Live,
+                    (false, Overlap::Off) => Overlap::Off,
+                    (false, _) => Overlap::Ending,
+                };
             }
         }
     }
@@ -619,8 +643,13 @@ mod tests {
         assert_eq!(alerts.iter().map(|a| a.last_update_id).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(e.counters().duplicates, 2);
         e.set_overlap(&[PairId(0)], false);
-        // Without overlap a restarted sequence is accepted (e.g. a looped recording).
-        assert_eq!(feed(&mut e, &[(4, f(1))]).len(), 1);
+        // The old connection was ahead: what it delivered may still arrive on
+        // the new one, until the new one sends something newer.
+        let alerts = feed(&mut e, &[(4, f(2)), (4, f(3)), (5, f(4))]);
+        assert_eq!(alerts.iter().map(|a| a.last_update_id).collect::<Vec<_>>(), vec![4]);
+        assert_eq!(e.counters().duplicates, 4);
+        // Then a restarted sequence is accepted (e.g. a looped recording).
+        assert_eq!(feed(&mut e, &[(6, f(1))]).len(), 1);
     }
 
     #[derive(Default)]

@@ -7,6 +7,7 @@
 
 pub mod affinity;
 pub mod alert;
+pub mod append_file;
 pub mod book;
 pub mod chart;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod handoff;
 pub mod logging;
 pub mod metrics;
 pub mod metrics_http;
+pub mod plot;
 pub mod recorder;
 pub mod recording;
 pub mod replay;
@@ -31,3 +33,4 @@ pub mod sinks;
 pub mod stats;
 pub mod triggers;
 pub mod units;
+pub mod watch;

@@ -17,13 +17,14 @@ use crate::feed::{FeedConfig, FeedCounters, FeedError, HotLoop, StopHandle};
 use crate::handoff::{self, HandOff, HandOffCounters};
 use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
 use crate::recorder::{self, RecordConfig, RecordError, RecordReport};
-use crate::sinks::journal::{Journal, JournalError, JournalSink};
+use crate::sinks::journal::{BACKLOG_LINES, Journal, JournalError, JournalSink};
 use crate::sinks::log::LogSink;
-use crate::sinks::telegram::{self, TelegramDelivery, TelegramSink};
+use crate::sinks::telegram::{self, OutcomeObserver, TelegramDelivery, TelegramSink};
 use crate::sinks::{Catalog, Sink};
 use crate::stats::report::StatsReport;
 use crate::stats::{self, PairGauges};
 use crate::units::UnixNanos;
+use crate::watch::hub::{WatchHub, WatchSink};
 
 /// Alerts that may wait on the hot side while the channel is full.
 const OVERFLOW_RING: usize = 4096;
@@ -64,6 +65,9 @@ pub struct RunOptions {
     pub hdr_log: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (overrides the config).
     pub metrics_listen: Option<String>,
+    /// Collect the dashboard's state even without the metrics endpoint
+    /// (`run --tui`); with the endpoint it is always collected, for `/state`.
+    pub dashboard: bool,
 }
 
 /// What the hot thread did.
@@ -100,6 +104,7 @@ pub struct Runner {
     recorder: Option<JoinHandle<RecordReport>>,
     metrics_addr: Option<std::net::SocketAddr>,
     gauges: Arc<PairGauges>,
+    dashboard: Option<Arc<WatchHub>>,
 }
 
 /// How often [`Runner::wait`] looks for a cold thread that ended early.
@@ -138,12 +143,14 @@ impl Runner {
     pub fn start(config: &Config, options: RunOptions) -> Result<Runner, RunError> {
         install_panic_hook();
         let tls = tls::client_config(config.binance.ca_file.as_deref())?;
-        let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?));
+        let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?.with_backlog(BACKLOG_LINES)));
         let catalog = Arc::new(Catalog::from_config(config));
         let gauges = PairGauges::new(config.pairs.len());
         // Journal first: an alert is on disk before any network attempt.
         let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JournalSink::new(Arc::clone(&journal))), Box::new(LogSink)];
         let mut telegram_counts: Option<TelegramCounts> = None;
+        // The dashboard's collector, once made: Telegram outcomes go to it.
+        let dashboard_slot: Arc<std::sync::OnceLock<Arc<WatchHub>>> = Arc::default();
         let mut deliveries = None;
         if config.telegram.enabled {
             let (events_tx, events_rx) = crossbeam_channel::bounded(4096);
@@ -155,6 +162,12 @@ impl Runner {
             )
             .map_err(RunError::Thread)?;
             let counters = handle.counters();
+            let slot = Arc::clone(&dashboard_slot);
+            handle.observe_outcomes(OutcomeObserver(Arc::new(move |id, status| {
+                if let Some(hub) = slot.get() {
+                    hub.delivery(id, status);
+                }
+            })));
             telegram_counts = Some(Arc::new(move || {
                 vec![
                     ("sent", counters.sent.load(Ordering::Relaxed)),
@@ -170,7 +183,14 @@ impl Runner {
             check_bot_token(config.telegram.clone());
         }
         let mut metrics_addr = None;
-        if let Some(listen) = options.metrics_listen.as_ref().or(config.metrics_http.as_ref()) {
+        let listen = options.metrics_listen.as_ref().or(config.metrics_http.as_ref());
+        let dashboard = (options.dashboard || listen.is_some())
+            .then(|| WatchHub::new(config, Arc::clone(&gauges), telegram_counts.clone()));
+        if let Some(hub) = &dashboard {
+            sinks.push(Box::new(WatchSink(Arc::clone(hub))));
+            let _ = dashboard_slot.set(Arc::clone(hub));
+        }
+        if let Some(listen) = listen {
             let http = MetricsHttp::start(
                 listen,
                 config.pairs.clone(),
@@ -178,6 +198,9 @@ impl Runner {
                 Arc::clone(&gauges),
                 telegram_counts,
             )?;
+            if let Some(hub) = &dashboard {
+                http.serve_dashboard(Arc::clone(hub));
+            }
             metrics_addr = Some(http.addr());
             sinks.push(Box::new(http));
         }
@@ -262,7 +285,7 @@ impl Runner {
                 HotReport { engine: engine.counters().clone(), handoff: hand_off.counters(), feed }
             })
             .map_err(RunError::Thread)?;
-        Ok(Runner { stop, hot, cold, recorder, metrics_addr, gauges })
+        Ok(Runner { stop, hot, cold, recorder, metrics_addr, gauges, dashboard })
     }
 
     /// Where the metrics endpoint listens, when enabled.
@@ -270,9 +293,19 @@ impl Runner {
         self.metrics_addr
     }
 
+    /// The dashboard's collector, when the run keeps one.
+    pub fn dashboard(&self) -> Option<&Arc<WatchHub>> {
+        self.dashboard.as_ref()
+    }
+
     /// The hot thread's live per-pair gauges.
     pub fn gauges(&self) -> &Arc<PairGauges> {
         &self.gauges
+    }
+
+    /// Whether the hot thread has ended (a signal, a stop, a panic).
+    pub fn is_finished(&self) -> bool {
+        self.hot.is_finished()
     }
 
     /// A handle that stops the run from any thread.

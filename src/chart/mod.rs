@@ -1,22 +1,14 @@
 //! Line charts for reports (`evaluate --plot`): PNG or SVG by the file's
 //! extension, drawn with `plotters`.
 //!
-//! PNG text is rasterised from an embedded font — a subset of DejaVu Sans
-//! (ASCII and a few signs, about 10 KB; license in `LICENSE-DejaVu.txt`
-//! beside it) — so a chart looks the same on a headless server without
-//! fonts as on a desktop. SVG text is laid out with the same font and names
-//! the `sans-serif` family; the viewer renders it.
-
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+//! PNG text is rasterised from the font embedded for `plot` (a DejaVu Sans
+//! subset, [`crate::plot`]), so a chart looks the same on a headless server
+//! without fonts as on a desktop. SVG text is laid out with the same font and
+//! names the `sans-serif` family; the viewer renders it.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
-
-/// DejaVu Sans, subset with `pyftsubset DejaVuSans.ttf
-/// --unicodes=U+0020-007E,U+00D7,U+2212,U+2264,U+2265,U+00B1` (Debian fonts-dejavu-core 2.37).
-static FONT: &[u8] = include_bytes!("DejaVuSans-subset.ttf");
+use std::path::{Path, PathBuf};
 
 /// Pixels of a PNG chart; SVG uses the same user units.
 const SIZE: (u32, u32) = (1000, 760);
@@ -79,10 +71,7 @@ pub fn draw(chart: &Chart, path: &Path) -> Result<(), ChartError> {
     let draw_error = |e: &dyn std::fmt::Display| ChartError::Draw { path: path.to_path_buf(), message: e.to_string() };
     let format = Format::of(path)?;
     // Both backends lay text out with the font; only PNG rasterises it.
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    if !*REGISTERED.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()) {
-        return Err(ChartError::Font);
-    }
+    crate::plot::register_font().map_err(|_| ChartError::Font)?;
     match format {
         Format::Png => {
             let root = BitMapBackend::new(path, SIZE).into_drawing_area();

@@ -5,9 +5,10 @@
 //! same [`validate_trigger`], so all three forms obey the same rules and
 //! report problems under the key the user actually wrote.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::Problems;
+use super::pairs::{PairIndex, repeats};
 use super::raw::{RawConfig, RawTrigger, RawTriggerOverride};
 use crate::exchange::binance::PairId;
 use crate::metrics::{Decimal, MetricKind};
@@ -101,7 +102,7 @@ pub(super) fn directions(raw: &RawConfig, specs: &[TriggerSpec]) -> Vec<Option<D
 
 /// All triggers of the config: `[[triggers]]`, then the shorthand's, with
 /// per-pair overrides split off as pair-specific copies.
-pub(super) fn validate_all(raw: &RawConfig, pairs: &[String], p: &mut Problems<'_>) -> Vec<TriggerSpec> {
+pub(super) fn validate_all(raw: &RawConfig, pairs: &PairIndex, p: &mut Problems<'_>) -> Vec<TriggerSpec> {
     let mut written: Vec<(String, RawTrigger)> =
         raw.triggers.iter().enumerate().map(|(i, t)| (format!("triggers[{i}]"), t.clone())).collect();
     written.extend(shorthand(raw, p));
@@ -110,11 +111,12 @@ pub(super) fn validate_all(raw: &RawConfig, pairs: &[String], p: &mut Problems<'
     }
     let before = p.0.len();
     let mut specs = Vec::with_capacity(written.len());
-    for (i, (key, t)) in written.iter().enumerate() {
-        if let Some((other, _)) = written.iter().take(i).find(|(_, o)| o.name == t.name) {
+    let repeated = repeats(written.iter().map(|(_, t)| t.name.as_str()));
+    for ((key, t), repeat) in written.iter().zip(repeated) {
+        if let Some(first) = repeat {
             p.add(
                 format_args!("{key}.name"),
-                format_args!("{:?} is also the name of {other}; trigger names must be unique", t.name),
+                format_args!("{:?} is also the name of {}; trigger names must be unique", t.name, written[first].0),
             );
         }
         specs.push((t, validate_trigger(key, t, pairs, raw.metrics.volume_mode, p)));
@@ -169,16 +171,17 @@ fn shorthand(raw: &RawConfig, p: &mut Problems<'_>) -> Vec<(String, RawTrigger)>
 /// after the original, which stops watching the pair.
 fn apply_overrides(
     raw: &RawConfig,
-    pairs: &[String],
+    pairs: &PairIndex,
     specs: Vec<(&RawTrigger, TriggerSpec)>,
     p: &mut Problems<'_>,
 ) -> Vec<TriggerSpec> {
     // (trigger name, pair) → (key, override)
     let mut wanted: BTreeMap<(String, String), (String, RawTriggerOverride)> = BTreeMap::new();
+    let names: HashSet<&str> = specs.iter().map(|(_, s)| s.name.as_str()).collect();
     for (pair_key, o) in &raw.pair_overrides {
         let pair = pair_key.trim().to_ascii_uppercase();
         let base = format!("pair_overrides.{pair_key}");
-        if !pairs.contains(&pair) {
+        if pairs.get(&pair).is_none() {
             p.add(
                 &base,
                 format_args!("names {pair_key:?}, which is not in `pairs`; add it there or remove this table"),
@@ -197,7 +200,7 @@ fn apply_overrides(
         }
         for (name, ov) in &o.triggers {
             let key = format!("{base}.triggers.{name}");
-            if !specs.iter().any(|(_, s)| s.name == *name) {
+            if !names.contains(name.as_str()) {
                 let known: Vec<&str> = specs.iter().map(|(_, s)| s.name.as_str()).collect();
                 p.add(&key, format_args!("names no trigger; the triggers are: {}", known.join(", ")));
                 continue;
@@ -208,12 +211,13 @@ fn apply_overrides(
     let mut out = Vec::with_capacity(specs.len() + wanted.len());
     for (raw_t, mut spec) in specs {
         let mut copies = Vec::new();
-        for ((name, pair), (key, ov)) in &wanted {
-            if *name != spec.name {
-                continue;
-            }
-            let Some(id) = pairs.iter().position(|q| q == pair).map(|k| PairId(k as u16)) else { continue };
-            if !spec.applies_to(id) {
+        // The overridden pairs leave the original in one pass at the end.
+        let mut moved: HashSet<PairId> = HashSet::new();
+        let watched: Option<HashSet<PairId>> = spec.pairs.as_ref().map(|list| list.iter().copied().collect());
+        let this_trigger = (spec.name.clone(), String::new())..;
+        for ((name, pair), (key, ov)) in wanted.range(this_trigger).take_while(|((name, _), _)| *name == spec.name) {
+            let Some(id) = pairs.get(pair) else { continue };
+            if watched.as_ref().is_some_and(|w| !w.contains(&id)) {
                 p.add(
                     key,
                     format_args!(
@@ -223,9 +227,7 @@ fn apply_overrides(
                 continue;
             }
             // The original stops watching the pair...
-            let all: Vec<PairId> =
-                spec.pairs.clone().unwrap_or_else(|| (0..pairs.len()).map(|k| PairId(k as u16)).collect());
-            spec.pairs = Some(all.into_iter().filter(|&q| q != id).collect());
+            moved.insert(id);
             if ov.enabled == Some(false) {
                 continue;
             }
@@ -249,6 +251,11 @@ fn apply_overrides(
             merged.max_spread_bps = ov.max_spread_bps.or(merged.max_spread_bps);
             copies.push(validate_trigger(key, &merged, pairs, raw.metrics.volume_mode, p));
         }
+        if !moved.is_empty() {
+            let all: Vec<PairId> =
+                spec.pairs.take().unwrap_or_else(|| (0..pairs.symbols().len()).map(|k| PairId(k as u16)).collect());
+            spec.pairs = Some(all.into_iter().filter(|q| !moved.contains(q)).collect());
+        }
         out.push(spec);
         out.extend(copies);
     }
@@ -259,7 +266,7 @@ fn apply_overrides(
 pub(super) fn validate_trigger(
     key: &str,
     t: &RawTrigger,
-    pairs: &[String],
+    pairs: &PairIndex,
     mode: VolumeMode,
     p: &mut Problems<'_>,
 ) -> TriggerSpec {
@@ -290,8 +297,7 @@ pub(super) fn validate_trigger(
         list.iter()
             .enumerate()
             .filter_map(|(j, s)| {
-                let upper = s.trim().to_ascii_uppercase();
-                let id = pairs.iter().position(|q| *q == upper).map(|k| PairId(k as u16));
+                let id = pairs.get(s);
                 if id.is_none() {
                     p.add(
                         format_args!("{key}.pairs[{j}]"),
@@ -483,13 +489,13 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_direction_is_rejected_with_its_line_and_the_choices() {
+    fn an_unknown_direction_names_the_key_and_the_choices() {
         let e = Config::from_toml(
             Path::new("test.toml"),
             "[[triggers]]\nname='a'\nop='>'\nvalue=0.1\ndirection='sideways'\n",
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("test.toml:5:") && e.contains("unknown variant `sideways`, expected `up` or `down`"), "{e}");
+        assert!(e.contains("test.toml:5: `triggers[0].direction` is \"sideways\"; expected up or down"), "{e}");
     }
 }

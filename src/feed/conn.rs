@@ -70,7 +70,7 @@ pub enum ConnError {
     Tls(String),
     /// `retry_after` is what the server asked for, saturated but not yet
     /// capped (the caller caps it at [`retry_after::MAX_RETRY_AFTER`]).
-    #[error("WebSocket upgrade refused with HTTP {status}{}", retry_after.map(|d| format!(" (Retry-After {} s)", d.as_secs())).unwrap_or_default())]
+    #[error("WebSocket upgrade refused with HTTP {status}{}{}", retry_after.map(|d| format!(" (Retry-After {} s)", d.as_secs())).unwrap_or_default(), http_hint(*status))]
     Http { status: u16, retry_after: Option<Duration> },
     #[error("WebSocket handshake failed: {0}")]
     Handshake(String),
@@ -82,6 +82,19 @@ pub enum ConnError {
     Protocol(String),
     #[error("no data frame for {} ms (stale feed)", .0.as_millis())]
     Stale(Duration),
+}
+
+/// What to fix for a refused upgrade, where the status says it: a 404 is
+/// almost always `binance.ws_url` without the combined-stream path.
+fn http_hint(status: u16) -> &'static str {
+    match status {
+        404 => {
+            ": the combined-stream path is /stream; binance.ws_url must end in /stream \
+             (wss://stream.binance.com:9443/stream)"
+        }
+        400 => ": the server rejected the stream list in the URL (check pairs and binance.depth/update_ms)",
+        _ => "",
+    }
 }
 
 impl ConnError {

@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use hdrhistogram::Histogram;
 
+use crate::alert::MetricUpdate;
 use crate::engine::EngineCounters;
 use crate::feed::FeedCounters;
 use crate::handoff::HandOffCounters;
+use crate::units::Price;
 
 /// A latency stage. `Hot` stages are measured on the hot thread, the others
 /// on the cold side.
@@ -244,6 +246,13 @@ pub struct PairGauges {
     pub last_frame_ns: Vec<AtomicU64>,
     /// Bits of each pair's last `imbalance_ratio` (NaN = none yet).
     pub ratio_bits: Vec<AtomicU64>,
+    /// Bits of each pair's last bid and ask volume mantissas as `f64` (the
+    /// unit is the volume mode's; NaN = none yet), for the dashboard.
+    pub bid_raw_bits: Vec<AtomicU64>,
+    pub ask_raw_bits: Vec<AtomicU64>,
+    /// Each pair's last best bid and ask mantissa (scale 1e8; 0 = none).
+    pub best_bid: Vec<AtomicU64>,
+    pub best_ask: Vec<AtomicU64>,
     /// Open feed connections.
     pub connections_open: AtomicU32,
     /// Why each pair's feed is down and when it is tried again (empty while
@@ -256,6 +265,10 @@ impl PairGauges {
         Arc::new(PairGauges {
             last_frame_ns: (0..pairs).map(|_| AtomicU64::new(0)).collect(),
             ratio_bits: (0..pairs).map(|_| AtomicU64::new(f64::NAN.to_bits())).collect(),
+            bid_raw_bits: (0..pairs).map(|_| AtomicU64::new(f64::NAN.to_bits())).collect(),
+            ask_raw_bits: (0..pairs).map(|_| AtomicU64::new(f64::NAN.to_bits())).collect(),
+            best_bid: (0..pairs).map(|_| AtomicU64::new(0)).collect(),
+            best_ask: (0..pairs).map(|_| AtomicU64::new(0)).collect(),
             connections_open: AtomicU32::new(0),
             feed_down: (0..pairs).map(|_| TextCell::new()).collect(),
         })
@@ -273,6 +286,39 @@ impl PairGauges {
         if let Some(a) = self.ratio_bits.get(pair) {
             a.store(value.to_bits(), Ordering::Relaxed);
         }
+    }
+
+    /// Keeps a pair's volumes and touch from an evaluated update. The
+    /// fields are stored one by one: a reader may see one from the update
+    /// before, which a dashboard tolerates; no lock is taken.
+    #[inline]
+    pub fn book(&self, update: &MetricUpdate) {
+        let i = update.pair.index();
+        let store = |cells: &[AtomicU64], v: u64| {
+            if let Some(a) = cells.get(i) {
+                a.store(v, Ordering::Relaxed);
+            }
+        };
+        store(&self.bid_raw_bits, (update.imbalance.bid.raw as f64).to_bits());
+        store(&self.ask_raw_bits, (update.imbalance.ask.raw as f64).to_bits());
+        store(&self.best_bid, update.best_bid.map_or(0, |p| p.0));
+        store(&self.best_ask, update.best_ask.map_or(0, |p| p.0));
+    }
+
+    /// A pair's last bid and ask volume mantissas (lossy), if any.
+    pub fn last_volumes(&self, pair: usize) -> Option<(f64, f64)> {
+        let load = |cells: &[AtomicU64]| cells.get(pair).map(|a| f64::from_bits(a.load(Ordering::Relaxed)));
+        match (load(&self.bid_raw_bits), load(&self.ask_raw_bits)) {
+            (Some(b), Some(a)) if !b.is_nan() && !a.is_nan() => Some((b, a)),
+            _ => None,
+        }
+    }
+
+    /// A pair's last best bid and ask, each if present.
+    pub fn last_touch(&self, pair: usize) -> (Option<Price>, Option<Price>) {
+        let load =
+            |cells: &[AtomicU64]| cells.get(pair).map(|a| a.load(Ordering::Relaxed)).filter(|&p| p != 0).map(Price);
+        (load(&self.best_bid), load(&self.best_ask))
     }
 
     /// Last frame time of a pair, if any.

@@ -188,8 +188,16 @@ impl StreamTable {
 /// `{ws_url}?streams=a/b/c`: the combined-stream URL for the given pairs.
 /// `ws_url` is the `/stream` endpoint (e.g. `wss://stream.binance.com:9443/stream`).
 pub fn combined_stream_url(ws_url: &str, table: &StreamTable, pairs: &[PairId]) -> String {
-    let mut url = String::with_capacity(ws_url.len() + 10 + pairs.len() * 24);
+    let mut url = String::with_capacity(ws_url.len() + 11 + pairs.len() * 24);
     url.push_str(ws_url);
+    // Without a path (`wss://host:9443`) the request target would start
+    // with `?`, which no HTTP server parses: give it `/`, so the server can
+    // answer (404, with the path to use) instead of dropping the connection.
+    let authority = ws_url.find("://").map_or(0, |i| i + 3);
+    let end = ws_url.get(authority..).and_then(|rest| rest.find(['/', '?'])).map_or(ws_url.len(), |i| authority + i);
+    if !ws_url.get(end..).is_some_and(|rest| rest.starts_with('/')) {
+        url.insert(end, '/');
+    }
     url.push(if ws_url.contains('?') { '&' } else { '?' });
     url.push_str("streams=");
     for (i, &p) in pairs.iter().enumerate() {
@@ -225,6 +233,19 @@ mod tests {
         assert_eq!(t.lookup(b"DOTUSDT@depth10@100ms"), None);
         assert_eq!(t.lookup(b"btcusdt@bookTicker"), None);
         assert_eq!(t.symbol(PairId(2)), "SOLUSDT");
+    }
+
+    #[test]
+    fn a_url_without_a_path_gets_a_slash_before_the_streams() {
+        let t = StreamTable::new(&["BTCUSDT".into()], StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 });
+        let pairs: Vec<PairId> = t.pairs().collect();
+        let url = |base: &str| combined_stream_url(base, &t, &pairs);
+        assert_eq!(
+            url("wss://stream.binance.com:9443"),
+            "wss://stream.binance.com:9443/?streams=btcusdt@depth10@100ms"
+        );
+        assert_eq!(url("ws://h:1?x=1"), "ws://h:1/?x=1&streams=btcusdt@depth10@100ms");
+        assert_eq!(url("ws://h:1/stream"), "ws://h:1/stream?streams=btcusdt@depth10@100ms");
     }
 
     #[test]

@@ -37,7 +37,9 @@ pub use config::{
     BotToken, ChatId, ConfigProblem, DEFAULT_API_BASE, ENV_BOT_TOKEN, ENV_CHAT_ID, ParseMode, RawChatId, RawSecret,
     RawTelegram, TelegramConfig, validate,
 };
-pub use sink::{DeliveryEvent, DeliverySummary, TelegramCounters, TelegramDelivery, TelegramHandle, TelegramSink};
+pub use sink::{
+    DeliveryEvent, DeliverySummary, OutcomeObserver, TelegramCounters, TelegramDelivery, TelegramHandle, TelegramSink,
+};
 
 use client::Client;
 

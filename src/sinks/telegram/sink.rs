@@ -73,6 +73,7 @@ impl TelegramSink {
             journal,
             counters: Arc::clone(&counters),
             max_pending: config.max_pending,
+            outcomes: std::sync::OnceLock::new(),
         });
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
@@ -142,6 +143,12 @@ impl TelegramHandle {
     /// after panics it could not recover from.
     pub fn is_running(&self) -> bool {
         !self.thread.is_finished()
+    }
+
+    /// Tells `observer` of every delivery outcome from now on (the first
+    /// observer set stays).
+    pub fn observe_outcomes(&self, observer: OutcomeObserver) {
+        let _ = self.shared.outcomes.set(observer);
     }
 
     /// Live counters, e.g. for the Prometheus endpoint.
@@ -319,6 +326,21 @@ pub(crate) struct Inbox {
     pub closing: Option<Instant>,
 }
 
+/// Called with (alert id, outcome) for every (alert, chat) outcome the
+/// sink journals: `sent`, `sent_unconfirmed`, `failed`, `dropped`. The
+/// dashboard uses it to show each recent alert's delivery.
+#[derive(Clone)]
+pub struct OutcomeObserver(pub Arc<OutcomeFn>);
+
+/// What an [`OutcomeObserver`] calls: (alert id, outcome).
+pub type OutcomeFn = dyn Fn(&str, &'static str) + Send + Sync;
+
+impl std::fmt::Debug for OutcomeObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutcomeObserver")
+    }
+}
+
 /// State shared by the handle and the thread.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -326,6 +348,8 @@ pub(crate) struct Shared {
     pub journal: Arc<Mutex<Journal>>,
     pub counters: Arc<TelegramCounters>,
     pub max_pending: usize,
+    /// Told of every outcome, once set ([`TelegramHandle::observe_outcomes`]).
+    pub outcomes: std::sync::OnceLock<OutcomeObserver>,
 }
 
 impl Shared {
@@ -339,6 +363,9 @@ impl Shared {
             Status::Dropped => &self.counters.dropped,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(observer) = self.outcomes.get() {
+            (observer.0)(alert_id, status.as_str());
+        }
         let line = delivery_line(alert_id, chat, status, attempts, error);
         if let Err(e) = lock(&self.journal).append(&line) {
             log::error!("could not journal a Telegram delivery: {e}; the line was {line}");

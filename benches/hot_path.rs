@@ -24,8 +24,8 @@ use imbalance_monitor::alert::{Alert, EngineSink};
 use imbalance_monitor::book::Book;
 use imbalance_monitor::cold::IdleBackoff;
 use imbalance_monitor::engine::Engine;
-use imbalance_monitor::exchange::binance::parse_message;
 use imbalance_monitor::handoff::{self, ColdMsg, HandOff};
+use imbalance_monitor::venue::binance_spot::parse_message;
 
 const TOP_N: usize = 10;
 const THRESHOLD: f64 = common::THRESHOLD;

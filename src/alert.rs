@@ -6,8 +6,9 @@
 //! trigger) travel as indices and are looked up on the cold side.
 
 use crate::book::Book;
-use crate::exchange::binance::PairId;
-use crate::metrics::{Fraction, Imbalance};
+use crate::exact::Fraction;
+use crate::metrics::Imbalance;
+use crate::pairs::PairId;
 use crate::triggers::TriggerId;
 use crate::units::{Price, UnixNanos, Volume};
 

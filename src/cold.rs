@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::handoff::ColdMsg;
-use crate::sinks::telegram::DeliveryEvent;
-use crate::sinks::{AlertEvent, Catalog, Sink};
+use crate::sinks::{AlertEvent, Catalog, Delivery, Sink};
 use crate::stats::report::StatsReport;
 use crate::stats::{Stage, StatsReceiver, nanos};
 
@@ -103,7 +102,7 @@ pub struct ColdConfig {
     pub stats: Option<(StatsReceiver, StatsReport)>,
     /// Telegram request outcomes, for the `telegram` and
     /// `decision_to_delivered` latencies.
-    pub deliveries: Option<Receiver<DeliveryEvent>>,
+    pub deliveries: Option<Receiver<Delivery>>,
 }
 
 /// Starts the cold thread.
@@ -196,7 +195,7 @@ fn handle(
 }
 
 /// Telegram round trips and decision → delivered latencies.
-fn record_deliveries(deliveries: &Receiver<DeliveryEvent>, report: &mut StatsReport) {
+fn record_deliveries(deliveries: &Receiver<Delivery>, report: &mut StatsReport) {
     for d in deliveries.try_iter() {
         report.record(Stage::Telegram, nanos(d.round_trip));
         for decided in d.decided {

@@ -16,7 +16,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::alert::{Alert, EngineSink, MetricUpdate};
-use crate::stats::PairGauges;
+use crate::gauges::PairGauges;
 
 /// What crosses from the hot thread to the cold thread.
 ///
@@ -182,7 +182,7 @@ impl HotSink for HandOff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::PairId;
+    use crate::pairs::PairId;
     use crate::triggers::TriggerId;
     use crate::units::{UnixNanos, Volume};
 
@@ -192,8 +192,8 @@ mod tests {
             recv: UnixNanos(seq),
             pair: PairId(0),
             trigger: TriggerId(0),
-            value: crate::metrics::Fraction { negative: false, mag: 1, den: 2 },
-            extra_values: [crate::metrics::Fraction::default(); 3],
+            value: crate::exact::Fraction { negative: false, mag: 1, den: 2 },
+            extra_values: [crate::exact::Fraction::default(); 3],
             bid_volume: Volume::default(),
             ask_volume: Volume::default(),
             best_bid: None,

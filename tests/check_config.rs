@@ -182,6 +182,13 @@ fn ws_urls_the_feed_would_mishandle_are_config_errors_and_passwords_are_never_sh
             assert!(!all.contains("hunter2"), "{command} showed the password:\n{all}");
         }
     }
+    assert_rejected(
+        &dir,
+        "[telegram]\napi_base = \"https://bot:hunter2secret@api.telegram.org\"\n",
+        "config.toml:2: `telegram.api_base` is \"https://<redacted>@api.telegram.org\"; it holds a user name or password",
+    );
+    let out = run_in(&dir, "check-config", "[telegram]\napi_base = \"https://bot:hunter2secret@api.telegram.org\"\n");
+    assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
     // The URL run builds, streams appended, is checked too: a query that
     // leaves no room for them.
     let long = format!("ws://127.0.0.1:9443/stream?pad={}", "a".repeat(65_450));
@@ -233,4 +240,19 @@ fn a_list_of_sixty_thousand_pairs_is_checked_and_every_duplicate_found_on_its_li
         "{}",
         err.lines().last().unwrap()
     );
+}
+
+#[test]
+fn a_metrics_address_that_is_not_this_hosts_is_a_config_error() {
+    let dir = scratch("listen");
+    // 192.0.2.0/24 is reserved for documentation: no host has it.
+    assert_rejected(
+        &dir,
+        "[metrics_http]\nlisten = \"192.0.2.1:9184\"\n",
+        "config.toml:2: `metrics_http.listen` is \"192.0.2.1:9184\", but 192.0.2.1 is not an address of this host",
+    );
+    // A port already taken (say, by the running service) is not the check's concern.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    assert_accepted(&dir, &format!("[metrics_http]\nlisten = \"{}\"\n", held.local_addr().unwrap()));
+    assert_accepted(&dir, "[metrics_http]\nlisten = \"0.0.0.0:9184\"\n");
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use imbalance_monitor::gauges::PairGauges;
 use imbalance_monitor::metrics_http::MetricsHttp;
-use imbalance_monitor::stats::PairGauges;
 use imbalance_monitor::units::UnixNanos;
 
 /// How long a probe waits for its answer: generous, so a loaded test machine

@@ -10,6 +10,7 @@ mod locate;
 mod pairs;
 mod raw;
 mod render;
+pub mod telegram;
 mod triggers;
 mod ws_url;
 
@@ -19,14 +20,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::engine::EngineConfig;
-use crate::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
 use crate::logging::{LogFile, Rotation};
 use crate::metrics::{LevelWeights, VolumeSpec};
-use crate::sinks::telegram::{self, TelegramConfig};
 use crate::triggers::TriggerSpec;
+use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
 pub use env::Env;
 pub use raw::RawConfig;
+use telegram::TelegramConfig;
 pub use triggers::Direction;
 
 /// The default config file, relative to the working directory.
@@ -138,7 +139,7 @@ const MAX_LOG_KEEP_FILES: usize = 100_000;
 pub struct Config {
     /// The file it came from (for messages).
     pub path: PathBuf,
-    /// Symbols in upper case, config order; a symbol's index is its [`PairId`](crate::exchange::binance::PairId).
+    /// Symbols in upper case, config order; a symbol's index is its [`PairId`](crate::pairs::PairId).
     pub pairs: Vec<String>,
     pub binance: BinanceConfig,
     pub volume: VolumeSpec,
@@ -387,13 +388,24 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         p.add("runtime.stats_interval_sec", format_args!("is {}; use 1 to 86400 seconds", rt.stats_interval_sec));
     }
     let metrics_http = raw.metrics_http.listen.clone();
-    if let Some(addr) = &metrics_http
-        && addr.parse::<std::net::SocketAddr>().is_err()
-    {
-        p.add(
-            "metrics_http.listen",
-            format_args!("is {addr:?}; use IP:PORT, e.g. \"127.0.0.1:9184\" (0.0.0.0 to expose it beyond this host)"),
-        );
+    if let Some(addr) = &metrics_http {
+        match addr.parse::<std::net::SocketAddr>() {
+            Ok(socket) if !is_local_ip(socket.ip()) => p.add(
+                "metrics_http.listen",
+                format_args!(
+                    "is {addr:?}, but {} is not an address of this host, so nothing could listen there; use \
+                     127.0.0.1 (this host only), 0.0.0.0 (every interface) or one of the host's addresses",
+                    socket.ip()
+                ),
+            ),
+            Ok(_) => {}
+            Err(_) => p.add(
+                "metrics_http.listen",
+                format_args!(
+                    "is {addr:?}; use IP:PORT, e.g. \"127.0.0.1:9184\" (0.0.0.0 to expose it beyond this host)"
+                ),
+            ),
+        }
     }
     let level = log::LevelFilter::from_str(&raw.log.level).unwrap_or_else(|_| {
         p.add("log.level", format_args!("is {:?}; use one of error, warn, info, debug, trace, off", raw.log.level));
@@ -460,11 +472,23 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
     }
 }
 
+/// Whether `ip` belongs to this host, tried by binding it with port 0 (a
+/// free port, released at once), so a port the running service holds is no
+/// obstacle. Only "not an address of this host" counts; any other failure
+/// (permissions, no free port) is the run's to report.
+fn is_local_ip(ip: std::net::IpAddr) -> bool {
+    match std::net::TcpListener::bind((ip, 0)) {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::AddrNotAvailable,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::PairId;
-    use crate::metrics::{Decimal, MetricKind};
+    use crate::exact::Decimal;
+    use crate::metrics::MetricKind;
+    use crate::pairs::PairId;
     use crate::triggers::{Emit, Op};
     use crate::units::VolumeMode;
 

@@ -10,7 +10,7 @@ use std::collections::hash_map::Entry;
 use std::hash::Hash;
 
 use super::Problems;
-use crate::exchange::binance::PairId;
+use crate::pairs::PairId;
 
 /// Longest Binance symbol accepted.
 const MAX_SYMBOL_LEN: usize = 20;

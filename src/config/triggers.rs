@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, HashSet};
 use super::Problems;
 use super::pairs::{PairIndex, repeats};
 use super::raw::{RawConfig, RawTrigger, RawTriggerOverride};
-use crate::exchange::binance::PairId;
-use crate::metrics::{Decimal, MetricKind};
+use crate::exact::Decimal;
+use crate::metrics::MetricKind;
+use crate::pairs::PairId;
 use crate::triggers::{Condition, Emit, MAX_CONDITIONS, Op, TriggerSpec};
 use crate::units::VolumeMode;
 

@@ -15,29 +15,12 @@ use rustls::pki_types::ServerName;
 use tungstenite::http::Uri;
 
 use super::Problems;
-use crate::exchange::binance::{PairId, StreamTable, combined_stream_url};
 use crate::feed::conn::Endpoint;
+use crate::pairs::PairId;
+use crate::sanitize::redact_userinfo as redacted;
+use crate::venue::binance_spot::{StreamTable, combined_stream_url};
 
 const KEY: &str = "binance.ws_url";
-
-/// `url` with any userinfo (`user:password@`) shown as `<redacted>@`, so no
-/// message repeats a password.
-pub fn redacted(url: &str) -> Cow<'_, str> {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[start..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    match authority.rfind('@') {
-        Some(at) => Cow::Owned(format!("{}<redacted>{}", &url[..start], &rest[at..])),
-        None => Cow::Borrowed(url),
-    }
-}
-
-/// The port as written in `authority` (`host:port`, `[v6]:port`; no
-/// userinfo), even one the URL parser drops for being out of range.
-fn port_text(authority: &str) -> Option<&str> {
-    let after_host = authority.rfind(']').map_or(authority, |i| &authority[i + 1..]);
-    after_host.rfind(':').map(|i| &after_host[i + 1..])
-}
 
 /// Longest part of a URL a message repeats.
 const SHOWN_CHARS: usize = 120;
@@ -49,6 +32,13 @@ fn shown(url: &str) -> String {
         Some((cut, _)) => format!("{}… ({} bytes)", &url[..cut], url.len()),
         None => url.into_owned(),
     }
+}
+
+/// The port as written in `authority` (`host:port`, `[v6]:port`; no
+/// userinfo), even one the URL parser drops for being out of range.
+fn port_text(authority: &str) -> Option<&str> {
+    let after_host = authority.rfind(']').map_or(authority, |i| &authority[i + 1..]);
+    after_host.rfind(':').map(|i| &after_host[i + 1..])
 }
 
 /// Checks the URL on its own; `false` if it is unusable (then the stream
@@ -155,15 +145,6 @@ pub(super) fn check_streams(ws_url: &str, table: &StreamTable, per_connection: u
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn userinfo_is_redacted_and_nothing_else_changes() {
-        assert_eq!(redacted("wss://u:secret@h:9443/stream?a=b@c"), "wss://<redacted>@h:9443/stream?a=b@c");
-        assert_eq!(redacted("u:secret@h/stream"), "<redacted>@h/stream");
-        assert_eq!(redacted("ws://a:b@c@h/x"), "ws://<redacted>@h/x");
-        assert_eq!(redacted("wss://h:9443/stream?x=u@v"), "wss://h:9443/stream?x=u@v");
-        assert!(matches!(redacted("ws://h/"), Cow::Borrowed(_)));
-    }
 
     #[test]
     fn long_urls_are_cut_short_in_messages() {

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use crate::alert::Alert;
 use crate::config::{Config, Direction};
 use crate::engine::{Engine, EngineCounters, FrameOutcome};
-use crate::exchange::binance::PairId;
+use crate::pairs::PairId;
 use crate::recording::{Line, RecordingError, RecordingReader};
 
 use horizons::Horizon;

@@ -12,8 +12,8 @@
 use std::collections::VecDeque;
 
 use crate::book::Book;
-use crate::exchange::binance::PairId;
-use crate::metrics::Fraction;
+use crate::exact::Fraction;
+use crate::pairs::PairId;
 use crate::units::{Price, UnixNanos};
 
 use super::horizons::Horizon;

@@ -11,7 +11,7 @@ use std::fmt;
 
 use crate::config::Config;
 use crate::engine::EngineConfig;
-use crate::metrics::{Decimal, Fraction};
+use crate::exact::{Decimal, Fraction};
 use crate::triggers::{Op, TriggerSpec};
 
 /// Most variants one evaluation accepts (the product of every `--sweep`).

@@ -23,7 +23,7 @@ use tungstenite::{Message, WebSocket};
 
 use super::pong::PongPacer;
 use super::retry_after;
-use super::stream::{FeedStream, interrupted, would_block};
+use super::stream::{FeedStream, ReadClock, interrupted, would_block};
 
 /// Where a connection goes, parsed once from the URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -210,11 +210,19 @@ pub struct Connection {
     pub shutdown_announced: bool,
     /// A Close frame was received from the server (code and reason, for the log).
     pub close_received: Option<String>,
+    /// The loop's socket-read clock, handed to the socket once connected.
+    read_clock: ReadClock,
 }
 
 impl Connection {
     /// A connection in the `Resolving` state.
-    pub fn new(token: Token, endpoint: Endpoint, tls: Option<Arc<rustls::ClientConfig>>, now: Instant) -> Self {
+    pub fn new(
+        token: Token,
+        endpoint: Endpoint,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        read_clock: ReadClock,
+        now: Instant,
+    ) -> Self {
         Connection {
             token,
             endpoint,
@@ -228,6 +236,7 @@ impl Connection {
             data_frames: 0,
             shutdown_announced: false,
             close_received: None,
+            read_clock,
         }
     }
 
@@ -351,7 +360,7 @@ impl Connection {
             Some(cfg) if self.endpoint.tls => Some((cfg, self.endpoint.server_name()?)),
             _ => None,
         };
-        let stream = FeedStream::new(tcp, tls).map_err(|e| ConnError::Tls(e.to_string()))?;
+        let stream = FeedStream::new(tcp, tls, self.read_clock.clone()).map_err(|e| ConnError::Tls(e.to_string()))?;
         let stream = PongPacer::new(stream, self.started);
         let request = self.endpoint.url.as_str().into_client_request().map_err(ConnError::from_ws)?;
         // tungstenite zero-fills its spare read buffer on every socket read:

@@ -26,9 +26,10 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::gauges::PairGauges;
 use crate::sinks::{AlertEvent, Sink};
+use crate::stats::Stage;
 use crate::stats::report::{StatsReport, Totals};
-use crate::stats::{PairGauges, Stage};
 use crate::units::UnixNanos;
 use server::{LIMITS, Server, ServerCounters};
 

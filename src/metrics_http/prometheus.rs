@@ -17,7 +17,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use super::State;
-use crate::exchange::binance::ParseError;
+use crate::reject::RejectKind;
 use crate::units::UnixNanos;
 
 /// Upper bounds of the latency histogram buckets, nanoseconds (exported in
@@ -106,7 +106,7 @@ impl Collector for ScrapeCollector {
         }
         let mut m =
             enc.encode_descriptor("frames_rejected", "Frames rejected, by error kind.", None, MetricType::Counter)?;
-        for kind in ParseError::ALL {
+        for kind in RejectKind::ALL {
             ConstCounter::new(e.errors[kind.index()]).encode(m.encode_family(&[("kind", kind.name())])?)?;
         }
         let mut m = enc.encode_descriptor(

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use super::state::{AlertRow, DashboardState, PairState, STATE_VERSION, Side, StageLatency, TriggerMark};
 use crate::config::Config;
+use crate::gauges::PairGauges;
 use crate::metrics_http::TelegramCounts;
 use crate::sinks::{AlertEvent, Sink};
+use crate::stats::Stage;
 use crate::stats::report::StatsReport;
-use crate::stats::{PairGauges, Stage};
 use crate::units::{Price, UnixNanos};
 
 /// Ratio samples kept per pair: five minutes at one per second.
@@ -258,7 +259,7 @@ impl Sink for WatchSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Fraction;
+    use crate::exact::Fraction;
     use crate::sinks::Catalog;
 
     fn config() -> Config {

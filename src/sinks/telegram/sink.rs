@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::client::Client;
-use super::config::{ChatId, TelegramConfig};
 use super::worker::Worker;
 use crate::alert::Alert;
-use crate::sinks::Catalog;
+use crate::config::telegram::{ChatId, TelegramConfig};
 use crate::sinks::journal::Journal;
+use crate::sinks::{Catalog, Delivery};
 
 /// Starts Telegram delivery; see [`TelegramSink::spawn`].
 #[derive(Debug)]
@@ -55,7 +55,7 @@ impl TelegramSink {
         config: TelegramConfig,
         catalog: Arc<Catalog>,
         journal: Arc<Mutex<Journal>>,
-        events: Option<Sender<DeliveryEvent>>,
+        events: Option<Sender<Delivery>>,
     ) -> io::Result<TelegramHandle> {
         let client = match (config.enabled, Client::new(&config)) {
             (false, _) => Err("Telegram is disabled (telegram.enabled = false)".to_string()),
@@ -200,23 +200,6 @@ impl TelegramHandle {
             self.shared.record(&item.alert_id, &chat, Status::Failed, 0, Some(WHY));
         }
     }
-}
-
-/// One request's round trip, for the latency histogram.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeliveryEvent {
-    pub chat_id: ChatId,
-    /// From sending the request to reading the whole answer (or giving up).
-    pub round_trip: Duration,
-    /// HTTP status, when an answer arrived.
-    pub status: Option<u16>,
-    /// Whether this request delivered the message.
-    pub delivered: bool,
-    /// When each alert the delivered message carried was decided (empty
-    /// unless `delivered`): decision → delivered latency, per alert.
-    pub decided: Vec<Instant>,
-    /// When the answer arrived (or the request was given up).
-    pub finished: Instant,
 }
 
 /// Counters readable while the sink runs. Outcomes count (alert, chat)
@@ -386,7 +369,7 @@ impl Shared {
 fn delivery_line(alert_id: &str, chat: &ChatId, status: Status, attempts: u32, error: Option<&str>) -> String {
     let mut s = String::with_capacity(160);
     s.push_str("{\"type\":\"delivery\",\"alert_id\":");
-    crate::sinks::json_str(&mut s, alert_id);
+    crate::sanitize::json_str(&mut s, alert_id);
     s.push_str(",\"sink\":\"telegram\",\"chat_id\":");
     chat.write_json(&mut s);
     s.push_str(",\"status\":\"");
@@ -395,7 +378,7 @@ fn delivery_line(alert_id: &str, chat: &ChatId, status: Status, attempts: u32, e
     s.push_str(&attempts.to_string());
     if let (Some(e), false) = (error, status == Status::Sent) {
         s.push_str(",\"error\":");
-        crate::sinks::json_str(&mut s, e);
+        crate::sanitize::json_str(&mut s, e);
     }
     s.push('}');
     s

@@ -1,12 +1,25 @@
-//! The book stage: a pair's top-of-book levels in fixed-size arrays.
+//! The book stage: a pair's top-of-book levels in fixed-size arrays, the
+//! venue-neutral events decoders emit, and the [`stage`] that applies them.
 //!
 //! A side can only be built level by level through [`BookSide::push`], which
 //! enforces strict price order and the capacity, so a `Book` that exists is
-//! sorted and bounded by construction; no later stage re-checks it.
+//! sorted and bounded by construction; no later stage re-checks it. Metrics
+//! read a side as a slice of levels ([`BookSide::levels`]), so a deeper book
+//! kind serves them unchanged.
+
+pub mod stage;
 
 use std::marker::PhantomData;
 
 use crate::units::{Price, Qty};
+
+/// How a decoded message changes a pair's book; the [`stage`] applies it.
+/// Diff-depth updates and best-bid/ask overlays are the next variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BookEvent {
+    /// A partial-depth snapshot: replaces both sides.
+    Snapshot,
+}
 
 /// Largest partial-depth stream Binance offers (`@depth20`); every side has
 /// room for this many levels whatever the configured depth.
@@ -92,6 +105,22 @@ impl<S: SideKind> BookSide<S> {
             *slot = level;
             self.len += 1;
         }
+        Ok(())
+    }
+
+    /// Replaces the side with `levels`, best first, under the rules of
+    /// [`BookSide::push`] (strictly worse prices, at most [`MAX_LEVELS`]),
+    /// checked in one pass: for decoders that hold a whole side at once (the
+    /// SBE depth snapshot), where pushing level by level costs more than the
+    /// decoding. On an error the side is left as it was.
+    #[inline]
+    pub fn set_levels(&mut self, levels: &[Level]) -> Result<(), PushError> {
+        let slots = self.levels.get_mut(..levels.len()).ok_or(PushError::Full)?;
+        if !levels.iter().zip(levels.iter().skip(1)).all(|(prev, next)| S::follows(prev.price, next.price)) {
+            return Err(PushError::OutOfOrder);
+        }
+        slots.copy_from_slice(levels);
+        self.len = levels.len() as u8;
         Ok(())
     }
 
@@ -181,6 +210,20 @@ mod tests {
         assert_eq!(asks.push(lvl(9, 1)), Err(PushError::OutOfOrder));
         asks.push(lvl(11, 1)).unwrap();
         assert_eq!(bids.levels(), &[lvl(10, 1), lvl(9, 1)]);
+    }
+
+    #[test]
+    fn set_levels_follows_the_rules_of_push_and_leaves_the_side_alone_on_error() {
+        let mut bids = BookSide::<Bids>::default();
+        bids.set_levels(&[lvl(10, 1), lvl(9, 2)]).unwrap();
+        assert_eq!(bids.set_levels(&[lvl(10, 1), lvl(10, 1)]), Err(PushError::OutOfOrder));
+        assert_eq!(bids.set_levels(&[lvl(1, 1); MAX_LEVELS + 1]), Err(PushError::Full));
+        assert_eq!(bids.levels(), &[lvl(10, 1), lvl(9, 2)]);
+        let twenty: Vec<_> = (1..=MAX_LEVELS as u64).rev().map(|p| lvl(p, 1)).collect();
+        bids.set_levels(&twenty).unwrap();
+        assert_eq!(bids.len(), MAX_LEVELS);
+        bids.set_levels(&[]).unwrap();
+        assert!(bids.is_empty());
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl ChatId {
     pub fn write_json(&self, out: &mut String) {
         match self {
             ChatId::Id(id) => out.push_str(&id.to_string()),
-            ChatId::Username(name) => crate::sinks::json_str(out, name),
+            ChatId::Username(name) => crate::sanitize::json_str(out, name),
         }
     }
 }
@@ -346,10 +346,19 @@ pub fn validate(raw: RawTelegram, env: impl Fn(&str) -> Option<String>) -> Resul
 
     let api_base = raw.api_base.trim().trim_end_matches('/').to_string();
     let host = api_base.strip_prefix("https://").or_else(|| api_base.strip_prefix("http://"));
-    if host.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#']) || h.contains(char::is_whitespace)) {
+    let shown = crate::sanitize::redact_userinfo(&raw.api_base);
+    if host.is_some_and(|h| h.contains('@')) {
         problems.add(
             "telegram.api_base",
-            format_args!("is {:?}; expected an http:// or https:// URL such as \"{DEFAULT_API_BASE}\"", raw.api_base),
+            format_args!(
+                "is {shown:?}; it holds a user name or password (`user:password@`), which the Bot API does not use \
+                 and which would be shown wherever the URL is; remove it"
+            ),
+        );
+    } else if host.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#']) || h.contains(char::is_whitespace)) {
+        problems.add(
+            "telegram.api_base",
+            format_args!("is {shown:?}; expected an http:// or https:// URL such as \"{DEFAULT_API_BASE}\""),
         );
     }
 
@@ -461,7 +470,7 @@ mod tests {
         struct File {
             telegram: RawTelegram,
         }
-        let sample: File = toml::from_str(include_str!("sample.toml")).unwrap();
+        let sample: File = toml::from_str(include_str!("telegram_sample.toml")).unwrap();
         assert_eq!(validate(sample.telegram, no_env), validate(RawTelegram::default(), no_env));
     }
 

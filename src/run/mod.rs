@@ -3,7 +3,6 @@
 //! config and stopped by a signal or a [`StopHandle`].
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -13,18 +12,21 @@ use crate::cold::{self, ColdConfig, ColdReport};
 use crate::config::Config;
 use crate::engine::{Engine, EngineCounters};
 use crate::feed::tls::{self, TlsConfigError};
-use crate::feed::{FeedConfig, FeedCounters, FeedError, HotLoop, StopHandle};
+use crate::feed::{FeedConfig, FeedCounters, FeedError, StopHandle};
+use crate::gauges::PairGauges;
 use crate::handoff::{self, HandOff, HandOffCounters};
-use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
+use crate::hot::HotLoop;
 use crate::recorder::{self, RecordConfig, RecordError, RecordReport};
-use crate::sinks::journal::{BACKLOG_LINES, Journal, JournalError, JournalSink};
-use crate::sinks::log::LogSink;
-use crate::sinks::telegram::{self, OutcomeObserver, TelegramDelivery, TelegramSink};
-use crate::sinks::{Catalog, Sink};
+use crate::sinks::Catalog;
+use crate::sinks::journal::{BACKLOG_LINES, Journal, JournalError};
+use crate::stats;
 use crate::stats::report::StatsReport;
-use crate::stats::{self, PairGauges};
 use crate::units::UnixNanos;
-use crate::watch::hub::{WatchHub, WatchSink};
+use crate::watch::hub::WatchHub;
+
+mod sink_set;
+
+use sink_set::{BuildError, SinkSet};
 
 /// Alerts that may wait on the hot side while the channel is full.
 const OVERFLOW_RING: usize = 4096;
@@ -45,7 +47,7 @@ pub enum RunError {
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error(transparent)]
-    MetricsHttp(#[from] MetricsHttpError),
+    Sinks(#[from] BuildError),
     #[error("--hdr-log {path}: cannot create: {source}")]
     HdrLog {
         path: PathBuf,
@@ -146,64 +148,8 @@ impl Runner {
         let journal = Arc::new(Mutex::new(Journal::open(&config.alerts.journal)?.with_backlog(BACKLOG_LINES)));
         let catalog = Arc::new(Catalog::from_config(config));
         let gauges = PairGauges::new(config.pairs.len());
-        // Journal first: an alert is on disk before any network attempt.
-        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JournalSink::new(Arc::clone(&journal))), Box::new(LogSink)];
-        let mut telegram_counts: Option<TelegramCounts> = None;
-        // The dashboard's collector, once made: Telegram outcomes go to it.
-        let dashboard_slot: Arc<std::sync::OnceLock<Arc<WatchHub>>> = Arc::default();
-        let mut deliveries = None;
-        if config.telegram.enabled {
-            let (events_tx, events_rx) = crossbeam_channel::bounded(4096);
-            let handle = TelegramSink::spawn_with_events(
-                config.telegram.clone(),
-                Arc::clone(&catalog),
-                Arc::clone(&journal),
-                Some(events_tx),
-            )
-            .map_err(RunError::Thread)?;
-            let counters = handle.counters();
-            let slot = Arc::clone(&dashboard_slot);
-            handle.observe_outcomes(OutcomeObserver(Arc::new(move |id, status| {
-                if let Some(hub) = slot.get() {
-                    hub.delivery(id, status);
-                }
-            })));
-            telegram_counts = Some(Arc::new(move || {
-                vec![
-                    ("sent", counters.sent.load(Ordering::Relaxed)),
-                    ("sent_unconfirmed", counters.sent_unconfirmed.load(Ordering::Relaxed)),
-                    ("failed", counters.failed.load(Ordering::Relaxed)),
-                    ("dropped", counters.dropped.load(Ordering::Relaxed)),
-                    ("retried", counters.retries.load(Ordering::Relaxed)),
-                    ("rate_limited", counters.rate_limited.load(Ordering::Relaxed)),
-                ]
-            }));
-            deliveries = Some(events_rx);
-            sinks.push(Box::new(TelegramDelivery::new(handle)));
-            check_bot_token(config.telegram.clone());
-        }
-        let mut metrics_addr = None;
-        let listen = options.metrics_listen.as_ref().or(config.metrics_http.as_ref());
-        let dashboard = (options.dashboard || listen.is_some())
-            .then(|| WatchHub::new(config, Arc::clone(&gauges), telegram_counts.clone()));
-        if let Some(hub) = &dashboard {
-            sinks.push(Box::new(WatchSink(Arc::clone(hub))));
-            let _ = dashboard_slot.set(Arc::clone(hub));
-        }
-        if let Some(listen) = listen {
-            let http = MetricsHttp::start(
-                listen,
-                config.pairs.clone(),
-                config.binance.stale_after,
-                Arc::clone(&gauges),
-                telegram_counts,
-            )?;
-            if let Some(hub) = &dashboard {
-                http.serve_dashboard(Arc::clone(hub));
-            }
-            metrics_addr = Some(http.addr());
-            sinks.push(Box::new(http));
-        }
+        let SinkSet { sinks, deliveries, metrics_addr, dashboard } =
+            sink_set::build(config, &catalog, &journal, &gauges, options.metrics_listen.as_deref(), options.dashboard)?;
         let stats_report =
             StatsReport::new(config.pairs.clone(), config.runtime.stats_interval, options.hdr_log.as_deref())
                 .map_err(|source| RunError::HdrLog { path: options.hdr_log.clone().unwrap_or_default(), source })?;
@@ -368,22 +314,5 @@ impl Runner {
             hot.feed.stale
         );
         RunReport { hot, cold, record, panicked }
-    }
-}
-
-/// Validates the bot token with `getMe` on a short-lived thread (never the
-/// hot one), logging the bot's name or a clear error.
-fn check_bot_token(config: telegram::TelegramConfig) {
-    let spawned =
-        std::thread::Builder::new().name("telegram-getme".into()).spawn(move || match telegram::get_me(&config) {
-            Ok(bot) => log::info!(
-                "TELEGRAM | bot {} ready | chats={}",
-                crate::sanitize::escape_controls(&bot.username.map_or(bot.first_name, |u| format!("@{u}"))),
-                config.chat_ids.len()
-            ),
-            Err(e) => log::error!("TELEGRAM | getMe failed: {e} | alerts are still logged and journaled"),
-        });
-    if let Err(e) = spawned {
-        log::warn!("TELEGRAM | could not check the bot token: {e}");
     }
 }

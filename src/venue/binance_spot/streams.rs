@@ -5,20 +5,9 @@
 //! borrowed bytes, never building a `String`.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
-/// Index of a configured pair, in config order. Small and `Copy` so per-pair
-/// state lives in flat vectors indexed by it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PairId(pub u16);
-
-impl PairId {
-    /// The index into per-pair vectors.
-    #[inline]
-    pub fn index(self) -> usize {
-        usize::from(self.0)
-    }
-}
+use crate::pairs::{Fnv, PairId, PairTable};
 
 /// Depth levels of a Binance partial book depth stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -100,33 +89,11 @@ impl StreamKind {
     }
 }
 
-/// FNV-1a: stream names are short and trusted-length, so a tiny
-/// non-cryptographic hash beats SipHash on the hot path.
-#[derive(Default)]
-pub struct Fnv(u64);
-
-impl Hasher for Fnv {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
 /// The configured pairs and the stream name of each.
 #[derive(Clone, Debug)]
 pub struct StreamTable {
     kind: StreamKind,
-    symbols: Vec<String>,
+    pairs: PairTable,
     names: Vec<String>,
     by_name: HashMap<Box<[u8]>, PairId, BuildHasherDefault<Fnv>>,
 }
@@ -145,7 +112,7 @@ impl StreamTable {
             by_name.entry(name.as_bytes().into()).or_insert(id);
             names.push(name);
         }
-        Self { kind, symbols: symbols.to_vec(), names, by_name }
+        Self { kind, pairs: PairTable::new(symbols), names, by_name }
     }
 
     /// The pair a stream name belongs to, if it is one of ours.
@@ -159,19 +126,24 @@ impl StreamTable {
         self.kind
     }
 
+    /// The venue-neutral pair table the streams were built from.
+    pub fn pair_table(&self) -> &PairTable {
+        &self.pairs
+    }
+
     /// Number of pairs.
     pub fn len(&self) -> usize {
-        self.symbols.len()
+        self.pairs.len()
     }
 
     /// True when no pair is configured.
     pub fn is_empty(&self) -> bool {
-        self.symbols.is_empty()
+        self.pairs.is_empty()
     }
 
     /// Upper-case symbol of a pair (`BTCUSDT`).
     pub fn symbol(&self, pair: PairId) -> &str {
-        self.symbols.get(pair.index()).map_or("?", String::as_str)
+        self.pairs.symbol(pair)
     }
 
     /// Stream name of a pair (`btcusdt@depth10@100ms`).
@@ -181,7 +153,7 @@ impl StreamTable {
 
     /// Every pair id, in config order.
     pub fn pairs(&self) -> impl Iterator<Item = PairId> + '_ {
-        (0..self.symbols.len()).map(|i| PairId(i as u16))
+        self.pairs.ids()
     }
 }
 

@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::demo;
+use crate::evaluate::{self, EvalOptions, EvaluateError};
 use crate::logging::{self, Console};
 use crate::plot::{self, PlotError, PlotOptions, Window};
 use crate::recorder::RecordConfig;
@@ -32,6 +33,7 @@ const EXAMPLES: &str = "Examples:
   imbalance-monitor                          watch the pairs in config/config.toml live
   imbalance-monitor check-config -c my.toml  validate a config and print it with every default
   imbalance-monitor replay rec.txt.gz        replay a recording into alerts
+  imbalance-monitor evaluate rec.txt.gz      did the alerts come before the moves they point to?
 
 Exit codes: 0 success; 1 runtime failure; 2 usage or config error.
 Environment: IMBALANCE_MONITOR_CONFIG (config file), TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID,
@@ -98,6 +100,11 @@ pub enum Command {
         after_help = "Example:\n  imbalance-monitor replay -c config/config.toml --journal /tmp/alerts.jsonl btcusdt_depth10.txt.gz"
     )]
     Replay(ReplayArgs),
+    /// Measure the mid's move after every alert (signed by the trigger's direction) against a baseline; sweep thresholds in one pass.
+    #[command(
+        after_help = "Examples:\n  imbalance-monitor evaluate -c config/config.toml rec.txt.gz\n  imbalance-monitor evaluate --horizons 1s,5s,30s --sweep value=0.1:0.6:0.05 --plot sweep.png --json eval.json rec.txt.gz\nExit status 2 for a bad config, horizon, sweep or plot path (before any file is read); 1 if a recording cannot be read."
+    )]
+    Evaluate(EvaluateArgs),
 }
 
 /// `-c/--config`, accepted before or after the subcommand.
@@ -248,6 +255,29 @@ pub struct ReplayArgs {
     pub files: Vec<PathBuf>,
 }
 
+/// `evaluate` arguments.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Forward horizons after each alert (ms, s or m).
+    #[arg(long, value_name = "LIST", default_value = evaluate::horizons::DEFAULT)]
+    pub horizons: String,
+    /// Evaluate variants in one pass: value=FROM:TO:STEP, top_n=5,10,20, cooldown_sec=0,5,30; several multiply.
+    #[arg(long, value_name = "KEY=VALUES")]
+    pub sweep: Vec<String>,
+    /// Write every row as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write every row as CSV.
+    #[arg(long, value_name = "PATH")]
+    pub csv: Option<PathBuf>,
+    /// Draw mean return and hit rate against the swept value, one line per horizon (.png or .svg; needs one --sweep).
+    #[arg(long, value_name = "PATH")]
+    pub plot: Option<PathBuf>,
+    /// Recordings to evaluate, in time order.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
 /// Runs the parsed command line; the process exits with the returned code.
 pub fn run(cli: Cli) -> ExitCode {
     let verbosity = Verbosity { verbose: cli.verbose, quiet: cli.quiet };
@@ -258,6 +288,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Simulate(args) => simulate(args, verbosity),
         Command::Demo(args) => demo(&args, verbosity),
         Command::Replay(args) => run_replay(&cli.config, args),
+        Command::Evaluate(args) => run_evaluate(&cli.config, &args),
         Command::Watch(args) => watch(&args),
         Command::Plot(args) => run_plot(&cli.config, args),
     }
@@ -554,6 +585,72 @@ fn run_replay(config_arg: &ConfigArg, args: ReplayArgs) -> ExitCode {
     match failure {
         None => ExitCode::SUCCESS,
         Some(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn run_evaluate(config_arg: &ConfigArg, args: &EvaluateArgs) -> ExitCode {
+    let usage = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    };
+    let config = match load_config(config_arg) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let horizons = match evaluate::horizons::parse(&args.horizons) {
+        Ok(h) => h,
+        Err(e) => return usage(&format_args!("--horizons: {e}")),
+    };
+    let mut sweeps = Vec::with_capacity(args.sweep.len());
+    for s in &args.sweep {
+        match evaluate::sweep::parse_axis(s) {
+            Ok(a) => sweeps.push(a),
+            Err(e) => return usage(&e),
+        }
+    }
+    if let Some(plot) = &args.plot {
+        if let Err(e) = crate::chart::Format::of(plot) {
+            return usage(&e);
+        }
+        if sweeps.len() != 1 {
+            return usage(&"--plot draws one swept key on its x axis; give exactly one --sweep");
+        }
+    }
+    let options = EvalOptions { horizons, sweeps };
+    let evaluation = match evaluate::evaluate(&config, &args.files, &options) {
+        Ok(e) => e,
+        Err(EvaluateError::Usage(e)) => return usage(&e),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut result = evaluation.write_table(&mut out).and_then(|()| out.flush()).map_err(|e| format!("stdout: {e}"));
+    let write = |path: &PathBuf, f: &dyn Fn(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>| {
+        std::fs::File::create(path)
+            .map(std::io::BufWriter::new)
+            .and_then(|mut w| f(&mut w).and_then(|()| w.flush()))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    if let Some(p) = &args.json {
+        result = result.and_then(|()| write(p, &|w| evaluation.write_json(w)));
+    }
+    if let Some(p) = &args.csv {
+        result = result.and_then(|()| write(p, &|w| evaluation.write_csv(w)));
+    }
+    if let Some(p) = &args.plot
+        && let Some(chart) = evaluation.sweep_chart()
+    {
+        result = result.and_then(|()| crate::chart::draw(&chart, p).map_err(|e| e.to_string()));
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_FAILURE)
         }

@@ -28,6 +28,7 @@ use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 pub use env::Env;
 pub use raw::RawConfig;
 use telegram::TelegramConfig;
+pub use triggers::Direction;
 
 /// The default config file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "config/config.toml";
@@ -149,6 +150,10 @@ pub struct Config {
     /// Log a METRIC line per evaluated update (cold side).
     pub log_metrics: bool,
     pub triggers: Vec<TriggerSpec>,
+    /// The way each trigger (same index) expects the price to move: its
+    /// `direction`, or the one its metric and operator imply; `None` when
+    /// neither says (`evaluate` reports such triggers as "no direction").
+    pub directions: Vec<Option<Direction>>,
     pub alerts: AlertsConfig,
     pub runtime: RuntimeConfig,
     pub log: LogConfig,
@@ -345,6 +350,7 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
     }
 
     let triggers = triggers::validate_all(&raw, &pairs, &mut p);
+    let directions = triggers::directions(&raw, &triggers);
 
     let decay = raw.metrics.decay;
     if !(decay > 0.0 && decay <= 1.0) {
@@ -451,6 +457,7 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         ofi_window: ofi_window.clamp(1, 10_000) as usize,
         log_metrics: raw.metrics.log_metrics,
         triggers,
+        directions,
         alerts: AlertsConfig { journal: raw.alerts.journal },
         runtime: RuntimeConfig {
             hot_core: rt.hot_core,

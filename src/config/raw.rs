@@ -170,6 +170,7 @@ pub struct RawTrigger {
     pub sustain_ms: u64,
     pub min_volume: Option<f64>,
     pub max_spread_bps: Option<f64>,
+    pub direction: Option<super::Direction>,
 }
 
 /// One condition of an `all = [...]` trigger.

@@ -55,7 +55,7 @@ impl Config {
         let _ = writeln!(w, "decay = {}", self.decay);
         let _ = writeln!(w, "ofi_window = {}\n", self.ofi_window);
 
-        for t in &self.triggers {
+        for (i, t) in self.triggers.iter().enumerate() {
             let _ = writeln!(w, "[[triggers]]");
             let _ = writeln!(w, "name = {}", q(&t.name));
             if t.extra.is_empty() {
@@ -101,6 +101,11 @@ impl Config {
             if let Some(m) = t.max_spread_bps {
                 let _ = writeln!(w, "max_spread_bps = {}", dec(m));
             }
+            match self.directions.get(i).copied().flatten() {
+                Some(d) => writeln!(w, "direction = {}", q(d.as_str())),
+                None => writeln!(w, "# direction: none (set `direction` to evaluate this trigger)"),
+            }
+            .ok();
             w.push('\n');
         }
 

@@ -22,6 +22,85 @@ pub const SHORTHAND_SELL: &str = "imbalance_sell";
 /// Cooldown of the shorthand triggers unless `cooldown_sec` is given.
 const SHORTHAND_COOLDOWN_SEC: f64 = 10.0;
 
+/// Which way a trigger expects the price to move after it fires; `evaluate`
+/// signs each alert's forward return with it, so a good signal scores > 0
+/// whichever side it bets on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+impl Direction {
+    /// The name used in the config.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+
+    /// +1 for up, −1 for down: the factor of a signed forward return.
+    pub const fn sign(self) -> i8 {
+        match self {
+            Direction::Up => 1,
+            Direction::Down => -1,
+        }
+    }
+
+    /// The direction a condition implies: for metrics that grow with buying
+    /// pressure (`imbalance_ratio`, `weighted_imbalance`,
+    /// `microprice_offset_bps`, `ofi`), `>`/`>=` mean up and `<`/`<=` down;
+    /// `spread_bps` says nothing about the way the price goes.
+    pub fn implied(metric: MetricKind, op: Op) -> Option<Direction> {
+        match metric {
+            MetricKind::SpreadBps => None,
+            MetricKind::ImbalanceRatio
+            | MetricKind::WeightedImbalance
+            | MetricKind::MicropriceOffsetBps
+            | MetricKind::Ofi => Some(match op {
+                Op::Gt | Op::Ge => Direction::Up,
+                Op::Lt | Op::Le => Direction::Down,
+            }),
+        }
+    }
+
+    /// The direction a trigger's conditions imply together: the one every
+    /// condition that implies any agrees on, or `None` when none implies one
+    /// or two disagree.
+    pub fn inferred(spec: &TriggerSpec) -> Option<Direction> {
+        let mut found = None;
+        for c in spec.conditions() {
+            match (found, Direction::implied(c.metric, c.op)) {
+                (_, None) => {}
+                (None, d) => found = d,
+                (Some(f), Some(d)) if f != d => return None,
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The direction of each validated trigger (same order): the `direction` the
+/// user wrote for the trigger of that name, else the inferred one. Override
+/// copies share their base trigger's name and so its direction.
+pub(super) fn directions(raw: &RawConfig, specs: &[TriggerSpec]) -> Vec<Option<Direction>> {
+    specs
+        .iter()
+        .map(|s| {
+            raw.triggers.iter().find(|t| t.name == s.name).and_then(|t| t.direction).or_else(|| Direction::inferred(s))
+        })
+        .collect()
+}
+
 /// All triggers of the config: `[[triggers]]`, then the shorthand's, with
 /// per-pair overrides split off as pair-specific copies.
 pub(super) fn validate_all(raw: &RawConfig, pairs: &PairIndex, p: &mut Problems<'_>) -> Vec<TriggerSpec> {
@@ -80,6 +159,7 @@ fn shorthand(raw: &RawConfig, p: &mut Problems<'_>) -> Vec<(String, RawTrigger)>
         sustain_ms: 0,
         min_volume: None,
         max_spread_bps: None,
+        direction: None,
     };
     vec![
         ("threshold".to_string(), make(SHORTHAND_BUY, Op::Ge, x)),
@@ -361,4 +441,62 @@ fn conditions(key: &str, t: &RawTrigger, p: &mut Problems<'_>) -> Vec<Condition>
         },
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::Direction;
+    use crate::config::Config;
+
+    fn directions(text: &str) -> Vec<Option<Direction>> {
+        Config::from_toml(Path::new("test.toml"), text).unwrap().directions
+    }
+
+    #[test]
+    fn direction_is_inferred_from_metric_and_operator() {
+        let d = directions(
+            "[[triggers]]\nname='a'\nop='>='\nvalue=0.3\n\
+             [[triggers]]\nname='b'\nmetric='ofi'\nop='<'\nvalue=-2\n\
+             [[triggers]]\nname='c'\nmetric='microprice_offset_bps'\nop='>'\nvalue=0.5\n",
+        );
+        assert_eq!(d, [Some(Direction::Up), Some(Direction::Down), Some(Direction::Up)]);
+    }
+
+    #[test]
+    fn the_threshold_shorthand_buys_up_and_sells_down() {
+        assert_eq!(directions("threshold = 0.4\n"), [Some(Direction::Up), Some(Direction::Down)]);
+    }
+
+    #[test]
+    fn spread_and_disagreeing_all_triggers_have_no_direction_unless_set() {
+        let d = directions(
+            "[[triggers]]\nname='wide'\nmetric='spread_bps'\nop='>'\nvalue=5\n\
+             [[triggers]]\nname='mixed'\nall=[{op='>=', value=0.3}, {metric='ofi', op='<', value=0}]\n\
+             [[triggers]]\nname='filtered'\nall=[{op='<=', value=-0.3}, {metric='spread_bps', op='<=', value=2}]\n\
+             [[triggers]]\nname='set'\nmetric='spread_bps'\nop='>'\nvalue=5\ndirection='down'\n",
+        );
+        assert_eq!(d, [None, None, Some(Direction::Down), Some(Direction::Down)]);
+    }
+
+    #[test]
+    fn an_explicit_direction_wins_and_follows_pair_overrides() {
+        let d = directions(
+            "pairs=['BTCUSDT','ETHUSDT']\n[[triggers]]\nname='fade'\nop='>='\nvalue=0.3\ndirection='down'\n\
+             [pair_overrides.ETHUSDT.triggers.fade]\nvalue=0.5\n",
+        );
+        assert_eq!(d, [Some(Direction::Down), Some(Direction::Down)]);
+    }
+
+    #[test]
+    fn an_unknown_direction_names_the_key_and_the_choices() {
+        let e = Config::from_toml(
+            Path::new("test.toml"),
+            "[[triggers]]\nname='a'\nop='>'\nvalue=0.1\ndirection='sideways'\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("test.toml:5: `triggers[0].direction` is \"sideways\"; expected up or down"), "{e}");
+    }
 }

@@ -106,7 +106,9 @@ pub fn plot(config: &Config, options: &PlotOptions) -> Result<PlotReport, PlotEr
     })
 }
 
-fn register_font() -> Result<(), PlotError> {
+/// Registers the embedded font as `sans-serif` (once); every chart in the
+/// crate (`plot`, `evaluate --plot`) lays its text out with it.
+pub(crate) fn register_font() -> Result<(), PlotError> {
     static DONE: OnceLock<bool> = OnceLock::new();
     let ok = *DONE.get_or_init(|| plotters::style::register_font(chart::FONT, FontStyle::Normal, FONT_BYTES).is_ok());
     if ok { Ok(()) } else { Err(PlotError::Font) }

@@ -322,12 +322,35 @@ pub struct TriggerLanes {
 
 impl TriggerLanes {
     /// Lanes for `pairs`, each holding the triggers that apply to it.
+    ///
+    /// Linear in pairs × triggers: each trigger's own pair list becomes a
+    /// membership table once, so a trigger listing thousands of pairs does
+    /// not make start-up quadratic.
     pub fn new(triggers: &[TriggerSpec], pairs: impl Iterator<Item = PairId>) -> Self {
+        let pairs: Vec<PairId> = pairs.collect();
+        let table_len = pairs.iter().map(|p| p.index() + 1).max().unwrap_or(0);
+        let watches: Vec<Option<Vec<bool>>> = triggers
+            .iter()
+            .map(|t| {
+                t.pairs.as_ref().map(|list| {
+                    let mut member = vec![false; table_len];
+                    for p in list {
+                        if let Some(m) = member.get_mut(p.index()) {
+                            *m = true;
+                        }
+                    }
+                    member
+                })
+            })
+            .collect();
         let lanes = pairs
+            .iter()
             .map(|p| {
-                (0..triggers.len())
-                    .filter(|&t| triggers[t].applies_to(p))
-                    .map(|t| (TriggerId(t as u16), TriggerState::default()))
+                watches
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| w.as_ref().is_none_or(|m| m.get(p.index()).copied().unwrap_or(false)))
+                    .map(|(t, _)| (TriggerId(t as u16), TriggerState::default()))
                     .collect()
             })
             .collect();
@@ -513,5 +536,20 @@ mod tests {
     fn clock_going_backwards_does_not_end_a_cooldown() {
         let s = spec(Op::Ge, 0.25, 5 * SEC, Emit::Level);
         assert_eq!(run(&s, &[(10, 30), (4, 30), (14, 30), (15, 30)]), vec![10, 15]);
+    }
+
+    #[test]
+    fn lanes_hold_exactly_the_triggers_that_watch_each_pair() {
+        let mut listed = spec(Op::Ge, 0.25, 0, Emit::Level);
+        listed.pairs = Some(vec![PairId(3), PairId(1), PairId(9)]);
+        let every = spec(Op::Le, -0.25, 0, Emit::Level);
+        let triggers = [listed, every];
+        let lanes = TriggerLanes::new(&triggers, (0..5).map(PairId));
+        for p in 0..5u16 {
+            for (t, spec) in triggers.iter().enumerate() {
+                let id = TriggerId(t as u16);
+                assert_eq!(lanes.state(PairId(p), id).is_some(), spec.applies_to(PairId(p)), "pair {p} trigger {t}");
+            }
+        }
     }
 }

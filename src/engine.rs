@@ -124,10 +124,13 @@ impl EngineCounters {
     }
 }
 
-/// Everything the engine needs to know, validated.
+/// Everything the engine needs to know, validated. Generic over the venue
+/// whose messages it decodes (a direct call per frame, no `dyn`); Binance
+/// Spot by default.
 #[derive(Clone, Debug)]
-pub struct EngineConfig {
-    pub streams: StreamTable,
+pub struct EngineConfig<V: Venue = StreamTable> {
+    /// Decodes messages into book events and names the pairs.
+    pub venue: V,
     pub volume: VolumeSpec,
     pub triggers: Vec<TriggerSpec>,
     /// Level weights of `weighted_imbalance` (`metrics.decay`).
@@ -136,17 +139,17 @@ pub struct EngineConfig {
     pub ofi_window: usize,
 }
 
-impl EngineConfig {
+impl<V: Venue> EngineConfig<V> {
     /// Default decay (0.5) and OFI window (10 updates).
-    pub fn new(streams: StreamTable, volume: VolumeSpec, triggers: Vec<TriggerSpec>) -> Self {
-        EngineConfig { streams, volume, triggers, weights: LevelWeights::from_decay(0.5), ofi_window: 10 }
+    pub fn new(venue: V, volume: VolumeSpec, triggers: Vec<TriggerSpec>) -> Self {
+        EngineConfig { venue, volume, triggers, weights: LevelWeights::from_decay(0.5), ofi_window: 10 }
     }
 }
 
 /// The hot-path state machine. Generic over the action hook so a firing costs
 /// a direct call, and the default hook nothing.
-pub struct Engine<H: ActionHook = NoAction> {
-    config: EngineConfig,
+pub struct Engine<H: ActionHook = NoAction, V: Venue = StreamTable> {
+    config: EngineConfig<V>,
     /// Every pair's book, the pending one a frame is decoded into, and
     /// their sequencing.
     books: BookStage,
@@ -159,19 +162,19 @@ pub struct Engine<H: ActionHook = NoAction> {
     hook: H,
 }
 
-impl Engine<NoAction> {
+impl<V: Venue> Engine<NoAction, V> {
     /// An engine without an action hook.
-    pub fn new(config: EngineConfig) -> Self {
+    pub fn new(config: EngineConfig<V>) -> Self {
         Engine::with_hook(config, NoAction)
     }
 }
 
-impl<H: ActionHook> Engine<H> {
+impl<H: ActionHook, V: Venue> Engine<H, V> {
     /// An engine that calls `hook` inline on every firing.
-    pub fn with_hook(config: EngineConfig, hook: H) -> Self {
-        let pairs = config.streams.len();
+    pub fn with_hook(config: EngineConfig<V>, hook: H) -> Self {
+        let pairs = config.venue.pair_table().len();
         let triggers = config.triggers.len();
-        let lanes = TriggerLanes::new(&config.triggers, config.streams.pairs());
+        let lanes = TriggerLanes::new(&config.triggers, config.venue.pair_table().ids());
         let metrics = MetricSet::new(needed_metrics(&config.triggers), pairs, config.ofi_window);
         Engine {
             metrics,
@@ -236,7 +239,7 @@ impl<H: ActionHook> Engine<H> {
         let Some(pending) = self.books.pending_mut() else {
             return FrameOutcome::Rejected(RejectKind::NoStream);
         };
-        let decoded = self.config.streams.decode(bytes, pending);
+        let decoded = self.config.venue.decode(bytes, pending);
         clock.parsed();
         let (pair, event) = match decoded {
             Ok(Message::Book(pair, event)) => (pair, event),
@@ -342,7 +345,7 @@ impl<H: ActionHook> Engine<H> {
     }
 
     /// The validated configuration the engine runs with.
-    pub fn config(&self) -> &EngineConfig {
+    pub fn config(&self) -> &EngineConfig<V> {
         &self.config
     }
 

@@ -185,7 +185,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
     /// Builds the loop: groups the engine's streams into connections of at
     /// most `max_streams_per_connection`, nothing connects yet.
     pub fn new(config: FeedConfig, engine: Engine<H>, sink: S) -> Result<Self, FeedError> {
-        let venue = &engine.config().streams;
+        let venue = &engine.config().venue;
         let (groups, group_pairs) = connection_groups(venue, &config.ws_url, config.max_streams_per_connection);
         let rules = venue.connection_rules();
         let side = HotSide { engine, sink, stats: None, gauges: None, recorder: None, group_pairs };

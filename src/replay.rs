@@ -130,16 +130,16 @@ impl ReplayReport {
                 writeln!(out, "  {:<22} {n}", e.name())?;
             }
         }
-        for pair in catalog.streams.pairs() {
+        for pair in catalog.pairs() {
             let n = c.frames_by_pair.get(pair.index()).copied().unwrap_or(0);
-            writeln!(out, "  frames {:<14} {n}", catalog.streams.symbol(pair))?;
+            writeln!(out, "  frames {:<14} {n}", catalog.symbol(pair))?;
         }
         writeln!(out, "alerts: {}", self.alerts.len())?;
         for (t, spec) in catalog.triggers.iter().enumerate() {
-            for pair in catalog.streams.pairs() {
+            for pair in catalog.pairs() {
                 let n = c.alerts_for(TriggerId(t as u16), pair);
                 if n > 0 {
-                    writeln!(out, "  {:<28} {:<14} {n}", spec.name, catalog.streams.symbol(pair))?;
+                    writeln!(out, "  {:<28} {:<14} {n}", spec.name, catalog.symbol(pair))?;
                 }
             }
         }

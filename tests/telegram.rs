@@ -120,7 +120,10 @@ fn catalog() -> Catalog {
     let trigger =
         |name: &str, op, value: f64| TriggerSpec::simple(name, MetricKind::ImbalanceRatio, op, value, 0, Emit::Level);
     Catalog {
-        streams: StreamTable::new(&["BTCUSDT".into()], StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 }),
+        venue: std::sync::Arc::new(StreamTable::new(
+            &["BTCUSDT".into()],
+            StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 },
+        )),
         triggers: vec![trigger("imbalance_buy_strong", Op::Ge, 0.25), trigger("imbalance_sell_strong", Op::Le, -0.25)],
         volume: VolumeSpec { mode: VolumeMode::Notional, top_n: 10 },
     }

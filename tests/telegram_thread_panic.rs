@@ -104,7 +104,10 @@ fn a_panic_on_the_delivery_thread_is_logged_at_once_and_delivery_goes_on_until_i
     let journal_path = dir.join("alerts.jsonl");
     let journal = Arc::new(Mutex::new(Journal::open(&journal_path).unwrap()));
     let catalog = Arc::new(Catalog {
-        streams: StreamTable::new(&["BTCUSDT".into()], StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 }),
+        venue: std::sync::Arc::new(StreamTable::new(
+            &["BTCUSDT".into()],
+            StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 },
+        )),
         triggers: vec![TriggerSpec::simple("buy", MetricKind::ImbalanceRatio, Op::Ge, 0.25, 0, Emit::Level)],
         volume: VolumeSpec { mode: VolumeMode::Notional, top_n: 10 },
     });

@@ -215,7 +215,7 @@ impl Config {
     /// What the engine needs.
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {
-            streams: self.stream_table(),
+            venue: self.stream_table(),
             volume: self.volume,
             triggers: self.triggers.clone(),
             weights: LevelWeights::from_decay(self.decay),

@@ -27,7 +27,7 @@ pub fn metric_line(update: &MetricUpdate, catalog: &Catalog) -> String {
     let imb = &update.imbalance;
     format!(
         "METRIC | pair={} | imbalance_ratio={:.6} | bid_vol={} ask_vol={}",
-        catalog.streams.symbol(update.pair),
+        catalog.symbol(update.pair),
         imb.ratio.value(),
         imb.bid,
         imb.ask

@@ -9,17 +9,18 @@ pub mod log;
 pub mod telegram;
 
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::alert::{Alert, MetricUpdate};
 use crate::config::Config;
 use crate::exact::Fraction;
 use crate::metrics::VolumeSpec;
+use crate::pairs::PairId;
 use crate::sanitize::json_str;
 use crate::triggers::TriggerSpec;
 use crate::units::{Price, write_decimal};
 use crate::venue::Venue;
-use crate::venue::binance_spot::StreamTable;
 
 /// One alert as the cold side hands it to every sink: its journal id and
 /// its rendering context.
@@ -76,7 +77,8 @@ pub struct Delivery {
 /// Names and settings needed to render alerts, shared by every sink.
 #[derive(Clone, Debug)]
 pub struct Catalog {
-    pub streams: StreamTable,
+    /// The venue the alerts come from: pair names and links.
+    pub venue: Arc<dyn Venue + Send + Sync>,
     pub triggers: Vec<TriggerSpec>,
     pub volume: VolumeSpec,
 }
@@ -84,13 +86,23 @@ pub struct Catalog {
 impl Catalog {
     /// From a validated config.
     pub fn from_config(config: &Config) -> Self {
-        Catalog { streams: config.stream_table(), triggers: config.triggers.clone(), volume: config.volume }
+        Catalog { venue: Arc::new(config.stream_table()), triggers: config.triggers.clone(), volume: config.volume }
     }
 
     /// An alert with its names resolved.
     pub fn view<'a>(&'a self, alert: &'a Alert) -> AlertView<'a> {
         let trigger = self.triggers.get(alert.trigger.index());
-        AlertView { alert, pair: self.streams.symbol(alert.pair), venue: &self.streams, trigger, volume: self.volume }
+        AlertView { alert, pair: self.symbol(alert.pair), venue: &*self.venue, trigger, volume: self.volume }
+    }
+
+    /// A pair's symbol (`"?"` for an id the venue does not know).
+    pub fn symbol(&self, pair: PairId) -> &str {
+        self.venue.pair_table().symbol(pair)
+    }
+
+    /// Every pair, in config order.
+    pub fn pairs(&self) -> impl Iterator<Item = PairId> + '_ {
+        self.venue.pair_table().ids()
     }
 }
 
@@ -253,11 +265,14 @@ mod tests {
     use super::*;
     use crate::triggers::{Emit, MetricKind, Op};
     use crate::units::VolumeMode;
-    use crate::venue::binance_spot::{Depth, StreamKind, UpdateSpeed};
+    use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
     fn catalog() -> Catalog {
         Catalog {
-            streams: StreamTable::new(&["BTCUSDT".into()], StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 }),
+            venue: Arc::new(StreamTable::new(
+                &["BTCUSDT".into()],
+                StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 },
+            )),
             triggers: vec![TriggerSpec::simple(
                 "imbalance_buy_strong",
                 MetricKind::ImbalanceRatio,

@@ -363,7 +363,10 @@ mod tests {
         };
         let pairs: Vec<String> = pairs.iter().map(|p| p.to_string()).collect();
         Catalog {
-            streams: StreamTable::new(&pairs, StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 }),
+            venue: std::sync::Arc::new(StreamTable::new(
+                &pairs,
+                StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 },
+            )),
             triggers: vec![
                 trigger("imbalance_buy_strong", Op::Ge, 0.25),
                 trigger("imbalance_sell_strong", Op::Le, -0.25),

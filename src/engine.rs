@@ -210,6 +210,35 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
     ) -> FrameOutcome {
         self.counters.frames += 1;
         let outcome = self.process(bytes, recv, sink, clock);
+        self.count(outcome);
+        outcome
+    }
+
+    /// [`Engine::on_frame`] for a message already decoded into `book` by
+    /// this venue's decoder (`decoded` is what it returned): several engines
+    /// over one parse, as `evaluate`'s sweeps run them. The book is copied
+    /// into the pending slot; everything after decoding is the same path.
+    pub fn on_decoded(
+        &mut self,
+        decoded: Result<Message, RejectKind>,
+        book: &Book,
+        recv: UnixNanos,
+        sink: &mut impl EngineSink,
+    ) -> FrameOutcome {
+        self.counters.frames += 1;
+        let outcome = match self.books.pending_mut() {
+            Some(pending) => {
+                *pending = *book;
+                self.after_decode(decoded, recv, sink, &mut NoClock)
+            }
+            None => FrameOutcome::Rejected(RejectKind::NoStream),
+        };
+        self.count(outcome);
+        outcome
+    }
+
+    #[inline]
+    fn count(&mut self, outcome: FrameOutcome) {
         let c = &mut self.counters;
         match outcome {
             FrameOutcome::Evaluated { .. } => c.evaluated += 1,
@@ -225,7 +254,6 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
                 }
             }
         }
-        outcome
     }
 
     #[inline]
@@ -241,6 +269,19 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
         };
         let decoded = self.config.venue.decode(bytes, pending);
         clock.parsed();
+        self.after_decode(decoded, recv, sink, clock)
+    }
+
+    /// Sequencing, validity, metrics and triggers for a message decoded into
+    /// the pending book.
+    #[inline]
+    fn after_decode(
+        &mut self,
+        decoded: Result<Message, RejectKind>,
+        recv: UnixNanos,
+        sink: &mut impl EngineSink,
+        clock: &mut impl StageClock,
+    ) -> FrameOutcome {
         let (pair, event) = match decoded {
             Ok(Message::Book(pair, event)) => (pair, event),
             Ok(Message::ServerShutdown) => return FrameOutcome::ServerShutdown,

@@ -17,10 +17,12 @@ pub mod sweep;
 use std::path::PathBuf;
 
 use crate::alert::Alert;
+use crate::book::Book;
 use crate::config::{Config, Direction};
 use crate::engine::{Engine, EngineCounters, FrameOutcome};
 use crate::pairs::PairId;
 use crate::recording::{Line, RecordingError, RecordingReader};
+use crate::venue::Venue;
 
 use horizons::Horizon;
 use outcomes::{MidSum, Outcomes};
@@ -102,7 +104,7 @@ pub struct Evaluation {
     pub baseline: Vec<BaselineRow>,
     /// Alerts of triggers without a direction, at `variant * triggers + trigger`.
     pub no_direction: Vec<u64>,
-    /// Engines the data went through (one per distinct `top_n`).
+    /// Engines the decoded data went through (one per distinct `top_n`).
     pub engines: usize,
 }
 
@@ -140,6 +142,9 @@ pub fn evaluate(config: &Config, files: &[PathBuf], options: &EvalOptions) -> Re
     let mut no_direction = vec![0u64; variants.len() * ntriggers];
     let mut no_mid = vec![0u64; slots];
     let mut engines: Vec<Engine> = groups.iter().map(|g| Engine::new(g.engine.clone())).collect();
+    // Each frame is decoded once, here; every engine takes the decoded book.
+    let venue = config.stream_table();
+    let mut decoded_book = Book::default();
     let mut fired: Vec<Alert> = Vec::with_capacity(64);
     let (mut lines, mut malformed) = (0u64, 0u64);
 
@@ -150,9 +155,10 @@ pub fn evaluate(config: &Config, files: &[PathBuf], options: &EvalOptions) -> Re
                 malformed += 1;
                 continue;
             };
+            let decoded = venue.decode(json, &mut decoded_book);
             for (gi, (engine, group)) in engines.iter_mut().zip(&groups).enumerate() {
                 fired.clear();
-                let outcome = engine.on_frame(json, recv, &mut fired);
+                let outcome = engine.on_decoded(decoded, &decoded_book, recv, &mut fired);
                 let FrameOutcome::Evaluated { pair, .. } = outcome else { continue };
                 // Every engine sees the same books; the first one feeds the mids.
                 if gi == 0 {

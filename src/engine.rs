@@ -317,10 +317,25 @@ impl<H: ActionHook> Engine<H> {
             std::mem::swap(cur, &mut self.scratch);
         }
         let had_book = self.has_book.get_mut(pair.index()).map(|h| std::mem::replace(h, true)).unwrap_or(false);
-        if sink.wants_metrics() {
-            sink.metric(&MetricUpdate { recv, pair, imbalance: imb });
-        }
         let readings = self.readings(pair, imb.ratio, weighted, had_book);
+        if sink.wants_metrics()
+            && let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i))
+        {
+            let (best_bid, best_ask) = book.best_prices();
+            let exact = |m: MetricKind| readings[m.index()].map(|r| r.exact);
+            sink.metric(&MetricUpdate {
+                recv,
+                pair,
+                imbalance: imb,
+                last_update_id: book.last_update_id,
+                best_bid,
+                best_ask,
+                weighted_imbalance: exact(MetricKind::WeightedImbalance),
+                microprice_offset_bps: exact(MetricKind::MicropriceOffsetBps),
+                spread_bps: exact(MetricKind::SpreadBps),
+                ofi: exact(MetricKind::Ofi),
+            });
+        }
         let total_volume = imb.bid.raw + imb.ask.raw;
         let Some(lanes) = self.lanes.get_mut(pair.index()) else {
             clock.decided();

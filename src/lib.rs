@@ -16,6 +16,7 @@ pub mod engine;
 pub mod exchange;
 pub mod feed;
 pub mod handoff;
+pub mod history;
 pub mod logging;
 pub mod metrics;
 pub mod metrics_http;

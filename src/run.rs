@@ -15,6 +15,7 @@ use crate::engine::{Engine, EngineCounters};
 use crate::feed::tls::{self, TlsConfigError};
 use crate::feed::{FeedConfig, FeedCounters, FeedError, HotLoop, StopHandle};
 use crate::handoff::{self, HandOff, HandOffCounters};
+use crate::history::HistorySink;
 use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
 use crate::recorder::{self, RecordConfig, RecordError, RecordReport};
 use crate::sinks::journal::{Journal, JournalError, JournalSink};
@@ -142,16 +143,24 @@ impl Runner {
         let catalog = Arc::new(Catalog::from_config(config));
         let gauges = PairGauges::new(config.pairs.len());
         // Journal first: an alert is on disk before any network attempt.
-        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JournalSink::new(Arc::clone(&journal))), Box::new(LogSink)];
+        let mut sinks: Vec<Box<dyn Sink>> =
+            vec![Box::new(JournalSink::new(Arc::clone(&journal))), Box::new(LogSink { metrics: config.log_metrics })];
+        let history = match &config.history {
+            Some(h) => {
+                Some(HistorySink::start(h, Arc::clone(&catalog), Arc::clone(&journal)).map_err(RunError::Thread)?)
+            }
+            None => None,
+        };
         let mut telegram_counts: Option<TelegramCounts> = None;
         let mut deliveries = None;
         if config.telegram.enabled {
             let (events_tx, events_rx) = crossbeam_channel::bounded(4096);
-            let handle = TelegramSink::spawn_with_events(
+            let handle = TelegramSink::spawn_with_history(
                 config.telegram.clone(),
                 Arc::clone(&catalog),
                 Arc::clone(&journal),
                 Some(events_tx),
+                history.as_ref().map(HistorySink::delivery_tap),
             )
             .map_err(RunError::Thread)?;
             let counters = handle.counters();
@@ -181,6 +190,10 @@ impl Runner {
             metrics_addr = Some(http.addr());
             sinks.push(Box::new(http));
         }
+        // Last: the journal and the deliveries come first.
+        if let Some(h) = history {
+            sinks.push(Box::new(h));
+        }
         let stats_report =
             StatsReport::new(config.pairs.clone(), config.runtime.stats_interval, options.hdr_log.as_deref())
                 .map_err(|source| RunError::HdrLog { path: options.hdr_log.clone().unwrap_or_default(), source })?;
@@ -194,7 +207,8 @@ impl Runner {
         };
 
         let (tx, rx) = handoff::channel(config.runtime.channel_capacity);
-        let hand_off = HandOff::new(tx, OVERFLOW_RING, config.log_metrics).with_gauges(Arc::clone(&gauges));
+        let hand_off = HandOff::new(tx, OVERFLOW_RING, config.log_metrics || config.history.is_some())
+            .with_gauges(Arc::clone(&gauges));
         let engine = Engine::new(config.engine_config());
         let feed = FeedConfig {
             ws_url: config.binance.ws_url.clone(),

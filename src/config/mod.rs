@@ -5,6 +5,7 @@
 //! reported at once, each naming the file, the line, the key and the fix.
 
 pub mod env;
+pub mod history;
 mod locate;
 mod raw;
 mod render;
@@ -23,6 +24,7 @@ use crate::sinks::telegram::{self, TelegramConfig};
 use crate::triggers::TriggerSpec;
 
 pub use env::Env;
+pub use history::{HistoryBackend, HistoryConfig};
 pub use raw::RawConfig;
 
 /// The default config file, relative to the working directory.
@@ -152,6 +154,8 @@ pub struct Config {
     pub metrics_http: Option<String>,
     /// Telegram delivery (validated, environment applied).
     pub telegram: TelegramConfig,
+    /// The history database, when `[history]` is present.
+    pub history: Option<HistoryConfig>,
 }
 
 impl Config {
@@ -241,6 +245,7 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         }
         TelegramConfig::disabled()
     });
+    let history = history::validate(raw.history.take(), &|k| env.get(k), &mut p);
 
     let mut pairs: Vec<String> = Vec::new();
     if raw.pairs.is_empty() {
@@ -426,6 +431,7 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         log: LogConfig { file: raw.log.file, level, rotation },
         metrics_http,
         telegram,
+        history,
     }
 }
 

@@ -57,6 +57,18 @@ impl TelegramSink {
         journal: Arc<Mutex<Journal>>,
         events: Option<Sender<DeliveryEvent>>,
     ) -> io::Result<TelegramHandle> {
+        TelegramSink::spawn_with_history(config, catalog, journal, events, None)
+    }
+
+    /// Like [`TelegramSink::spawn_with_events`], and also puts every
+    /// journaled outcome into the history database through `history`.
+    pub fn spawn_with_history(
+        config: TelegramConfig,
+        catalog: Arc<Catalog>,
+        journal: Arc<Mutex<Journal>>,
+        events: Option<Sender<DeliveryEvent>>,
+        history: Option<crate::history::DeliveryTap>,
+    ) -> io::Result<TelegramHandle> {
         let client = match (config.enabled, Client::new(&config)) {
             (false, _) => Err("Telegram is disabled (telegram.enabled = false)".to_string()),
             (true, Err(e)) => Err(e.to_string()),
@@ -73,6 +85,7 @@ impl TelegramSink {
             journal,
             counters: Arc::clone(&counters),
             max_pending: config.max_pending,
+            history,
         });
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
@@ -326,6 +339,8 @@ pub(crate) struct Shared {
     pub journal: Arc<Mutex<Journal>>,
     pub counters: Arc<TelegramCounters>,
     pub max_pending: usize,
+    /// Outcomes also go to the history database, when one is configured.
+    pub history: Option<crate::history::DeliveryTap>,
 }
 
 impl Shared {
@@ -342,6 +357,10 @@ impl Shared {
         let line = delivery_line(alert_id, chat, status, attempts, error);
         if let Err(e) = lock(&self.journal).append(&line) {
             log::error!("could not journal a Telegram delivery: {e}; the line was {line}");
+        }
+        if let Some(tap) = &self.history {
+            let error = error.filter(|_| status != Status::Sent);
+            tap.record(alert_id, "telegram", &chat.to_string(), status.as_str(), attempts, error);
         }
         let why = error.unwrap_or("");
         match status {

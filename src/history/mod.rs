@@ -10,11 +10,15 @@
 //! * [`writer`] — the thread that owns the connection: batches,
 //!   transactions, reconnect with backoff, retention.
 //! * [`sink`] — the cold thread's [`crate::sinks::Sink`] in front of it.
+//! * [`query`] — the `history` command's output.
+//! * [`backfill`] — `replay` writing the same rows synchronously.
 //!
 //! The journal stays the source of truth: it is written before the history,
 //! and what the history could not store is journaled as not stored.
 
+pub mod backfill;
 pub mod postgres;
+pub mod query;
 pub mod rows;
 pub mod sampler;
 pub mod schema;

@@ -217,3 +217,77 @@ impl Backend for Sqlite {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(id: &str, time_ns: i64) -> AlertRow {
+        AlertRow {
+            alert_id: Some(id.into()),
+            time_ns,
+            venue: "binance".into(),
+            pair: "BTCUSDT".into(),
+            trigger: "buy".into(),
+            metric: Some("imbalance_ratio".into()),
+            op: Some(">=".into()),
+            threshold: Some(0.25),
+            value: 0.2859281,
+            last_update_id: 50_093_239_224,
+            bid_volume: "762596.0012".into(),
+            ask_volume: "423467.34".into(),
+            best_bid: Some("61837.63".into()),
+            best_ask: None,
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("im-sqlite-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("h.sqlite")
+    }
+
+    #[test]
+    fn rows_round_trip_and_retention_deletes_only_older_ones() {
+        let path = scratch("roundtrip");
+        let mut db = Sqlite::open(&path).unwrap();
+        let delivery = DeliveryRow {
+            alert_id: "1-1".into(),
+            time_ns: 5,
+            sink: "telegram".into(),
+            chat_id: "-100123".into(),
+            status: "failed".into(),
+            attempts: 5,
+            error: Some("HTTP 400: chat not found".into()),
+        };
+        let batch = Batch {
+            samples: vec![],
+            alerts: vec![alert("1-1", 10), alert("1-2", 20)],
+            deliveries: vec![delivery.clone()],
+        };
+        db.write(&batch).unwrap();
+        drop(db);
+        // Reopening finds the schema and the rows; the version is not written twice.
+        let mut db = Sqlite::open(&path).unwrap();
+        let versions: i64 = db.conn.query_row("SELECT count(*) FROM schema_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(versions, 1);
+        assert_eq!(db.alerts(&Filter::default()).unwrap(), batch.alerts);
+        assert_eq!(db.deliveries(&Filter::default()).unwrap(), vec![delivery]);
+        let later = Filter { from_ns: 15, ..Filter::default() };
+        assert_eq!(db.alerts(&later).unwrap(), vec![alert("1-2", 20)]);
+        assert_eq!(db.delete_before(15).unwrap(), 2, "one alert and one delivery");
+        assert_eq!(db.alerts(&Filter::default()).unwrap(), vec![alert("1-2", 20)]);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_the_fix() {
+        let path = scratch("newer");
+        let db = Sqlite::open(&path).unwrap();
+        db.conn.execute("INSERT INTO schema_version (version) VALUES (99)", []).unwrap();
+        drop(db);
+        let e = Sqlite::open(&path).err().unwrap().to_string();
+        assert!(e.contains("schema version 99 is newer") && e.contains("upgrade"), "{e}");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}

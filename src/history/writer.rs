@@ -303,3 +303,86 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::config::HistoryBackend;
+    use crate::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
+    use crate::metrics::VolumeSpec;
+    use crate::sinks::journal::Journal;
+    use crate::units::VolumeMode;
+
+    fn alert(id: &str) -> AlertRow {
+        AlertRow {
+            alert_id: Some(id.into()),
+            time_ns: 1,
+            venue: "binance".into(),
+            pair: "BTCUSDT".into(),
+            trigger: "buy".into(),
+            metric: None,
+            op: None,
+            threshold: None,
+            value: 0.5,
+            last_update_id: 1,
+            bid_volume: "1".into(),
+            ask_volume: "2".into(),
+            best_bid: None,
+            best_ask: None,
+        }
+    }
+
+    /// A locked SQLite file is a failing database like any other: the alert
+    /// waits, one error is logged, and it is stored once the lock is gone.
+    #[test]
+    fn an_alert_waits_out_a_locked_sqlite_file_and_is_stored_after() {
+        let dir = std::env::temp_dir().join(format!("im-writer-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path: PathBuf = dir.join("h.sqlite");
+        drop(super::super::sqlite::Sqlite::open(&path).unwrap());
+        let locker = rusqlite::Connection::open(&path).unwrap();
+        locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+        let (samples_tx, samples) = crossbeam_channel::bounded(4);
+        let (events_tx, events) = crossbeam_channel::bounded(4);
+        let (finish_tx, finish) = crossbeam_channel::bounded(1);
+        let counters = Arc::new(HistoryCounters::default());
+        let catalog = Arc::new(Catalog {
+            streams: StreamTable::new(&["BTCUSDT".into()], StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 }),
+            triggers: vec![],
+            volume: VolumeSpec { mode: VolumeMode::Qty, top_n: 10 },
+        });
+        let journal = Arc::new(Mutex::new(Journal::open(&dir.join("alerts.jsonl")).unwrap()));
+        let config = HistoryConfig {
+            backend: HistoryBackend::Sqlite { path: path.clone() },
+            sample: Duration::ZERO,
+            retention: None,
+        };
+        let writer =
+            spawn(WriterInput { config, catalog, journal, counters: Arc::clone(&counters), samples, events, finish })
+                .unwrap();
+        events_tx.send(Event::Alert(alert("7-1"))).unwrap();
+        let start = Instant::now();
+        while counters.failures.load(Ordering::Relaxed) < 2 {
+            assert!(start.elapsed() < Duration::from_secs(30), "the writer never tried");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(counters.alerts_written.load(Ordering::Relaxed), 0);
+        locker.execute_batch("ROLLBACK").unwrap();
+        while counters.alerts_written.load(Ordering::Relaxed) < 1 {
+            assert!(start.elapsed() < Duration::from_secs(30), "never stored after the lock was released");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(samples_tx);
+        finish_tx.send(Instant::now() + Duration::from_secs(5)).unwrap();
+        writer.join().unwrap();
+        let mut db = super::super::sqlite::Sqlite::open(&path).unwrap();
+        let stored = db.alerts(&super::super::Filter::default()).unwrap();
+        assert_eq!(stored, vec![alert("7-1")]);
+        assert_eq!(counters.alerts_not_stored.load(Ordering::Relaxed), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

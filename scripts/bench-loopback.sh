@@ -91,6 +91,12 @@ TOML
   p50=$(q wire_to_decision p50); p99=$(q wire_to_decision p99); p999=$(q wire_to_decision 'p99\.9')
   sr="$(q socket_read p50)/$(q socket_read p99)"; ip="$(q in_process p50)/$(q in_process p99)"
   printf '| %-8s | %-17s | %-10s | %-18s | %-9s | %-9s | %-19s | %-18s |\n' "$rate" "$fps" "$cpu" "${p50:--}" "${p99:--}" "${p999:--}" "$sr" "$ip"
+  if [ "$HISTORY" = sqlite ]; then
+    rows=$(( $("$BIN" history -c "$work/bench.toml" --csv | wc -l) - 1 ))
+    dropped=$(grep -m1 -o 'metrics_dropped=[0-9]*' "$work/run.out" | tail -n1 || true)
+    echo "  history: $rows sample rows stored; hand-off ${dropped:-metrics_dropped=?}; $(grep -m1 -o 'HISTORY | stored.*' "$work/run.out" || true)"
+    rm -f "$work"/history.sqlite*
+  fi
 done
 echo
 echo "achieved = frames evaluated / run time (includes the 1 s warm-up); CPU = the client process over the measured $DURATION s."

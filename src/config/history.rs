@@ -261,6 +261,8 @@ mod tests {
         assert_eq!(pg.get_password(), Some(&b"s3cr@tPW"[..]));
         let shown = format!("{}{:?}", c.render(), c);
         assert!(!shown.contains("s3cr") && shown.contains("<redacted>"), "{shown}");
+        // Whatever logs it (a driver's error, a URL) shows it redacted.
+        assert_eq!(crate::sanitize::redact_secrets("auth s3cr@tPW and s3cr%40tPW"), "auth <redacted> and <redacted>");
         let env = load(text, &[(PG_PASSWORD_VAR, "fromEnv99")]).unwrap();
         let Some(HistoryBackend::Postgres(t)) = env.history.map(|h| h.backend) else { panic!() };
         assert_eq!(t.client_config().unwrap().get_password(), Some(&b"fromEnv99"[..]));

@@ -6,6 +6,12 @@
 //! first; each iteration processes the next frame, cycling, so the numbers are
 //! per frame over the real mix of sizes and shapes.
 //!
+//! The `handoff` group times the hot thread's side of the hand-off — one
+//! alert into the bounded channel — while a consumer thread drains it the way
+//! the cold thread does, once with the old fixed 200 µs poll and once with
+//! the [`IdleBackoff`] the cold thread uses now, so both are measured under
+//! the same load.
+//!
 //! Run: `cargo bench --bench hot_path`.
 
 mod common;
@@ -14,9 +20,12 @@ use std::hint::black_box;
 
 use common::{Case, CountingSink, load_frames, streams};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use imbalance_monitor::alert::{Alert, EngineSink};
 use imbalance_monitor::book::Book;
+use imbalance_monitor::cold::IdleBackoff;
 use imbalance_monitor::engine::Engine;
-use imbalance_monitor::exchange::binance::parse_message;
+use imbalance_monitor::handoff::{self, ColdMsg, HandOff};
+use imbalance_monitor::venue::binance_spot::parse_message;
 
 const TOP_N: usize = 10;
 const THRESHOLD: f64 = common::THRESHOLD;
@@ -100,5 +109,64 @@ fn hot_path(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hot_path);
+/// How the consumer thread waits on an empty channel.
+#[derive(Clone, Copy)]
+enum Consumer {
+    /// The cold thread before: `try_recv`, else sleep 200 µs.
+    FixedPoll200us,
+    /// The cold thread now.
+    Backoff,
+}
+
+/// Drains `rx` until the sender hangs up; returns the alerts received.
+fn consume(rx: &crossbeam_channel::Receiver<ColdMsg>, consumer: Consumer) -> u64 {
+    let mut backoff = IdleBackoff::new();
+    let mut alerts = 0;
+    loop {
+        match rx.try_recv() {
+            Ok(msg) => {
+                alerts += u64::from(matches!(black_box(msg), ColdMsg::Alert(..)));
+                backoff.reset();
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => match consumer {
+                Consumer::FixedPoll200us => std::thread::sleep(std::time::Duration::from_micros(200)),
+                Consumer::Backoff => backoff.wait(),
+            },
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return alerts,
+        }
+    }
+}
+
+fn handoff(c: &mut Criterion) {
+    let frames = load_frames();
+    let mut engine = Engine::new(Case::Plain.config());
+    let mut alerts: Vec<Alert> = Vec::new();
+    for (recv, frame) in &frames {
+        engine.on_frame(frame, *recv, &mut alerts);
+    }
+    assert!(!alerts.is_empty(), "the recording must fire the plain triggers");
+    let mut group = c.benchmark_group("handoff");
+    group.throughput(Throughput::Elements(1));
+    for (name, consumer) in
+        [("alert_to_fixed_200us_poll", Consumer::FixedPoll200us), ("alert_to_backoff", Consumer::Backoff)]
+    {
+        // The run's defaults: 4096 channel slots and 4096 overflow slots.
+        let (tx, rx) = handoff::channel(4096);
+        let drain = std::thread::spawn(move || consume(&rx, consumer));
+        let mut hand_off = HandOff::new(tx, 4096, false);
+        let mut i = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let alert = &alerts[i];
+                i = if i + 1 == alerts.len() { 0 } else { i + 1 };
+                hand_off.alert(black_box(alert));
+            })
+        });
+        drop(hand_off);
+        assert!(drain.join().expect("the consumer thread") > 0);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, hot_path, handoff);
 criterion_main!(benches);

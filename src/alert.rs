@@ -6,8 +6,9 @@
 //! trigger) travel as indices and are looked up on the cold side.
 
 use crate::book::Book;
-use crate::exchange::binance::PairId;
-use crate::metrics::{Fraction, Imbalance};
+use crate::exact::Fraction;
+use crate::metrics::Imbalance;
+use crate::pairs::PairId;
 use crate::triggers::TriggerId;
 use crate::units::{Price, UnixNanos, Volume};
 
@@ -48,10 +49,12 @@ pub struct MetricUpdate {
     pub recv: UnixNanos,
     pub pair: PairId,
     pub imbalance: Imbalance,
-    /// Binance's `lastUpdateId` of the evaluated book.
-    pub last_update_id: u64,
+    /// The book's touch, for the dashboard's best bid/ask and spread and the
+    /// history's `samples` rows.
     pub best_bid: Option<Price>,
     pub best_ask: Option<Price>,
+    /// Binance's `lastUpdateId` of the evaluated book.
+    pub last_update_id: u64,
     /// The other metrics, exact, by [`crate::metrics::MetricKind`]; `None`
     /// where no trigger needs the metric (it is not computed then) or the
     /// book does not allow it (e.g. OFI before its window has two books).

@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, Config};
 use crate::demo;
 use crate::logging::{self, Console};
+use crate::plot::{self, PlotError, PlotOptions, Window};
 use crate::recorder::RecordConfig;
 use crate::replay::replay;
 use crate::run::{RunOptions, RunReport, Runner};
@@ -22,6 +23,10 @@ use crate::simulator::{self, Rate, SimOptions};
 use crate::sinks::Catalog;
 use crate::sinks::journal::Journal;
 use crate::sinks::telegram;
+use crate::units::UnixNanos;
+use crate::watch::client::Endpoint;
+use crate::watch::input::View;
+use crate::watch::terminal;
 
 const EXAMPLES: &str = "Examples:
   imbalance-monitor                          watch the pairs in config/config.toml live
@@ -79,6 +84,16 @@ pub enum Command {
     /// Validate the config and print the effective configuration (secrets redacted).
     #[command(after_help = "Example:\n  imbalance-monitor check-config -c config/config.toml")]
     CheckConfig,
+    /// Chart recordings: per pair the mid price and the triggers' metrics, thresholds and alerts (PNG or SVG).
+    #[command(
+        after_help = "Example:\n  imbalance-monitor plot -c config/config.toml tests/fixtures/btcusdt_depth10_100ms_20240808-09.txt.gz -o chart.png --from 2024-08-08T23:55:00Z --to 2024-08-09T00:00:00Z\nMarkers: ▲ a buy-side alert (>, >=), ▼ a sell-side one (<, <=), at the alert's value."
+    )]
+    Plot(PlotArgs),
+    /// A live terminal dashboard of a running `run`, through its `[metrics_http]` endpoint.
+    #[command(
+        after_help = "Example:\n  imbalance-monitor watch --url http://127.0.0.1:9184\nKeys: q quit (exit 0), s sort (config, ratio, |ratio|, staleness), p pause."
+    )]
+    Watch(WatchArgs),
     /// Replay recordings (`<recv_unix_ns> <json>` lines, .gz by extension) through the engine.
     #[command(
         after_help = "Example:\n  imbalance-monitor replay -c config/config.toml --journal /tmp/alerts.jsonl btcusdt_depth10.txt.gz"
@@ -134,6 +149,40 @@ pub struct RunArgs {
     /// Write an HdrHistogram interval log of every latency stage to PATH.
     #[arg(long, value_name = "PATH")]
     pub hdr_log: Option<PathBuf>,
+    /// Show the live dashboard in this terminal instead of console log lines (the log file still gets them).
+    #[arg(long)]
+    pub tui: bool,
+}
+
+/// `plot` arguments.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Recordings, in order (`<recv_unix_ns> <json>` lines, .gz by extension).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The chart to write: `.png` or `.svg`.
+    #[arg(short, long, value_name = "CHART")]
+    pub out: PathBuf,
+    /// Only this pair (default: every configured pair with data).
+    #[arg(long, value_name = "PAIR")]
+    pub pair: Option<String>,
+    /// Start of the window: RFC 3339 (2024-08-08T23:55:00Z) or Unix seconds.
+    #[arg(long, value_name = "T", value_parser = crate::plot::parse_time)]
+    pub from: Option<UnixNanos>,
+    /// End of the window, the same forms.
+    #[arg(long, value_name = "T", value_parser = crate::plot::parse_time)]
+    pub to: Option<UnixNanos>,
+}
+
+/// `watch` arguments.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The running `run`'s metrics endpoint (`metrics_http.listen`).
+    #[arg(long, default_value = "http://127.0.0.1:9184")]
+    pub url: String,
+    /// Milliseconds between two refreshes.
+    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub refresh_ms: u64,
 }
 
 /// `simulate` arguments.
@@ -239,6 +288,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo(&args, verbosity),
         Command::Replay(args) => run_replay(&cli.config, args),
         Command::History(args) => print_history(&cli.config, &args),
+        Command::Watch(args) => watch(&args),
+        Command::Plot(args) => run_plot(&cli.config, args),
     }
 }
 
@@ -396,7 +447,9 @@ fn run_live(config_arg: &ConfigArg, args: &RunArgs, verbosity: Verbosity) -> Exi
         Ok(c) => c,
         Err(code) => return code,
     };
-    let _log = match logging::init(Some(&config.log.log_file()), verbosity.level(config.log.level), Console::Stdout) {
+    // The dashboard owns the screen: log lines go to the file only.
+    let console = if args.tui { Console::Off } else { Console::Stdout };
+    let _log = match logging::init(Some(&config.log.log_file()), verbosity.level(config.log.level), console) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("error: {e}");
@@ -411,9 +464,21 @@ fn run_live(config_arg: &ConfigArg, args: &RunArgs, verbosity: Verbosity) -> Exi
         }),
         hdr_log: args.hdr_log.clone(),
         metrics_listen: None,
+        dashboard: args.tui,
     };
     match Runner::start(&config, options) {
-        Ok(runner) => run_exit_code(&runner.wait()),
+        Ok(runner) => {
+            if let Some(hub) = runner.dashboard().filter(|_| args.tui).cloned() {
+                let view = View { source: "in-process".into(), ..View::default() };
+                let shown = terminal::run(view, terminal::REFRESH, || Ok(hub.snapshot()), || runner.is_finished());
+                if let Err(e) = shown {
+                    log::error!("TUI | the terminal failed: {e}; stopping");
+                    eprintln!("error: the terminal failed: {e}");
+                }
+                runner.stop_handle().stop();
+            }
+            run_exit_code(&runner.wait())
+        }
         Err(e) => {
             log::error!("cannot start: {e}");
             eprintln!("error: {e}");
@@ -438,6 +503,57 @@ fn load_config(arg: &ConfigArg) -> Result<Config, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_CONFIG)
     })
+}
+
+fn run_plot(config_arg: &ConfigArg, args: PlotArgs) -> ExitCode {
+    let config = match load_config(config_arg) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let pair = args.pair.map(|p| p.to_ascii_uppercase());
+    if let Some(p) = pair.as_ref().filter(|p| !config.pairs.contains(p)) {
+        eprintln!("error: --pair {p}: not one of the config's pairs ({})", config.pairs.join(", "));
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let options =
+        PlotOptions { files: args.files, out: args.out, window: Window { pair, from: args.from, to: args.to } };
+    match plot::plot(&config, &options) {
+        Ok(report) => {
+            println!(
+                "{}: {} × {} px, {} book(s) of {}, {} alert(s)",
+                options.out.display(),
+                report.size.0,
+                report.size.1,
+                report.points,
+                report.pairs.join(", "),
+                report.alerts
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(if matches!(e, PlotError::Format(_)) { EXIT_CONFIG } else { EXIT_FAILURE })
+        }
+    }
+}
+
+fn watch(args: &WatchArgs) -> ExitCode {
+    let endpoint = match Endpoint::parse(&args.url) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let view = View { source: endpoint.url.clone(), ..View::default() };
+    let refresh = std::time::Duration::from_millis(args.refresh_ms);
+    match terminal::run(view, refresh, || endpoint.fetch().map_err(|e| e.to_string()), || false) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: the terminal failed: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
 }
 
 fn run_replay(config_arg: &ConfigArg, args: ReplayArgs) -> ExitCode {

@@ -6,14 +6,16 @@
 //! sized once in [`Engine::new`].
 
 use crate::alert::{ActionHook, Alert, EngineSink, MetricUpdate, NoAction};
+use crate::book::stage::{BookStage, Sequence};
 use crate::book::{Book, BookShape};
-use crate::exchange::binance::{Message, PairId, ParseError, StreamTable, parse_message};
-use crate::metrics::{
-    Fraction, LevelWeights, MetricError, MetricKind, OfiWindow, Reading, VolumeSpec, imbalance, imbalance_and_weighted,
-    microprice_offset_bps_at, spread_bps_at, touch,
-};
-use crate::triggers::{MAX_CONDITIONS, Observation, TriggerId, TriggerSpec, TriggerState, step};
+use crate::exact::Fraction;
+use crate::metrics::{LevelWeights, MetricError, MetricKind, MetricSet, VolumeSpec, imbalance, imbalance_and_weighted};
+use crate::pairs::PairId;
+use crate::reject::RejectKind;
+use crate::triggers::{MAX_CONDITIONS, TriggerId, TriggerLanes, TriggerSpec, TriggerState, needed_metrics};
 use crate::units::UnixNanos;
+use crate::venue::binance_spot::StreamTable;
+use crate::venue::{Message, Venue};
 
 /// What one frame amounted to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +36,7 @@ pub enum FrameOutcome {
     /// A reply to a request on the connection.
     Reply,
     /// The frame was rejected; nothing changed.
-    Rejected(ParseError),
+    Rejected(RejectKind),
 }
 
 impl FrameOutcome {
@@ -77,8 +79,8 @@ pub struct EngineCounters {
     pub duplicates: u64,
     pub server_shutdowns: u64,
     pub replies: u64,
-    /// Rejected frames by [`ParseError::index`].
-    pub errors: [u64; ParseError::COUNT],
+    /// Rejected frames by [`RejectKind::index`].
+    pub errors: [u64; RejectKind::COUNT],
     /// Depth frames accepted per pair (evaluated or not).
     pub frames_by_pair: Vec<u64>,
     /// Alerts fired, at `trigger * pairs + pair`.
@@ -145,27 +147,14 @@ impl EngineConfig {
 /// a direct call, and the default hook nothing.
 pub struct Engine<H: ActionHook = NoAction> {
     config: EngineConfig,
-    /// Book storage: one slot per pair plus one scratch slot a frame is
-    /// parsed into; a valid frame swaps its slot with the pair's.
-    slots: Vec<Book>,
-    current: Vec<usize>,
-    scratch: usize,
-    /// Per pair, the triggers watching it in config order, each with its
-    /// state for that pair: the decision loop walks one contiguous slice.
-    lanes: Vec<Vec<(TriggerId, TriggerState)>>,
+    /// Every pair's book, the pending one a frame is decoded into, and
+    /// their sequencing.
+    books: BookStage,
+    /// Every pair's triggers and their state.
+    lanes: TriggerLanes,
     counters: EngineCounters,
-    /// Which metrics some trigger (or filter) needs, by [`MetricKind::index`].
-    needs: [bool; MetricKind::COUNT],
-    /// OFI history per pair (empty unless a trigger watches `ofi`).
-    ofi: Vec<OfiWindow>,
-    /// Pairs currently delivered by two connections; their frames are
-    /// deduplicated by `lastUpdateId`.
-    overlap: Vec<bool>,
-    /// Whether the pair has an evaluated book yet.
-    has_book: Vec<bool>,
-    /// Triggers that fired on the current update, in config order; capacity
-    /// is the trigger count, so it never grows.
-    fired: Vec<TriggerId>,
+    /// The metrics some trigger (or filter) needs, with their history.
+    metrics: MetricSet,
     next_seq: u64,
     hook: H,
 }
@@ -182,42 +171,17 @@ impl<H: ActionHook> Engine<H> {
     pub fn with_hook(config: EngineConfig, hook: H) -> Self {
         let pairs = config.streams.len();
         let triggers = config.triggers.len();
-        let lanes = config
-            .streams
-            .pairs()
-            .map(|p| {
-                (0..triggers)
-                    .filter(|&t| config.triggers[t].applies_to(p))
-                    .map(|t| (TriggerId(t as u16), TriggerState::default()))
-                    .collect()
-            })
-            .collect();
-        let mut needs = [false; MetricKind::COUNT];
-        for t in &config.triggers {
-            for c in t.conditions() {
-                needs[c.metric.index()] = true;
-            }
-            if t.max_spread_bps.is_some() {
-                needs[MetricKind::SpreadBps.index()] = true;
-            }
-        }
-        let ofi =
-            if needs[MetricKind::Ofi.index()] { vec![OfiWindow::new(config.ofi_window); pairs] } else { Vec::new() };
+        let lanes = TriggerLanes::new(&config.triggers, config.streams.pairs());
+        let metrics = MetricSet::new(needed_metrics(&config.triggers), pairs, config.ofi_window);
         Engine {
-            needs,
-            ofi,
-            slots: vec![Book::default(); pairs + 1],
-            current: (0..pairs).collect(),
-            scratch: pairs,
+            metrics,
+            books: BookStage::new(pairs),
             lanes,
             counters: EngineCounters {
                 frames_by_pair: vec![0; pairs],
                 alerts: vec![0; pairs * triggers],
                 ..EngineCounters::default()
             },
-            overlap: vec![false; pairs],
-            has_book: vec![false; pairs],
-            fired: Vec::with_capacity(triggers),
             next_seq: 1,
             hook,
             config,
@@ -269,13 +233,13 @@ impl<H: ActionHook> Engine<H> {
         sink: &mut impl EngineSink,
         clock: &mut impl StageClock,
     ) -> FrameOutcome {
-        let Some(scratch) = self.slots.get_mut(self.scratch) else {
-            return FrameOutcome::Rejected(ParseError::NoStream);
+        let Some(pending) = self.books.pending_mut() else {
+            return FrameOutcome::Rejected(RejectKind::NoStream);
         };
-        let parsed = parse_message(bytes, &self.config.streams, scratch);
+        let decoded = self.config.streams.decode(bytes, pending);
         clock.parsed();
-        let pair = match parsed {
-            Ok(Message::Depth(pair)) => pair,
+        let (pair, event) = match decoded {
+            Ok(Message::Book(pair, event)) => (pair, event),
             Ok(Message::ServerShutdown) => return FrameOutcome::ServerShutdown,
             Ok(Message::Reply) => return FrameOutcome::Reply,
             Err(e) => return FrameOutcome::Rejected(e),
@@ -283,22 +247,18 @@ impl<H: ActionHook> Engine<H> {
         if let Some(n) = self.counters.frames_by_pair.get_mut(pair.index()) {
             *n += 1;
         }
-        let Some(book) = self.slots.get(self.scratch) else {
-            return FrameOutcome::Rejected(ParseError::NoStream);
-        };
-        if self.overlap.get(pair.index()).copied().unwrap_or(false)
-            && self.has_book.get(pair.index()).copied().unwrap_or(false)
-            && let Some(cur) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i))
-            && book.last_update_id <= cur.last_update_id
-        {
+        if self.books.sequence(pair, event) == Sequence::Duplicate {
             return FrameOutcome::Duplicate(pair);
         }
+        let Some(book) = self.books.pending() else {
+            return FrameOutcome::Rejected(RejectKind::NoStream);
+        };
         match book.shape() {
             BookShape::Valid => {}
             BookShape::Crossed => return FrameOutcome::Crossed(pair),
             BookShape::Empty => return FrameOutcome::Empty(pair),
         }
-        let needs_weighted = self.needs[MetricKind::WeightedImbalance.index()];
+        let needs_weighted = self.metrics.needs(MetricKind::WeightedImbalance);
         let computed = if needs_weighted {
             imbalance_and_weighted(book, self.config.volume, &self.config.weights).map(|(imb, w)| (imb, w.ok()))
         } else {
@@ -311,15 +271,16 @@ impl<H: ActionHook> Engine<H> {
                 return FrameOutcome::Empty(pair);
             }
         };
-        // Commit: the scratch slot becomes the pair's book (an index swap, no
-        // copy); the pair's previous book is now in the scratch slot.
-        if let Some(cur) = self.current.get_mut(pair.index()) {
-            std::mem::swap(cur, &mut self.scratch);
-        }
-        let had_book = self.has_book.get_mut(pair.index()).map(|h| std::mem::replace(h, true)).unwrap_or(false);
-        let readings = self.readings(pair, imb.ratio, weighted, had_book);
+        let had_book = self.books.apply(pair, event);
+        let readings = match self.books.book(pair) {
+            Some(book) => {
+                let prev = if had_book { self.books.previous() } else { None };
+                self.metrics.readings(pair, imb.ratio, weighted, book, prev)
+            }
+            None => MetricSet::ratios_only(imb.ratio, weighted),
+        };
         if sink.wants_metrics()
-            && let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i))
+            && let Some(book) = self.books.book(pair)
         {
             let (best_bid, best_ask) = book.best_prices();
             let exact = |m: MetricKind| readings[m.index()].map(|r| r.exact);
@@ -327,9 +288,9 @@ impl<H: ActionHook> Engine<H> {
                 recv,
                 pair,
                 imbalance: imb,
-                last_update_id: book.last_update_id,
                 best_bid,
                 best_ask,
+                last_update_id: book.last_update_id,
                 weighted_imbalance: exact(MetricKind::WeightedImbalance),
                 microprice_offset_bps: exact(MetricKind::MicropriceOffsetBps),
                 spread_bps: exact(MetricKind::SpreadBps),
@@ -337,45 +298,16 @@ impl<H: ActionHook> Engine<H> {
             });
         }
         let total_volume = imb.bid.raw + imb.ask.raw;
-        let Some(lanes) = self.lanes.get_mut(pair.index()) else {
-            clock.decided();
-            return FrameOutcome::Evaluated { pair, alerts: 0 };
-        };
         // Decide first, emit after: the decision loop keeps only what the
         // conditions need live, and the decision instant excludes the sinks.
-        self.fired.clear();
-        'triggers: for (tid, state) in lanes.iter_mut() {
-            let tid = *tid;
-            let Some(spec) = self.config.triggers.get(tid.index()) else { continue };
-            if spec.min_volume.is_some_and(|min| total_volume < min) {
-                continue;
-            }
-            if let Some(max) = &spec.max_spread_bps {
-                match &readings[MetricKind::SpreadBps.index()] {
-                    Some(r) if r.cmp_decimal(max) != std::cmp::Ordering::Greater => {}
-                    _ => continue,
-                }
-            }
-            let Some(first) = &readings[spec.metric.index()] else { continue };
-            let mut condition = spec.op.holds(first.cmp_decimal(&spec.threshold));
-            for c in &spec.extra {
-                let Some(r) = &readings[c.metric.index()] else { continue 'triggers };
-                condition &= c.holds(r);
-            }
-            // Only a false condition can re-arm: the re-arm comparison is
-            // skipped on every other update.
-            let obs = Observation { condition, past_rearm: !condition && spec.past_rearm(first) };
-            if step(spec, state, obs, recv) && self.fired.len() < self.fired.capacity() {
-                self.fired.push(tid);
-            }
-        }
+        let fired = self.lanes.decide(&self.config.triggers, pair, &readings, total_volume, recv);
         clock.decided();
-        let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else {
+        let Some(book) = self.books.book(pair) else {
             return FrameOutcome::Evaluated { pair, alerts: 0 };
         };
         let (best_bid, best_ask) = book.best_prices();
-        let npairs = self.current.len();
-        for &tid in &self.fired {
+        let npairs = self.books.pairs();
+        for &tid in fired {
             let Some(spec) = self.config.triggers.get(tid.index()) else { continue };
             let Some(first) = &readings[spec.metric.index()] else { continue };
             let mut extra_values = [Fraction::default(); MAX_CONDITIONS - 1];
@@ -404,55 +336,18 @@ impl<H: ActionHook> Engine<H> {
             self.hook.on_fire(&alert, book);
             sink.alert(&alert);
         }
-        FrameOutcome::Evaluated { pair, alerts: self.fired.len() as u32 }
-    }
-
-    /// The metrics some trigger needs for the pair's new book (`None` where a
-    /// metric cannot be computed on this book). Updates the OFI history.
-    #[inline]
-    fn readings(
-        &mut self,
-        pair: PairId,
-        ratio: Reading,
-        weighted: Option<Reading>,
-        had_book: bool,
-    ) -> [Option<Reading>; MetricKind::COUNT] {
-        let mut r = [None; MetricKind::COUNT];
-        r[MetricKind::ImbalanceRatio.index()] = Some(ratio);
-        r[MetricKind::WeightedImbalance.index()] = weighted;
-        let Some(book) = self.current.get(pair.index()).and_then(|&i| self.slots.get(i)) else { return r };
-        let (micro, spread) =
-            (self.needs[MetricKind::MicropriceOffsetBps.index()], self.needs[MetricKind::SpreadBps.index()]);
-        // Both touch metrics from one look at the best levels.
-        if (micro || spread)
-            && let Ok((b, a)) = touch(book)
-        {
-            if micro {
-                r[MetricKind::MicropriceOffsetBps.index()] = microprice_offset_bps_at(&b, &a).ok();
-            }
-            if spread {
-                r[MetricKind::SpreadBps.index()] = spread_bps_at(&b, &a).ok();
-            }
-        }
-        if let Some(window) = self.ofi.get_mut(pair.index()) {
-            if had_book && let Some(prev) = self.slots.get(self.scratch) {
-                window.push(prev, book);
-            }
-            r[MetricKind::Ofi.index()] = window.reading().ok();
-        }
-        r
+        FrameOutcome::Evaluated { pair, alerts: fired.len() as u32 }
     }
 
     /// Marks `pairs` as delivered by two connections at once (or no longer).
     /// While set, a pair's snapshots that are not newer than its book are
     /// skipped as [`FrameOutcome::Duplicate`], so a make-before-break
-    /// reconnection neither loses nor double-counts a frame.
+    /// reconnection neither loses nor double-counts a frame. Clearing it
+    /// keeps deduplicating until the remaining connection sends a newer
+    /// snapshot: when the old connection was ahead, frames it already
+    /// delivered may still be in flight on the new one.
     pub fn set_overlap(&mut self, pairs: &[PairId], on: bool) {
-        for p in pairs {
-            if let Some(o) = self.overlap.get_mut(p.index()) {
-                *o = on;
-            }
-        }
+        self.books.set_overlap(pairs, on);
     }
 
     /// Running totals.
@@ -467,12 +362,12 @@ impl<H: ActionHook> Engine<H> {
 
     /// The last evaluated book of a pair.
     pub fn book(&self, pair: PairId) -> Option<&Book> {
-        self.current.get(pair.index()).and_then(|&s| self.slots.get(s))
+        self.books.book(pair)
     }
 
     /// Trigger state of (pair, trigger), for inspection.
     pub fn trigger_state(&self, pair: PairId, trigger: TriggerId) -> Option<TriggerState> {
-        self.lanes.get(pair.index())?.iter().find(|(id, _)| *id == trigger).map(|&(_, state)| state)
+        self.lanes.state(pair, trigger)
     }
 
     /// The action hook, e.g. to read what an execution hook did.
@@ -485,10 +380,10 @@ impl<H: ActionHook> Engine<H> {
 mod tests {
     use super::*;
     use crate::alert::{ActionHook, Alert};
-    use crate::exchange::binance::{Depth, StreamKind, UpdateSpeed};
-    use crate::metrics::Decimal;
+    use crate::exact::Decimal;
     use crate::triggers::{Condition, Emit, MetricKind, Op};
     use crate::units::VolumeMode;
+    use crate::venue::binance_spot::{Depth, StreamKind, UpdateSpeed};
 
     const SEC: u64 = 1_000_000_000;
 
@@ -634,8 +529,13 @@ mod tests {
         assert_eq!(alerts.iter().map(|a| a.last_update_id).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(e.counters().duplicates, 2);
         e.set_overlap(&[PairId(0)], false);
-        // Without overlap a restarted sequence is accepted (e.g. a looped recording).
-        assert_eq!(feed(&mut e, &[(4, f(1))]).len(), 1);
+        // The old connection was ahead: what it delivered may still arrive on
+        // the new one, until the new one sends something newer.
+        let alerts = feed(&mut e, &[(4, f(2)), (4, f(3)), (5, f(4))]);
+        assert_eq!(alerts.iter().map(|a| a.last_update_id).collect::<Vec<_>>(), vec![4]);
+        assert_eq!(e.counters().duplicates, 4);
+        // Then a restarted sequence is accepted (e.g. a looped recording).
+        assert_eq!(feed(&mut e, &[(6, f(1))]).len(), 1);
     }
 
     #[derive(Default)]

@@ -4,10 +4,10 @@
 //! The hot thread never waits here. `try_send` either succeeds or the alert
 //! goes into a preallocated overflow ring that is retried, in order, before
 //! every later send; only when the ring is full too is an alert dropped, and
-//! then it is counted and reported. The cold side polls with `try_recv` and a
-//! short sleep rather than parking inside the channel: waking a parked
-//! receiver costs the sender a futex syscall (~9 µs measured), a polling
-//! receiver costs it ~70 ns.
+//! then it is counted and reported. The cold side polls with `try_recv` and
+//! backs off into sleeps ([`crate::cold::IdleBackoff`]) rather than parking
+//! inside the channel: waking a parked receiver costs the sender a futex
+//! syscall (~9 µs measured), a polling receiver costs it ~70 ns.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::alert::{Alert, EngineSink, MetricUpdate};
+use crate::gauges::PairGauges;
 use crate::history::sampler::Sampler;
-use crate::stats::PairGauges;
 
 /// What crosses from the hot thread to the cold thread.
 ///
@@ -181,6 +181,7 @@ impl EngineSink for HandOff {
     fn metric(&mut self, update: &MetricUpdate) {
         if let Some(g) = &self.gauges {
             g.ratio(update.pair.index(), update.imbalance.ratio.exact.approx_f64());
+            g.book(update);
         }
         let send = if self.log_metrics { Some(*update) } else { self.sampler.as_mut().and_then(|s| s.push(update)) };
         if let Some(u) = send
@@ -210,7 +211,7 @@ impl HotSink for HandOff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::PairId;
+    use crate::pairs::PairId;
     use crate::triggers::TriggerId;
     use crate::units::{UnixNanos, Volume};
 
@@ -220,8 +221,8 @@ mod tests {
             recv: UnixNanos(seq),
             pair: PairId(0),
             trigger: TriggerId(0),
-            value: crate::metrics::Fraction { negative: false, mag: 1, den: 2 },
-            extra_values: [crate::metrics::Fraction::default(); 3],
+            value: crate::exact::Fraction { negative: false, mag: 1, den: 2 },
+            extra_values: [crate::exact::Fraction::default(); 3],
             bid_volume: Volume::default(),
             ask_volume: Volume::default(),
             best_bid: None,
@@ -266,7 +267,7 @@ mod tests {
             imbalance: crate::metrics::Imbalance {
                 bid: Volume::default(),
                 ask: Volume::default(),
-                ratio: crate::metrics::Reading::new(crate::metrics::Fraction::default()),
+                ratio: crate::exact::Reading::new(crate::exact::Fraction::default()),
             },
             last_update_id: recv_ms,
             best_bid: None,

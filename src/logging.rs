@@ -32,10 +32,11 @@
 //! that logs.
 
 use std::fmt::Display;
-use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::append_file::AppendFile;
 
 use log::{LevelFilter, Log, Metadata, Record};
 
@@ -245,7 +246,7 @@ fn split_delay(line: &[u8]) -> (&[u8], &[u8]) {
 struct RotatingFile {
     path: PathBuf,
     rotation: Rotation,
-    file: Option<File>,
+    file: Option<AppendFile>,
     /// The UTC day the open file's lines belong to.
     day: u64,
     /// Bytes in the open file.
@@ -260,11 +261,8 @@ impl RotatingFile {
     fn open(log: &LogFile) -> Result<RotatingFile, LogError> {
         let path = log.path.as_path();
         let err = |source| LogError::File { path: path.to_path_buf(), source };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(err)?;
-        let meta = file.metadata().ok();
+        let mut file = AppendFile::open(path).map_err(err)?;
+        let meta = file.file().metadata().ok();
         let day = (meta.as_ref())
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -288,10 +286,11 @@ impl RotatingFile {
         if day != self.day {
             self.rotate(day);
         }
-        // An open handle to a deleted file (directory removed, logrotate
-        // without copytruncate) accepts writes that nobody will ever read:
-        // check the path still exists before each line (one stat, cold side).
-        if self.file.is_some() && !self.path.exists() {
+        // An open handle to a deleted or moved file (directory removed,
+        // logrotate without copytruncate) accepts writes that nobody will
+        // ever read: check the path still names the open file before each
+        // line (one stat, cold side).
+        if self.file.as_ref().is_some_and(AppendFile::is_replaced) {
             self.file = None;
             self.failing_since = None;
         }
@@ -307,6 +306,7 @@ impl RotatingFile {
             self.rotate(day);
         }
         let Some(file) = &mut self.file else { return };
+        let file = file.file();
         match file.write_all(head).and_then(|()| file.write_all(tail)) {
             Ok(()) => self.size = self.size.saturating_add(len),
             Err(e) => {
@@ -314,7 +314,11 @@ impl RotatingFile {
                 // and retry once, then fall back to console-only with a notice.
                 self.file = None;
                 self.reopen();
-                let retried = self.file.as_mut().map(|f| f.write_all(head).and_then(|()| f.write_all(tail)));
+                let retried = self
+                    .file
+                    .as_mut()
+                    .map(AppendFile::file)
+                    .map(|f| f.write_all(head).and_then(|()| f.write_all(tail)));
                 match retried {
                     Some(Ok(())) => self.size = self.size.saturating_add(len),
                     _ => self.fail(&e),
@@ -334,13 +338,12 @@ impl RotatingFile {
     }
 
     fn reopen(&mut self) {
-        let _ = std::fs::create_dir_all(dir_of(&self.path));
-        match OpenOptions::new().create(true).append(true).open(&self.path) {
-            Ok(f) => {
+        match AppendFile::open(&self.path) {
+            Ok(mut f) => {
                 if self.failing_since.take().is_some() {
                     eprintln!("log file {} is writable again", self.path.display());
                 }
-                self.size = f.metadata().map_or(0, |m| m.len());
+                self.size = f.file().metadata().map_or(0, |m| m.len());
                 self.file = Some(f);
             }
             Err(e) => self.fail(&e),
@@ -376,7 +379,7 @@ impl RotatingFile {
 
     fn flush(&mut self) {
         if let Some(f) = &mut self.file {
-            let _ = f.flush();
+            let _ = f.file().flush();
         }
     }
 }
@@ -499,6 +502,21 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         f.write_line(b"two", b"\n");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_log_moved_away_and_replaced_by_a_new_file_is_written_to_the_new_one() {
+        // logrotate's default `create`: rename the file, create an empty one.
+        let dir = scratch("moved");
+        let path = dir.join("im.log");
+        let mut f = open(&path, Rotation::DEFAULT);
+        f.write_line(b"one", b"\n");
+        std::fs::rename(&path, dir.join("im.log.1")).unwrap();
+        std::fs::write(&path, "").unwrap();
+        f.write_line(b"two", b"\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
+        assert_eq!(std::fs::read_to_string(dir.join("im.log.1")).unwrap(), "one\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

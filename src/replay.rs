@@ -10,10 +10,10 @@ use hdrhistogram::Histogram;
 use crate::alert::{Alert, EngineSink, MetricUpdate};
 use crate::config::Config;
 use crate::engine::{Engine, EngineCounters, FrameOutcome};
-use crate::exchange::binance::ParseError;
 use crate::history::HistoryError;
 use crate::history::backfill::{Backfill, BackfillReport};
 use crate::recording::{Line, RecordingError, RecordingReader};
+use crate::reject::RejectKind;
 use crate::sinks::Catalog;
 use crate::sinks::journal::{Journal, JournalError};
 use crate::triggers::TriggerId;
@@ -162,7 +162,7 @@ impl ReplayReport {
     /// The end-of-replay summary a person reads.
     pub fn write_summary(&self, catalog: &Catalog, out: &mut impl Write) -> io::Result<()> {
         let c = &self.counters;
-        let skipped = c.errors[ParseError::UnknownStream.index()] + c.errors[ParseError::NoStream.index()];
+        let skipped = c.errors[RejectKind::UnknownStream.index()] + c.errors[RejectKind::NoStream.index()];
         let errors = c.rejected() - skipped;
         let secs = self.engine_time.as_secs_f64();
         let fps = if secs > 0.0 { c.frames as f64 / secs } else { 0.0 };
@@ -173,7 +173,7 @@ impl ReplayReport {
             "frames: {} | evaluated: {} | crossed: {} | empty: {} | overflow: {} | server_shutdown: {} | replies: {} | skipped (not a configured stream): {} | errors: {}",
             c.frames, c.evaluated, c.crossed, c.empty, c.overflow, c.server_shutdowns, c.replies, skipped, errors
         )?;
-        for e in ParseError::ALL {
+        for e in RejectKind::ALL {
             let n = c.errors[e.index()];
             if n > 0 {
                 writeln!(out, "  {:<22} {n}", e.name())?;

@@ -94,6 +94,39 @@ pub fn replace_all<'t, 'n>(text: &'t str, needles: impl IntoIterator<Item = &'n 
     out
 }
 
+/// Appends `v` as a JSON string literal (quotes, backslashes and control
+/// characters escaped), for the journal, the Bot API and `check-config`.
+pub fn json_str(out: &mut String, v: &str) {
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `url` with any userinfo (`user:password@`) shown as `<redacted>@`, for
+/// messages that repeat a URL a user configured: a password written into
+/// one is never printed back.
+pub fn redact_userinfo(url: &str) -> Cow<'_, str> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => Cow::Owned(format!("{}{REDACTED}{}", &url[..start], &rest[at..])),
+        None => Cow::Borrowed(url),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +159,14 @@ mod tests {
             "GET /<redacted>/getMe and <redacted>, short"
         );
         assert!(matches!(redact_secrets("nothing secret here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn userinfo_is_redacted_and_nothing_else_changes() {
+        assert_eq!(redact_userinfo("wss://u:secret@h:9443/stream?a=b@c"), "wss://<redacted>@h:9443/stream?a=b@c");
+        assert_eq!(redact_userinfo("u:secret@h/stream"), "<redacted>@h/stream");
+        assert_eq!(redact_userinfo("ws://a:b@c@h/x"), "ws://<redacted>@h/x");
+        assert_eq!(redact_userinfo("wss://h:9443/stream?x=u@v"), "wss://h:9443/stream?x=u@v");
+        assert!(matches!(redact_userinfo("ws://h/"), Cow::Borrowed(_)));
     }
 }

@@ -39,8 +39,8 @@
 
 use std::cmp::Ordering;
 
-use crate::exchange::binance::PairId;
-use crate::metrics::{Decimal, Reading};
+use crate::exact::{Decimal, Reading};
+use crate::pairs::PairId;
 use crate::units::UnixNanos;
 
 /// Comparison between a metric and a trigger's value.
@@ -107,7 +107,7 @@ impl Emit {
     }
 }
 
-pub use crate::metrics::MetricKind;
+pub use crate::metrics::{MetricKind, Readings};
 
 /// Index of a trigger, in config order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -291,10 +291,105 @@ pub fn evaluate(spec: &TriggerSpec, state: &mut TriggerState, reading: &Reading,
     step(spec, state, obs, now)
 }
 
+/// The metrics the triggers need on every update, by [`MetricKind::index`]:
+/// each condition's metric, and the spread for a `max_spread_bps` filter.
+/// Only these are computed.
+pub fn needed_metrics(triggers: &[TriggerSpec]) -> [bool; MetricKind::COUNT] {
+    let mut needs = [false; MetricKind::COUNT];
+    for t in triggers {
+        for c in t.conditions() {
+            needs[c.metric.index()] = true;
+        }
+        if t.max_spread_bps.is_some() {
+            needs[MetricKind::SpreadBps.index()] = true;
+        }
+    }
+    needs
+}
+
+/// Every pair's triggers and their state: the decision loop.
+///
+/// Per pair, the triggers watching it in config order, each with its state
+/// for that pair, so a decision walks one contiguous slice. Storage is sized
+/// at start-up; deciding never allocates.
+#[derive(Clone, Debug)]
+pub struct TriggerLanes {
+    lanes: Vec<Vec<(TriggerId, TriggerState)>>,
+    /// Triggers that fired on the current update, in config order; capacity
+    /// is the trigger count, so it never grows.
+    fired: Vec<TriggerId>,
+}
+
+impl TriggerLanes {
+    /// Lanes for `pairs`, each holding the triggers that apply to it.
+    pub fn new(triggers: &[TriggerSpec], pairs: impl Iterator<Item = PairId>) -> Self {
+        let lanes = pairs
+            .map(|p| {
+                (0..triggers.len())
+                    .filter(|&t| triggers[t].applies_to(p))
+                    .map(|t| (TriggerId(t as u16), TriggerState::default()))
+                    .collect()
+            })
+            .collect();
+        TriggerLanes { lanes, fired: Vec::with_capacity(triggers.len()) }
+    }
+
+    /// Decides every trigger watching `pair` on one evaluated update at feed
+    /// time `now`: applies the filters (`min_volume` against `total_volume`,
+    /// `max_spread_bps` against the spread reading), then the conditions and
+    /// [`step`]. Returns the triggers that fired, in config order.
+    ///
+    /// A filtered update, or one where a needed reading is `None`, leaves
+    /// that trigger's state untouched, as the module rules say.
+    #[inline]
+    pub fn decide(
+        &mut self,
+        specs: &[TriggerSpec],
+        pair: PairId,
+        readings: &Readings,
+        total_volume: u128,
+        now: UnixNanos,
+    ) -> &[TriggerId] {
+        self.fired.clear();
+        let Some(lanes) = self.lanes.get_mut(pair.index()) else { return &self.fired };
+        'triggers: for (tid, state) in lanes.iter_mut() {
+            let tid = *tid;
+            let Some(spec) = specs.get(tid.index()) else { continue };
+            if spec.min_volume.is_some_and(|min| total_volume < min) {
+                continue;
+            }
+            if let Some(max) = &spec.max_spread_bps {
+                match &readings[MetricKind::SpreadBps.index()] {
+                    Some(r) if r.cmp_decimal(max) != Ordering::Greater => {}
+                    _ => continue,
+                }
+            }
+            let Some(first) = &readings[spec.metric.index()] else { continue };
+            let mut condition = spec.op.holds(first.cmp_decimal(&spec.threshold));
+            for c in &spec.extra {
+                let Some(r) = &readings[c.metric.index()] else { continue 'triggers };
+                condition &= c.holds(r);
+            }
+            // Only a false condition can re-arm: the re-arm comparison is
+            // skipped on every other update.
+            let obs = Observation { condition, past_rearm: !condition && spec.past_rearm(first) };
+            if step(spec, state, obs, now) && self.fired.len() < self.fired.capacity() {
+                self.fired.push(tid);
+            }
+        }
+        &self.fired
+    }
+
+    /// State of (pair, trigger), for inspection.
+    pub fn state(&self, pair: PairId, trigger: TriggerId) -> Option<TriggerState> {
+        self.lanes.get(pair.index())?.iter().find(|(id, _)| *id == trigger).map(|&(_, state)| state)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Fraction;
+    use crate::exact::Fraction;
 
     const SEC: u64 = 1_000_000_000;
 

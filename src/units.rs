@@ -125,6 +125,13 @@ impl UnixNanos {
     }
 }
 
+/// A duration in whole nanoseconds, saturating: what latency histograms and
+/// the feed's socket-read clock record.
+#[inline]
+pub fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 impl fmt::Display for UnixNanos {
     /// RFC 3339 in UTC with nanoseconds: `2024-08-08T23:54:14.137307667Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

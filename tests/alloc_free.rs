@@ -15,11 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use imbalance_monitor::alert::{Alert, EngineSink, MetricUpdate};
 use imbalance_monitor::engine::{Engine, EngineConfig, FrameOutcome};
-use imbalance_monitor::exchange::binance::{Depth, PairId, StreamKind, StreamTable, UpdateSpeed};
-use imbalance_monitor::metrics::{Decimal, VolumeSpec};
+use imbalance_monitor::exact::Decimal;
+use imbalance_monitor::metrics::VolumeSpec;
+use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::recording::{Line, RecordingReader};
 use imbalance_monitor::triggers::{Condition, Emit, MetricKind, Op, TriggerId, TriggerSpec};
 use imbalance_monitor::units::{UnixNanos, VolumeMode};
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
 struct Counting;
 

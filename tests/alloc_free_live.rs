@@ -10,15 +10,17 @@ use std::time::{Duration, Instant};
 use imbalance_monitor::alert::{ActionHook, Alert};
 use imbalance_monitor::book::Book;
 use imbalance_monitor::engine::{Engine, EngineConfig};
-use imbalance_monitor::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
-use imbalance_monitor::feed::{FeedConfig, HotLoop, tls};
+use imbalance_monitor::feed::{FeedConfig, tls};
+use imbalance_monitor::gauges::PairGauges;
 use imbalance_monitor::handoff::{self, HandOff};
+use imbalance_monitor::hot::HotLoop;
 use imbalance_monitor::metrics::VolumeSpec;
 use imbalance_monitor::recorder::{self, RecordConfig};
 use imbalance_monitor::simulator::{Rate, SimOptions, Simulator};
-use imbalance_monitor::stats::{self, PairGauges};
+use imbalance_monitor::stats;
 use imbalance_monitor::triggers::{Emit, MetricKind, Op, TriggerSpec};
 use imbalance_monitor::units::VolumeMode;
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
 struct Counting;
 

@@ -52,7 +52,10 @@ fn every_config_error_class_names_the_file_line_key_and_exits_2() {
             "[[triggers]]\nname='a'\nop='>'\nvalue=1.5\n",
             "bad.toml:4: `triggers[0].value` is 1.5; imbalance_ratio lies in [-1, 1]",
         ),
-        ("[[triggers]]\nname='a'\nop='=>'\nvalue=0.1\n", "unknown variant `=>`, expected one of `>`, `>=`, `<`, `<=`"),
+        (
+            "[[triggers]]\nname='a'\nop='=>'\nvalue=0.1\n",
+            "bad.toml:3: `triggers[0].op` is \"=>\"; expected one of >, >=, <, <=\n 3 | op='=>'\n   |    ^^^^",
+        ),
         ("[binance]\ndepth = 7\n", "bad.toml:2: `binance.depth` is 7; Binance offers 5, 10 or 20"),
         ("[binance]\nws_url = \"http://x\"\n", "`binance.ws_url` is \"http://x\"; expected a ws:// or wss:// URL"),
         ("[metrics]\nvolume = 'qty'\n", "unknown field `volume`"),

@@ -12,7 +12,7 @@ use imbalance_monitor::recorder::RecordConfig;
 use imbalance_monitor::replay::replay;
 use imbalance_monitor::run::{RunOptions, RunReport, Runner};
 use imbalance_monitor::simulator::{Rate, RunningSimulator, SimOptions, Simulator};
-use support::live::{http_get, recording, scratch, wait_until};
+use support::live::{base64_decode, http_get, recording, scratch, wait_until};
 
 /// lastUpdateIds of a recording's frames, in order.
 fn update_ids(path: &Path) -> Vec<u64> {
@@ -347,21 +347,4 @@ fn the_hdr_log_is_readable_by_hdrhistogram_tools() {
     assert!(max_of["in_process"] <= max_of["wire_to_decision"], "{max_of:?}");
     let recorded = split["wire_to_decision"];
     assert!(recorded >= 200, "{recorded} frames in the log");
-}
-
-/// Standard base64, as the interval log encodes histograms.
-fn base64_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in text.bytes().filter(|&c| c != b'=') {
-        let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }

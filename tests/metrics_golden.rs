@@ -4,13 +4,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use imbalance_monitor::book::Book;
-use imbalance_monitor::exchange::binance::{Depth, Message, StreamKind, StreamTable, UpdateSpeed, parse_message};
+use imbalance_monitor::book::{Book, BookEvent};
+use imbalance_monitor::exact::Fraction;
 use imbalance_monitor::metrics::{
-    Fraction, LevelWeights, OfiWindow, VolumeSpec, imbalance, microprice_offset_bps, spread_bps, weighted_imbalance,
+    LevelWeights, OfiWindow, VolumeSpec, imbalance, microprice_offset_bps, spread_bps, weighted_imbalance,
 };
 use imbalance_monitor::recording::{Line, RecordingReader};
 use imbalance_monitor::units::VolumeMode;
+use imbalance_monitor::venue::Message;
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed, parse_message};
 
 fn gcd(mut a: u128, mut b: u128) -> u128 {
     while b != 0 {
@@ -59,7 +61,7 @@ fn every_metric_matches_exact_rational_arithmetic_on_real_frames() {
         while let Some(Line::Frame { json, .. }) = reader.next_line().unwrap() {
             let Some(expected) = golden.get(&(file.to_string(), idx)) else { break };
             let mut book = Book::default();
-            assert!(matches!(parse_message(json, &table, &mut book), Ok(Message::Depth(_))));
+            assert!(matches!(parse_message(json, &table, &mut book), Ok(Message::Book(_, BookEvent::Snapshot))));
             let qty10 = VolumeSpec { mode: VolumeMode::Qty, top_n: 10 };
             let notional10 = VolumeSpec { mode: VolumeMode::Notional, top_n: 10 };
             let notional5 = VolumeSpec { mode: VolumeMode::Notional, top_n: 5 };

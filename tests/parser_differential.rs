@@ -10,13 +10,13 @@
 
 use std::path::{Path, PathBuf};
 
-use imbalance_monitor::book::{Book, Level};
-use imbalance_monitor::exchange::binance::{
-    Depth, Message, PairId, StreamKind, StreamTable, UpdateSpeed, parse_message,
-};
+use imbalance_monitor::book::{Book, BookEvent, Level};
 use imbalance_monitor::metrics::{VolumeSpec, imbalance};
+use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::recording::{Line, RecordingReader};
 use imbalance_monitor::units::VolumeMode;
+use imbalance_monitor::venue::Message;
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed, parse_message};
 
 // ---------------------------------------------------------------- fixtures
 
@@ -112,7 +112,7 @@ fn assert_agree(frame: &[u8], streams: &StreamTable) -> OracleEnvelope {
         sonic_rs::from_slice(frame).unwrap_or_else(|e| panic!("oracle rejects a real frame ({e}): {text}"));
     let mut book = Book::default();
     let msg = parse_message(frame, streams, &mut book).unwrap_or_else(|e| panic!("scanner rejects ({e:?}): {text}"));
-    let Message::Depth(pair) = msg else { panic!("not a depth message: {msg:?}: {text}") };
+    let Message::Book(pair, BookEvent::Snapshot) = msg else { panic!("not a depth message: {msg:?}: {text}") };
     assert_eq!(streams.stream_name(pair), oracle.stream, "pair: {text}");
     assert_eq!(book.last_update_id, oracle.data.last_update_id, "lastUpdateId: {text}");
     assert_eq!(scanner_levels(book.bids.levels()), oracle_levels(&oracle.data.bids), "bids: {text}");
@@ -146,7 +146,7 @@ fn btc_and_eth_frames_resolve_to_their_own_pair_through_one_table() {
     for i in 0..btc.len().max(eth.len()) {
         for (frames, want) in [(&btc, PairId(0)), (&eth, PairId(1))] {
             let Some(frame) = frames.get(i) else { continue };
-            assert_eq!(parse_message(frame, &streams, &mut book), Ok(Message::Depth(want)));
+            assert_eq!(parse_message(frame, &streams, &mut book), Ok(Message::Book(want, BookEvent::Snapshot)));
             per_pair[want.index()] += 1;
         }
     }

@@ -22,11 +22,11 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use imbalance_monitor::book::Book;
-use imbalance_monitor::exchange::binance::{
-    Depth, Message, PairId, StreamKind, StreamTable, UpdateSpeed, parse_message,
-};
+use imbalance_monitor::book::{Book, BookEvent};
+use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::recording::{Line, RecordingReader};
+use imbalance_monitor::venue::Message;
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed, parse_message};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -268,7 +268,7 @@ enum Outcome {
 fn scanner(input: &[u8], streams: &StreamTable) -> Option<Outcome> {
     let mut book = Book::default();
     match parse_message(input, streams, &mut book).ok()? {
-        Message::Depth(pair) => Some(Outcome::Depth {
+        Message::Book(pair, BookEvent::Snapshot) => Some(Outcome::Depth {
             pair,
             last_update_id: book.last_update_id,
             bids: book.bids.levels().iter().map(|l| (l.price.0, l.qty.0)).collect(),

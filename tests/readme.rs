@@ -93,7 +93,7 @@ fn the_shipped_config_and_the_telegram_sample_use_only_documented_keys() {
     // Both load, so every key in them is accepted, hence documented.
     Config::from_toml(Path::new("config/config.toml"), &std::fs::read_to_string("config/config.toml").unwrap())
         .unwrap();
-    let sample = std::fs::read_to_string("src/sinks/telegram/sample.toml").unwrap();
+    let sample = std::fs::read_to_string("src/config/telegram_sample.toml").unwrap();
     Config::from_toml(Path::new("sample.toml"), &sample).unwrap();
 }
 

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use imbalance_monitor::book::{Book, BookShape};
-use imbalance_monitor::exchange::binance::{
-    Depth, Message as Parsed, PairId, StreamKind, StreamTable, UpdateSpeed, parse_message,
-};
+use imbalance_monitor::book::{Book, BookEvent, BookShape};
+use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::simulator::{Rate, RunningSimulator, SimOptions, SimStats, Simulator, listening_line};
+use imbalance_monitor::venue::Message as Parsed;
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed, parse_message};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
@@ -342,7 +342,9 @@ fn synthetic_frames_parse_and_stay_uncrossed_and_repeat_for_a_seed() {
     let mut last_ids = [0u64; 2];
     let mut book = Book::default();
     for f in &frames {
-        let Ok(Parsed::Depth(pair)) = parse_message(f.as_bytes(), &table, &mut book) else { panic!("rejected: {f}") };
+        let Ok(Parsed::Book(pair, BookEvent::Snapshot)) = parse_message(f.as_bytes(), &table, &mut book) else {
+            panic!("rejected: {f}")
+        };
         assert_eq!(book.shape(), BookShape::Valid, "{f}");
         assert_eq!((book.bids.len(), book.asks.len()), (10, 10));
         assert!(book.last_update_id > last_ids[pair.index()], "lastUpdateId increases");
@@ -360,7 +362,7 @@ fn synthetic_frames_parse_and_stay_uncrossed_and_repeat_for_a_seed() {
     let slow = depth_table(&["SOLUSDT"], Depth::D5, UpdateSpeed::Ms1000);
     let mut ws = connect(&again, "/stream?streams=solusdt@depth5");
     let f = next_text(&mut ws);
-    assert_eq!(parse_message(f.as_bytes(), &slow, &mut book), Ok(Parsed::Depth(PairId(0))));
+    assert_eq!(parse_message(f.as_bytes(), &slow, &mut book), Ok(Parsed::Book(PairId(0), BookEvent::Snapshot)));
     assert_eq!((book.bids.len(), book.asks.len()), (5, 5));
 }
 
@@ -427,7 +429,10 @@ fn shutdown_after_announces_keeps_streaming_then_closes() {
     let mut book = Book::default();
     let mut ws = connect(&sim, "/stream?streams=btcusdt@depth10@100ms");
     for _ in 0..3 {
-        assert!(matches!(parse_message(next_text(&mut ws).as_bytes(), &table, &mut book), Ok(Parsed::Depth(_))));
+        assert!(matches!(
+            parse_message(next_text(&mut ws).as_bytes(), &table, &mut book),
+            Ok(Parsed::Book(_, BookEvent::Snapshot))
+        ));
     }
     let event = next_text(&mut ws);
     assert!(event.starts_with(r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":"#), "{event}");
@@ -436,7 +441,10 @@ fn shutdown_after_announces_keeps_streaming_then_closes() {
     let close = loop {
         match next(&mut ws) {
             Got::Text(t) => {
-                assert!(matches!(parse_message(t.as_bytes(), &table, &mut book), Ok(Parsed::Depth(_))));
+                assert!(matches!(
+                    parse_message(t.as_bytes(), &table, &mut book),
+                    Ok(Parsed::Book(_, BookEvent::Snapshot))
+                ));
                 after += 1;
             }
             Got::Ping => {}
@@ -461,7 +469,7 @@ fn garbage_every_adds_malformed_frames_between_real_ones() {
         if i % 3 == 0 {
             assert!(parsed.is_err(), "message {i} is garbage: {frame}");
         } else {
-            assert!(matches!(parsed, Ok(Parsed::Depth(_))), "message {i} is real: {parsed:?}");
+            assert!(matches!(parsed, Ok(Parsed::Book(_, BookEvent::Snapshot))), "message {i} is real: {parsed:?}");
             assert!(book.last_update_id > last_id, "no real frame is replaced");
             last_id = book.last_update_id;
         }

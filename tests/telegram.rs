@@ -15,15 +15,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use imbalance_monitor::alert::Alert;
-use imbalance_monitor::exchange::binance::{Depth, PairId, StreamKind, StreamTable, UpdateSpeed};
-use imbalance_monitor::metrics::{Fraction, VolumeSpec};
-use imbalance_monitor::sinks::Catalog;
+use imbalance_monitor::exact::Fraction;
+use imbalance_monitor::metrics::VolumeSpec;
+use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::sinks::journal::Journal;
 use imbalance_monitor::sinks::telegram::{
-    self, ChatId, DeliveryEvent, RawChatId, RawTelegram, TelegramConfig, TelegramError, TelegramHandle, TelegramSink,
+    self, ChatId, RawChatId, RawTelegram, TelegramConfig, TelegramError, TelegramHandle, TelegramSink,
 };
+use imbalance_monitor::sinks::{Catalog, Delivery};
 use imbalance_monitor::triggers::{Emit, MetricKind, Op, TriggerId, TriggerSpec};
 use imbalance_monitor::units::{Price, UnixNanos, Volume, VolumeMode};
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 use serde_json::Value;
 use support::mock_bot_api::{Fault, MockBotApi, parse_html};
 use support::trace_log;
@@ -181,7 +183,7 @@ fn a_burst_arrives_in_order_coalesced_under_429_and_5xx() {
     mock.fault_for_chat(-100_777, Fault::BadGatewayHtml);
     mock.fault_for_chat(-100_777, Fault::Reset);
     mock.fault_for_chat(-100_777, Fault::Delay(Duration::from_millis(300)));
-    let (events_tx, events) = crossbeam_channel::unbounded::<DeliveryEvent>();
+    let (events_tx, events) = crossbeam_channel::unbounded::<Delivery>();
     let cfg = config(&mock.base_url(), &token, &["42", "-100777"], |_| {});
     let handle =
         TelegramSink::spawn_with_events(cfg, Arc::clone(&f.catalog), Arc::clone(&f.journal), Some(events_tx)).unwrap();
@@ -215,7 +217,7 @@ fn a_burst_arrives_in_order_coalesced_under_429_and_5xx() {
     for status in [500, 502, 429, 200] {
         assert!(summary.responses_by_status.contains_key(&status), "{summary:?}");
     }
-    let events: Vec<DeliveryEvent> = events.try_iter().collect();
+    let events: Vec<Delivery> = events.try_iter().collect();
     assert_eq!(events.len() as u64, summary.requests);
     assert_eq!(events.iter().filter(|e| e.delivered).count(), mock.messages().len());
     assert!(events.iter().any(|e| e.status.is_none()), "the reset had no HTTP status: {events:#?}");

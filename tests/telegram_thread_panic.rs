@@ -13,13 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use imbalance_monitor::alert::Alert;
-use imbalance_monitor::exchange::binance::{Depth, PairId, StreamKind, StreamTable, UpdateSpeed};
-use imbalance_monitor::metrics::{Fraction, VolumeSpec};
+use imbalance_monitor::exact::Fraction;
+use imbalance_monitor::metrics::VolumeSpec;
+use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::sinks::Catalog;
 use imbalance_monitor::sinks::journal::Journal;
 use imbalance_monitor::sinks::telegram::{self, RawChatId, RawTelegram, TelegramSink};
 use imbalance_monitor::triggers::{Emit, MetricKind, Op, TriggerId, TriggerSpec};
 use imbalance_monitor::units::{Price, UnixNanos, Volume, VolumeMode};
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 use serde_json::Value;
 use support::mock_bot_api::{Fault, MockBotApi};
 

@@ -8,11 +8,12 @@ use std::path::Path;
 
 use imbalance_monitor::alert::{Alert, EngineSink};
 use imbalance_monitor::engine::EngineConfig;
-use imbalance_monitor::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
-use imbalance_monitor::metrics::{Decimal, VolumeSpec};
+use imbalance_monitor::exact::Decimal;
+use imbalance_monitor::metrics::VolumeSpec;
 use imbalance_monitor::recording::{Line, RecordingReader};
 use imbalance_monitor::triggers::{Condition, Emit, MetricKind, Op, TriggerSpec};
 use imbalance_monitor::units::{UnixNanos, VolumeMode};
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
 /// The real BTCUSDT depth10@100ms recording every case runs over.
 pub const RECORDING: &str = "tests/fixtures/btcusdt_depth10_100ms_20240808-09.txt.gz";

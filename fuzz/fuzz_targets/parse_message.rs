@@ -6,8 +6,9 @@
 
 use std::sync::OnceLock;
 
-use imbalance_monitor::book::{Book, MAX_LEVELS};
-use imbalance_monitor::exchange::binance::{Depth, Message, StreamKind, StreamTable, UpdateSpeed, parse_message};
+use imbalance_monitor::book::{Book, BookEvent, MAX_LEVELS};
+use imbalance_monitor::venue::Message;
+use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed, parse_message};
 use libfuzzer_sys::fuzz_target;
 
 fn streams() -> &'static StreamTable {
@@ -22,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let streams = streams();
     let mut book = Book::default();
     let first = parse_message(data, streams, &mut book);
-    if let Ok(Message::Depth(pair)) = first {
+    if let Ok(Message::Book(pair, BookEvent::Snapshot)) = first {
         assert!(pair.index() < streams.len(), "pair {pair:?} out of range");
         let (bids, asks) = (book.bids.levels(), book.asks.levels());
         assert!(bids.len() <= MAX_LEVELS && asks.len() <= MAX_LEVELS);
@@ -33,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let mut dirty = book;
     let second = parse_message(data, streams, &mut dirty);
     assert_eq!(first, second);
-    if let Ok(Message::Depth(_)) = first {
+    if let Ok(Message::Book(_, BookEvent::Snapshot)) = first {
         assert_eq!(book.bids.levels(), dirty.bids.levels());
         assert_eq!(book.asks.levels(), dirty.asks.levels());
         assert_eq!(book.last_update_id, dirty.last_update_id);

@@ -5,11 +5,15 @@
 //! reported at once, each naming the file, the line, the key and the fix.
 
 pub mod env;
+mod files;
 pub mod history;
 mod locate;
+mod pairs;
 mod raw;
 mod render;
+pub mod telegram;
 mod triggers;
+mod ws_url;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,15 +21,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::engine::EngineConfig;
-use crate::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
 use crate::logging::{LogFile, Rotation};
 use crate::metrics::{LevelWeights, VolumeSpec};
-use crate::sinks::telegram::{self, TelegramConfig};
 use crate::triggers::TriggerSpec;
+use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
 pub use env::Env;
 pub use history::{HistoryBackend, HistoryConfig};
 pub use raw::RawConfig;
+use telegram::TelegramConfig;
 
 /// The default config file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "config/config.toml";
@@ -136,7 +140,7 @@ const MAX_LOG_KEEP_FILES: usize = 100_000;
 pub struct Config {
     /// The file it came from (for messages).
     pub path: PathBuf,
-    /// Symbols in upper case, config order; a symbol's index is its [`PairId`](crate::exchange::binance::PairId).
+    /// Symbols in upper case, config order; a symbol's index is its [`PairId`](crate::pairs::PairId).
     pub pairs: Vec<String>,
     pub binance: BinanceConfig,
     pub volume: VolumeSpec,
@@ -194,8 +198,9 @@ impl Config {
         if problems.is_empty() {
             Ok(config)
         } else {
+            let locator = locate::Locator::new(text);
             for p in &mut problems {
-                p.line = locate::line_of(text, &p.key);
+                p.line = locator.line_of(&p.key);
             }
             Err(invalid(problems))
         }
@@ -218,11 +223,53 @@ impl Config {
     }
 }
 
-/// A TOML syntax or type error as a located problem.
+/// A TOML syntax or type error as a located problem: the key where the
+/// source parses far enough to tell, the message as a sentence, and the
+/// offending line with a caret under the problem, as `toml` renders it.
 fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
-    let line = e.span().map(|s| locate::line_at(text, s.start));
-    let message = e.message().trim_end().replace('\n', "; ");
-    Problem { key: String::new(), line, message }
+    let at = locate::Locator::new(text);
+    let span = e.span();
+    let raw = e.message().trim_end().replace('\n', "; ");
+    let mut message = serde_message(&raw).unwrap_or(raw);
+    if let Some(s) = &span {
+        message.push('\n');
+        message.push_str(&excerpt(text, s.start, s.end, at.line_at(s.start)));
+    }
+    Problem {
+        key: span.as_ref().and_then(|s| at.path_at(s.start)).unwrap_or_default(),
+        line: span.map(|s| at.line_at(s.start)),
+        message,
+    }
+}
+
+/// serde's wording as the rest of the config errors read (the key is
+/// printed before it): ``unknown variant `=>`, expected one of `>`, `>=` ``
+/// → ``is "=>"; expected one of >, >=``, and ``invalid type: string "five",
+/// expected u32`` → ``is string "five"; expected u32``.
+fn serde_message(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, expected) = rest.split_once("`, ")?;
+        return Some(format!("is {value:?}; {}", expected.replace('`', "")));
+    }
+    let (found, expected) = message.strip_prefix("invalid type: ")?.split_once(", expected ")?;
+    Some(format!("is {found}; expected {expected}"))
+}
+
+/// The source line holding bytes `start..end`, and a caret line under them:
+///
+/// ```text
+///   5 | op = "=>"
+///     |      ^^^^
+/// ```
+fn excerpt(text: &str, start: usize, end: usize, line_no: usize) -> String {
+    let start = start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
+    let line = text[line_start..line_end].trim_end_matches('\r');
+    let column = text[line_start..start].chars().count();
+    let width = text.get(start..end.clamp(start, line_end)).map_or(1, |s| s.chars().count().max(1));
+    let gutter = " ".repeat(line_no.to_string().len());
+    format!(" {line_no} | {line}\n {gutter} | {}{}", " ".repeat(column), "^".repeat(width))
 }
 
 /// Collects problems with their key paths (lines are found later).
@@ -247,28 +294,7 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
     });
     let history = history::validate(raw.history.take(), &|k| env.get(k), &mut p);
 
-    let mut pairs: Vec<String> = Vec::new();
-    if raw.pairs.is_empty() {
-        p.add("pairs", "is empty; list at least one symbol, e.g. pairs = [\"BTCUSDT\"]");
-    }
-    for (i, sym) in raw.pairs.iter().enumerate() {
-        let upper = sym.trim().to_ascii_uppercase();
-        if upper.is_empty() || upper.len() > 20 || !upper.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            p.add(
-                format_args!("pairs[{i}]"),
-                format_args!(
-                    "is {sym:?}, not a Binance symbol; write the base and quote assets together in letters and digits, e.g. \"BTCUSDT\""
-                ),
-            );
-        } else if pairs.contains(&upper) {
-            p.add(format_args!("pairs[{i}]"), format_args!("{upper} is listed twice; remove the duplicate"));
-        } else {
-            pairs.push(upper);
-        }
-    }
-    if pairs.len() > usize::from(u16::MAX) {
-        p.add("pairs", "has more than 65535 symbols");
-    }
+    let pairs = pairs::validate(&raw.pairs, &mut p);
 
     let depth = Depth::from_levels(raw.binance.depth).unwrap_or_else(|| {
         p.add("binance.depth", format_args!("is {}; Binance offers 5, 10 or 20", raw.binance.depth));
@@ -279,22 +305,9 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         UpdateSpeed::Ms100
     });
     let ws_url = raw.binance.ws_url.trim().to_string();
-    if !(ws_url.starts_with("ws://") || ws_url.starts_with("wss://")) {
-        p.add(
-            "binance.ws_url",
-            format_args!(
-                "is {ws_url:?}; expected a ws:// or wss:// URL such as \"wss://stream.binance.com:9443/stream\""
-            ),
-        );
-    }
-
-    if let Some(ca) = &raw.binance.ca_file
-        && !ca.is_file()
-    {
-        p.add(
-            "binance.ca_file",
-            format_args!("is {}, which is not a readable file; point it at a PEM certificate", ca.display()),
-        );
+    let ws_url_ok = ws_url::check(&ws_url, &mut p);
+    if let Some(ca) = &raw.binance.ca_file {
+        files::check_ca_file("binance.ca_file", ca, &mut p);
     }
     let max_streams = raw.binance.max_streams_per_connection;
     if !(1..=1024).contains(&max_streams) {
@@ -302,6 +315,9 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
             "binance.max_streams_per_connection",
             format_args!("is {max_streams}; use 1 to 1024 (Binance allows at most 1024 streams per connection)"),
         );
+    } else if ws_url_ok {
+        let table = StreamTable::new(pairs.symbols(), StreamKind { depth, speed });
+        ws_url::check_streams(&ws_url, &table, max_streams as usize, &mut p);
     }
     if raw.binance.stale_after_ms < 100 {
         p.add(
@@ -371,13 +387,24 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         p.add("runtime.stats_interval_sec", format_args!("is {}; use 1 to 86400 seconds", rt.stats_interval_sec));
     }
     let metrics_http = raw.metrics_http.listen.clone();
-    if let Some(addr) = &metrics_http
-        && addr.parse::<std::net::SocketAddr>().is_err()
-    {
-        p.add(
-            "metrics_http.listen",
-            format_args!("is {addr:?}; use IP:PORT, e.g. \"127.0.0.1:9184\" (0.0.0.0 to expose it beyond this host)"),
-        );
+    if let Some(addr) = &metrics_http {
+        match addr.parse::<std::net::SocketAddr>() {
+            Ok(socket) if !is_local_ip(socket.ip()) => p.add(
+                "metrics_http.listen",
+                format_args!(
+                    "is {addr:?}, but {} is not an address of this host, so nothing could listen there; use \
+                     127.0.0.1 (this host only), 0.0.0.0 (every interface) or one of the host's addresses",
+                    socket.ip()
+                ),
+            ),
+            Ok(_) => {}
+            Err(_) => p.add(
+                "metrics_http.listen",
+                format_args!(
+                    "is {addr:?}; use IP:PORT, e.g. \"127.0.0.1:9184\" (0.0.0.0 to expose it beyond this host)"
+                ),
+            ),
+        }
     }
     let level = log::LevelFilter::from_str(&raw.log.level).unwrap_or_else(|_| {
         p.add("log.level", format_args!("is {:?}; use one of error, warn, info, debug, trace, off", raw.log.level));
@@ -399,6 +426,15 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
             format_args!("is {keep_files}; keep 1 to {MAX_LOG_KEEP_FILES} rotated files (default 14)"),
         );
     }
+    let journal = files::FileKey { key: "alerts.journal", path: &raw.alerts.journal, example: "alerts.jsonl" };
+    let log_file = files::FileKey { key: "log.file", path: &raw.log.file, example: "imbalance-monitor.log" };
+    let config_file = files::FileKey { key: "the config file", path, example: "" };
+    files::check_writable_file(&journal, &mut p);
+    files::check_writable_file(&log_file, &mut p);
+    files::check_distinct(&journal, &log_file, &mut p);
+    files::check_distinct(&journal, &config_file, &mut p);
+    files::check_distinct(&log_file, &config_file, &mut p);
+
     let rotation = Rotation {
         max_bytes: (max_size_mb > 0).then(|| max_size_mb.min(MAX_LOG_SIZE_MB) << 20),
         keep_files: keep_files.clamp(1, MAX_LOG_KEEP_FILES),
@@ -406,7 +442,7 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
 
     Config {
         path: path.to_path_buf(),
-        pairs,
+        pairs: pairs.into_symbols(),
         binance: BinanceConfig {
             ws_url,
             stream: StreamKind { depth, speed },
@@ -435,11 +471,23 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
     }
 }
 
+/// Whether `ip` belongs to this host, tried by binding it with port 0 (a
+/// free port, released at once), so a port the running service holds is no
+/// obstacle. Only "not an address of this host" counts; any other failure
+/// (permissions, no free port) is the run's to report.
+fn is_local_ip(ip: std::net::IpAddr) -> bool {
+    match std::net::TcpListener::bind((ip, 0)) {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::AddrNotAvailable,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::PairId;
-    use crate::metrics::{Decimal, MetricKind};
+    use crate::exact::Decimal;
+    use crate::metrics::MetricKind;
+    use crate::pairs::PairId;
     use crate::triggers::{Emit, Op};
     use crate::units::VolumeMode;
 
@@ -495,7 +543,7 @@ mod tests {
     fn unknown_ops_and_keys_are_rejected_with_their_line() {
         let e = problems("[[triggers]]\nname='a'\nop='=>'\nvalue=0.1\n");
         assert!(
-            e.contains("test.toml:3:") && e.contains("unknown variant `=>`, expected one of `>`, `>=`, `<`, `<=`"),
+            e.contains("test.toml:3: `triggers[0].op` is \"=>\"; expected one of >, >=, <, <=\n 3 | op='=>'"),
             "{e}"
         );
         let e = problems("[metrics]\nvolume = 'qty'\n");

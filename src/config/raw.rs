@@ -38,7 +38,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub metrics_http: RawMetricsHttp,
     #[serde(default)]
-    pub telegram: crate::sinks::telegram::RawTelegram,
+    pub telegram: super::telegram::RawTelegram,
     pub history: Option<super::history::RawHistory>,
 }
 

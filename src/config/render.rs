@@ -5,13 +5,13 @@
 use std::fmt::Write as _;
 
 use super::Config;
-use crate::metrics::Decimal;
-use crate::sinks::telegram::{ChatId, ParseMode};
+use super::telegram::{ChatId, ParseMode};
+use crate::exact::Decimal;
 
 /// A TOML string literal.
 pub(super) fn q(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    crate::sinks::json_str(&mut out, s);
+    crate::sanitize::json_str(&mut out, s);
     out
 }
 

@@ -5,12 +5,14 @@
 //! same [`validate_trigger`], so all three forms obey the same rules and
 //! report problems under the key the user actually wrote.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::Problems;
+use super::pairs::{PairIndex, repeats};
 use super::raw::{RawConfig, RawTrigger, RawTriggerOverride};
-use crate::exchange::binance::PairId;
-use crate::metrics::{Decimal, MetricKind};
+use crate::exact::Decimal;
+use crate::metrics::MetricKind;
+use crate::pairs::PairId;
 use crate::triggers::{Condition, Emit, MAX_CONDITIONS, Op, TriggerSpec};
 use crate::units::VolumeMode;
 
@@ -22,7 +24,7 @@ const SHORTHAND_COOLDOWN_SEC: f64 = 10.0;
 
 /// All triggers of the config: `[[triggers]]`, then the shorthand's, with
 /// per-pair overrides split off as pair-specific copies.
-pub(super) fn validate_all(raw: &RawConfig, pairs: &[String], p: &mut Problems<'_>) -> Vec<TriggerSpec> {
+pub(super) fn validate_all(raw: &RawConfig, pairs: &PairIndex, p: &mut Problems<'_>) -> Vec<TriggerSpec> {
     let mut written: Vec<(String, RawTrigger)> =
         raw.triggers.iter().enumerate().map(|(i, t)| (format!("triggers[{i}]"), t.clone())).collect();
     written.extend(shorthand(raw, p));
@@ -31,11 +33,12 @@ pub(super) fn validate_all(raw: &RawConfig, pairs: &[String], p: &mut Problems<'
     }
     let before = p.0.len();
     let mut specs = Vec::with_capacity(written.len());
-    for (i, (key, t)) in written.iter().enumerate() {
-        if let Some((other, _)) = written.iter().take(i).find(|(_, o)| o.name == t.name) {
+    let repeated = repeats(written.iter().map(|(_, t)| t.name.as_str()));
+    for ((key, t), repeat) in written.iter().zip(repeated) {
+        if let Some(first) = repeat {
             p.add(
                 format_args!("{key}.name"),
-                format_args!("{:?} is also the name of {other}; trigger names must be unique", t.name),
+                format_args!("{:?} is also the name of {}; trigger names must be unique", t.name, written[first].0),
             );
         }
         specs.push((t, validate_trigger(key, t, pairs, raw.metrics.volume_mode, p)));
@@ -89,16 +92,17 @@ fn shorthand(raw: &RawConfig, p: &mut Problems<'_>) -> Vec<(String, RawTrigger)>
 /// after the original, which stops watching the pair.
 fn apply_overrides(
     raw: &RawConfig,
-    pairs: &[String],
+    pairs: &PairIndex,
     specs: Vec<(&RawTrigger, TriggerSpec)>,
     p: &mut Problems<'_>,
 ) -> Vec<TriggerSpec> {
     // (trigger name, pair) → (key, override)
     let mut wanted: BTreeMap<(String, String), (String, RawTriggerOverride)> = BTreeMap::new();
+    let names: HashSet<&str> = specs.iter().map(|(_, s)| s.name.as_str()).collect();
     for (pair_key, o) in &raw.pair_overrides {
         let pair = pair_key.trim().to_ascii_uppercase();
         let base = format!("pair_overrides.{pair_key}");
-        if !pairs.contains(&pair) {
+        if pairs.get(&pair).is_none() {
             p.add(
                 &base,
                 format_args!("names {pair_key:?}, which is not in `pairs`; add it there or remove this table"),
@@ -117,7 +121,7 @@ fn apply_overrides(
         }
         for (name, ov) in &o.triggers {
             let key = format!("{base}.triggers.{name}");
-            if !specs.iter().any(|(_, s)| s.name == *name) {
+            if !names.contains(name.as_str()) {
                 let known: Vec<&str> = specs.iter().map(|(_, s)| s.name.as_str()).collect();
                 p.add(&key, format_args!("names no trigger; the triggers are: {}", known.join(", ")));
                 continue;
@@ -128,12 +132,13 @@ fn apply_overrides(
     let mut out = Vec::with_capacity(specs.len() + wanted.len());
     for (raw_t, mut spec) in specs {
         let mut copies = Vec::new();
-        for ((name, pair), (key, ov)) in &wanted {
-            if *name != spec.name {
-                continue;
-            }
-            let Some(id) = pairs.iter().position(|q| q == pair).map(|k| PairId(k as u16)) else { continue };
-            if !spec.applies_to(id) {
+        // The overridden pairs leave the original in one pass at the end.
+        let mut moved: HashSet<PairId> = HashSet::new();
+        let watched: Option<HashSet<PairId>> = spec.pairs.as_ref().map(|list| list.iter().copied().collect());
+        let this_trigger = (spec.name.clone(), String::new())..;
+        for ((name, pair), (key, ov)) in wanted.range(this_trigger).take_while(|((name, _), _)| *name == spec.name) {
+            let Some(id) = pairs.get(pair) else { continue };
+            if watched.as_ref().is_some_and(|w| !w.contains(&id)) {
                 p.add(
                     key,
                     format_args!(
@@ -143,9 +148,7 @@ fn apply_overrides(
                 continue;
             }
             // The original stops watching the pair...
-            let all: Vec<PairId> =
-                spec.pairs.clone().unwrap_or_else(|| (0..pairs.len()).map(|k| PairId(k as u16)).collect());
-            spec.pairs = Some(all.into_iter().filter(|&q| q != id).collect());
+            moved.insert(id);
             if ov.enabled == Some(false) {
                 continue;
             }
@@ -169,6 +172,11 @@ fn apply_overrides(
             merged.max_spread_bps = ov.max_spread_bps.or(merged.max_spread_bps);
             copies.push(validate_trigger(key, &merged, pairs, raw.metrics.volume_mode, p));
         }
+        if !moved.is_empty() {
+            let all: Vec<PairId> =
+                spec.pairs.take().unwrap_or_else(|| (0..pairs.symbols().len()).map(|k| PairId(k as u16)).collect());
+            spec.pairs = Some(all.into_iter().filter(|q| !moved.contains(q)).collect());
+        }
         out.push(spec);
         out.extend(copies);
     }
@@ -179,7 +187,7 @@ fn apply_overrides(
 pub(super) fn validate_trigger(
     key: &str,
     t: &RawTrigger,
-    pairs: &[String],
+    pairs: &PairIndex,
     mode: VolumeMode,
     p: &mut Problems<'_>,
 ) -> TriggerSpec {
@@ -210,8 +218,7 @@ pub(super) fn validate_trigger(
         list.iter()
             .enumerate()
             .filter_map(|(j, s)| {
-                let upper = s.trim().to_ascii_uppercase();
-                let id = pairs.iter().position(|q| *q == upper).map(|k| PairId(k as u16));
+                let id = pairs.get(s);
                 if id.is_none() {
                     p.add(
                         format_args!("{key}.pairs[{j}]"),

@@ -23,7 +23,7 @@ use tungstenite::{Message, WebSocket};
 
 use super::pong::PongPacer;
 use super::retry_after;
-use super::stream::{FeedStream, interrupted, would_block};
+use super::stream::{FeedStream, ReadClock, interrupted, would_block};
 
 /// Where a connection goes, parsed once from the URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,7 +70,7 @@ pub enum ConnError {
     Tls(String),
     /// `retry_after` is what the server asked for, saturated but not yet
     /// capped (the caller caps it at [`retry_after::MAX_RETRY_AFTER`]).
-    #[error("WebSocket upgrade refused with HTTP {status}{}", retry_after.map(|d| format!(" (Retry-After {} s)", d.as_secs())).unwrap_or_default())]
+    #[error("WebSocket upgrade refused with HTTP {status}{}{}", retry_after.map(|d| format!(" (Retry-After {} s)", d.as_secs())).unwrap_or_default(), http_hint(*status))]
     Http { status: u16, retry_after: Option<Duration> },
     #[error("WebSocket handshake failed: {0}")]
     Handshake(String),
@@ -82,6 +82,19 @@ pub enum ConnError {
     Protocol(String),
     #[error("no data frame for {} ms (stale feed)", .0.as_millis())]
     Stale(Duration),
+}
+
+/// What to fix for a refused upgrade, where the status says it: a 404 is
+/// almost always `binance.ws_url` without the combined-stream path.
+fn http_hint(status: u16) -> &'static str {
+    match status {
+        404 => {
+            ": the combined-stream path is /stream; binance.ws_url must end in /stream \
+             (wss://stream.binance.com:9443/stream)"
+        }
+        400 => ": the server rejected the stream list in the URL (check pairs and binance.depth/update_ms)",
+        _ => "",
+    }
 }
 
 impl ConnError {
@@ -197,11 +210,19 @@ pub struct Connection {
     pub shutdown_announced: bool,
     /// A Close frame was received from the server (code and reason, for the log).
     pub close_received: Option<String>,
+    /// The loop's socket-read clock, handed to the socket once connected.
+    read_clock: ReadClock,
 }
 
 impl Connection {
     /// A connection in the `Resolving` state.
-    pub fn new(token: Token, endpoint: Endpoint, tls: Option<Arc<rustls::ClientConfig>>, now: Instant) -> Self {
+    pub fn new(
+        token: Token,
+        endpoint: Endpoint,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        read_clock: ReadClock,
+        now: Instant,
+    ) -> Self {
         Connection {
             token,
             endpoint,
@@ -215,6 +236,7 @@ impl Connection {
             data_frames: 0,
             shutdown_announced: false,
             close_received: None,
+            read_clock,
         }
     }
 
@@ -338,7 +360,7 @@ impl Connection {
             Some(cfg) if self.endpoint.tls => Some((cfg, self.endpoint.server_name()?)),
             _ => None,
         };
-        let stream = FeedStream::new(tcp, tls).map_err(|e| ConnError::Tls(e.to_string()))?;
+        let stream = FeedStream::new(tcp, tls, self.read_clock.clone()).map_err(|e| ConnError::Tls(e.to_string()))?;
         let stream = PongPacer::new(stream, self.started);
         let request = self.endpoint.url.as_str().into_client_request().map_err(ConnError::from_ws)?;
         // tungstenite zero-fills its spare read buffer on every socket read:

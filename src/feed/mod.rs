@@ -1,16 +1,21 @@
-//! The feed stage: the hot thread's event loop.
+//! The feed stage: transport only.
 //!
 //! One `mio::Poll` owns every feed connection. Each iteration: poll (blocking
 //! until the next timer deadline, or a zero timeout with `busy_poll`), read
-//! every ready socket until `WouldBlock`, run each complete message through
-//! the engine (parse → book → metric → triggers → hand-off), then check the
-//! timers: connect/handshake timeouts, pongs that waited for the pong
-//! interval, the stale-feed watchdog, 24 h rotation, reconnect backoff.
-//! Nothing here blocks but the poll; DNS runs on a helper thread that wakes
-//! the poll when it is done.
+//! every ready socket until `WouldBlock`, hand each complete message to the
+//! [`FrameHandler`], then check the timers: connect/handshake timeouts, pongs
+//! that waited for the pong interval, the stale-feed watchdog, 24 h rotation,
+//! reconnect backoff. Nothing here blocks but the poll; DNS runs on a helper
+//! thread that wakes the poll when it is done.
+//!
+//! The feed knows sockets, TLS, WebSocket framing, connection groups and
+//! their supervision, and nothing of what a message means: the handler
+//! (the hot side, `crate::hot`) decodes, evaluates, records and measures.
 
-pub mod backoff;
 pub mod conn;
+mod group;
+mod handler;
+pub mod limiter;
 pub mod pong;
 pub mod retry_after;
 pub mod stream;
@@ -24,24 +29,27 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 
-use crate::alert::ActionHook;
-use crate::engine::{Engine, FrameOutcome, StageClock};
-use crate::exchange::binance::{PairId, StreamTable, combined_stream_url};
-use crate::handoff::HotSink;
-use crate::recorder::RecordProducer;
-use crate::stats::{PairGauges, Stage, StatsPublisher, nanos};
-use crate::units::UnixNanos;
+use crate::backoff::Backoff;
+use crate::prng::SplitMix64;
+use crate::units::{UnixNanos, nanos};
 
-use backoff::{AttemptLimiter, Backoff};
-use conn::{ConnError, Connection, Endpoint, FrameKind};
+use conn::{ConnError, Connection, Endpoint};
+use group::{Group, Serving, Streak};
+use limiter::AttemptLimiter;
 use retry_after::MAX_RETRY_AFTER;
-use stream::interrupted;
+use stream::{ReadClock, interrupted};
+
+pub use conn::FrameKind;
+pub use handler::{Arrival, ConnectionRules, FrameHandler, GroupSpec};
 
 const WAKER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 /// Connection tokens start here; `Token(CONN_BASE + i)` is slot `i`.
 const CONN_BASE: usize = 2;
 
+/// Reconnect backoff: 100 ms doubling to a 30 s cap, as the product promises.
+const RECONNECT_BASE: Duration = Duration::from_millis(100);
+const RECONNECT_CAP: Duration = Duration::from_secs(30);
 /// A connection that stayed up this long resets the backoff.
 const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 /// Longest a stopping loop waits for Close handshakes.
@@ -116,67 +124,44 @@ impl StopHandle {
     }
 }
 
-/// Connections serving one set of streams.
-struct Group {
-    pairs: Vec<PairId>,
-    endpoint: Endpoint,
-    /// The connection serving the group (open, or being established).
-    active: Option<usize>,
-    /// A replacement being established while `active` still serves.
-    standby: Option<usize>,
-    backoff: Backoff,
-    next_attempt: Option<Instant>,
-    /// The failure streak: kind of the first failure and how many so far.
-    streak: Option<(&'static str, u32)>,
-    /// Why the serving connection should be replaced (age, serverShutdown).
-    rotate: Option<&'static str>,
-    /// A failed replacement attempt is retried no earlier than this.
-    standby_retry_at: Option<Instant>,
+/// A connection in its slot, with the group it serves and the attempt it
+/// belongs to (a late DNS answer for an older attempt is ignored).
+struct Slot {
+    group: usize,
+    attempt: u64,
+    conn: Connection,
 }
 
 /// A DNS answer coming back from the resolver thread.
-type DnsResult = (usize, u64, Result<Vec<SocketAddr>, String>);
-
-/// Stage boundaries of one frame, read from the monotonic clock.
-struct Marks {
-    parsed: Option<Instant>,
-    decided: Option<Instant>,
+struct DnsAnswer {
+    slot: usize,
+    attempt: u64,
+    result: Result<Vec<SocketAddr>, String>,
 }
 
-impl StageClock for Marks {
-    #[inline]
-    fn parsed(&mut self) {
-        self.parsed = Some(Instant::now());
-    }
-
-    #[inline]
-    fn decided(&mut self) {
-        self.decided = Some(Instant::now());
-    }
-}
-
-/// The hot thread's loop. Owns the poll, the connections and the engine.
-pub struct HotLoop<H: ActionHook, S: HotSink> {
+/// The hot thread's transport loop. Owns the poll and the connections, and
+/// hands every message to `F`.
+pub struct FeedLoop<F: FrameHandler> {
     poll: Poll,
     config: FeedConfig,
-    engine: Engine<H>,
-    sink: S,
-    conns: Vec<Option<(usize, u64, Connection)>>,
+    handler: F,
+    conns: Vec<Option<Slot>>,
     groups: Vec<Group>,
+    rules: ConnectionRules,
     limiter: AttemptLimiter,
     limiter_logged: bool,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
-    dns_tx: Sender<DnsResult>,
-    dns_rx: Receiver<DnsResult>,
+    dns_tx: Sender<DnsAnswer>,
+    dns_rx: Receiver<DnsAnswer>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     next_attempt_id: u64,
     counters: FeedCounters,
-    stats: Option<StatsPublisher>,
-    gauges: Option<Arc<PairGauges>>,
-    recorder: Option<RecordProducer>,
     /// When the current poll returned: the start of `wire_to_decision`.
     poll_at: Instant,
+    /// Socket-read time since the current poll returned, shared with every
+    /// connection's socket.
+    read_clock: ReadClock,
     /// Connections that used up their read budget and must be read again
     /// (no new readiness edge will come for what is already buffered).
     again: Vec<usize>,
@@ -184,39 +169,47 @@ pub struct HotLoop<H: ActionHook, S: HotSink> {
     serving: Vec<usize>,
 }
 
-impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
-    /// Builds the loop: groups the engine's streams into connections of at
-    /// most `max_streams_per_connection`, nothing connects yet.
-    pub fn new(config: FeedConfig, engine: Engine<H>, sink: S) -> Result<Self, FeedError> {
+impl<F: FrameHandler> FeedLoop<F> {
+    /// Builds the loop for `groups` (one connection each, two while
+    /// rotating); nothing connects yet.
+    pub fn new(
+        config: FeedConfig,
+        groups: &[GroupSpec],
+        rules: ConnectionRules,
+        handler: F,
+    ) -> Result<Self, FeedError> {
         let poll = Poll::new().map_err(FeedError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(FeedError::Poll)?);
-        let table: &StreamTable = &engine.config().streams;
-        let all: Vec<PairId> = table.pairs().collect();
-        let mut groups = Vec::new();
         let seed = UnixNanos::now().0;
-        for (i, chunk) in all.chunks(config.max_streams_per_connection.max(1)).enumerate() {
-            let url = combined_stream_url(&config.ws_url, table, chunk);
-            groups.push(Group {
-                pairs: chunk.to_vec(),
-                endpoint: Endpoint::parse(&url)?,
-                active: None,
-                standby: None,
-                backoff: Backoff::standard(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-                next_attempt: Some(Instant::now()),
-                streak: None,
-                rotate: None,
-                standby_retry_at: None,
-            });
-        }
+        let groups = groups
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                Ok(Group {
+                    streams: spec.streams,
+                    endpoint: Endpoint::parse(&spec.url)?,
+                    serving: Serving::Down,
+                    backoff: Backoff::new(
+                        RECONNECT_BASE,
+                        RECONNECT_CAP,
+                        SplitMix64::new(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                    ),
+                    next_attempt: Some(Instant::now()),
+                    streak: None,
+                    rotate: None,
+                    standby_retry_at: None,
+                })
+            })
+            .collect::<Result<Vec<_>, ConnError>>()?;
         let (dns_tx, dns_rx) = crossbeam_channel::unbounded();
-        Ok(HotLoop {
+        Ok(FeedLoop {
             poll,
             config,
-            engine,
-            sink,
+            handler,
             conns: Vec::new(),
             groups,
-            limiter: AttemptLimiter::binance(),
+            rules,
+            limiter: AttemptLimiter::new(rules.max_attempts, rules.attempt_window),
             limiter_logged: false,
             waker,
             stop: Arc::new(AtomicBool::new(false)),
@@ -225,33 +218,16 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             signals: None,
             next_attempt_id: 0,
             counters: FeedCounters::default(),
-            stats: None,
-            gauges: None,
-            recorder: None,
             poll_at: Instant::now(),
+            read_clock: ReadClock::default(),
             again: Vec::with_capacity(64),
             serving: Vec::with_capacity(64),
         })
     }
 
-    /// Measures per-stage latency into `stats`' buffers (sized now, so no
-    /// publish allocates).
-    pub fn with_stats(mut self, mut stats: StatsPublisher) -> Self {
-        stats.prime(self.engine.counters());
-        self.stats = Some(stats);
-        self
-    }
-
-    /// Keeps per-pair last-frame times and the open-connection count current.
-    pub fn with_gauges(mut self, gauges: Arc<PairGauges>) -> Self {
-        self.gauges = Some(gauges);
-        self
-    }
-
-    /// Copies every received message to the recorder.
-    pub fn with_recorder(mut self, recorder: RecordProducer) -> Self {
-        self.recorder = Some(recorder);
-        self
+    /// The handler, e.g. to equip it before the loop runs.
+    pub fn handler_mut(&mut self) -> &mut F {
+        &mut self.handler
     }
 
     /// A handle that stops the loop from any thread.
@@ -274,8 +250,8 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
     }
 
     /// Runs until stopped; closes every connection cleanly before returning
-    /// the engine and sink (so the caller can read counters and drain).
-    pub fn run(mut self) -> (Engine<H>, S, FeedCounters) {
+    /// the handler (so the caller can read its counters and drain it).
+    pub fn run(mut self) -> (F, FeedCounters) {
         let mut events = Events::with_capacity(256);
         let mut stopping: Option<Instant> = None;
         loop {
@@ -294,7 +270,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             }
             let now = Instant::now();
             self.poll_at = now;
-            stream::reset_read_nanos();
+            self.read_clock.reset();
             let recv = UnixNanos::now();
             for event in events.iter() {
                 match event.token() {
@@ -316,11 +292,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             while let Some(slot) = self.serving.pop() {
                 self.on_conn_ready(slot, now, recv);
             }
-            self.sink.after_batch();
-            if let Some(r) = &mut self.recorder {
-                r.tick(now);
-            }
-            self.publish_stats(now, false);
+            self.handler.after_batch(now, self.counters);
             if stopping.is_none() && self.stop.load(Ordering::Acquire) {
                 stopping = Some(now);
                 self.close_all(now);
@@ -338,34 +310,21 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         for slot in 0..self.conns.len() {
             self.drop_conn(slot);
         }
-        self.sink.after_batch();
-        self.publish_stats(Instant::now(), true);
-        (self.engine, self.sink, self.counters)
+        self.handler.on_stop(self.counters);
+        (self.handler, self.counters)
     }
 
-    /// Hands the stats buffer to the cold side when due (or now, if `force`).
-    fn publish_stats(&mut self, now: Instant, force: bool) {
-        let Some(stats) = &mut self.stats else { return };
-        if !force && now < stats.next_due() {
-            return;
-        }
-        let dropped = self.recorder.as_ref().map_or(0, RecordProducer::dropped);
-        stats.publish(now, force, (self.engine.counters(), self.counters, self.sink.handoff_counters(), dropped));
-    }
-
-    /// Publishes the open-connection count.
-    fn update_connection_gauge(&self) {
-        if let Some(g) = &self.gauges {
-            let open = self.conns.iter().flatten().filter(|(_, _, c)| c.is_open()).count();
-            g.connections_open.store(open as u32, Ordering::Relaxed);
-        }
+    /// Tells the handler how many connections are open.
+    fn update_connection_gauge(&mut self) {
+        let open = self.conns.iter().flatten().filter(|s| s.conn.is_open()).count();
+        self.handler.on_connections_open(open);
     }
 
     /// The earliest timer deadline, as a poll timeout.
     fn next_deadline(&self, now: Instant, stopping: Option<Instant>) -> Option<Duration> {
         let mut next = stopping.map(|s| s + STOP_TIMEOUT);
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
-        for (_, _, c) in self.conns.iter().flatten() {
+        for Slot { conn: c, .. } in self.conns.iter().flatten() {
             for t in [c.deadline(), c.pong_due()].into_iter().flatten() {
                 consider(t);
             }
@@ -384,62 +343,20 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
                 }
             }
         }
-        if let Some(s) = &self.stats {
-            consider(s.next_due());
+        if let Some(t) = self.handler.next_due() {
+            consider(t);
         }
         // Wake at least once a second: cheap, and bounds any missed edge.
         Some(next.map_or(Duration::from_secs(1), |t| t.saturating_duration_since(now).min(Duration::from_secs(1))))
     }
 
     fn on_conn_ready(&mut self, slot: usize, now: Instant, recv: UnixNanos) {
-        let Some(Some((group, _, conn))) = self.conns.get_mut(slot) else { return };
+        let Some(Some(Slot { group, conn, .. })) = self.conns.get_mut(slot) else { return };
         let group = *group;
-        let engine = &mut self.engine;
-        let sink = &mut self.sink;
-        let stats = &mut self.stats;
-        let gauges = self.gauges.as_deref();
-        let recorder = &mut self.recorder;
-        let poll_at = self.poll_at;
+        let handler = &mut self.handler;
+        let (poll_at, read_clock) = (self.poll_at, &self.read_clock);
         let mut on_frame = |bytes: &[u8]| {
-            if let Some(r) = recorder {
-                r.push(recv.0, bytes);
-            }
-            let outcome = match stats {
-                Some(stats) => {
-                    let start = Instant::now();
-                    let mut marks = Marks { parsed: None, decided: None };
-                    let outcome = engine.on_frame_timed(bytes, recv, sink, &mut marks);
-                    let st = stats.current();
-                    if let Some(parsed) = marks.parsed {
-                        st.record(Stage::Parse, nanos(parsed - start));
-                        if let Some(decided) = marks.decided {
-                            st.record(Stage::Eval, nanos(decided - parsed));
-                            let wire = nanos(decided.saturating_duration_since(poll_at));
-                            let read = stream::read_nanos();
-                            st.record(Stage::WireToDecision, wire);
-                            st.record(Stage::SocketRead, read);
-                            st.record(Stage::InProcess, wire.saturating_sub(read));
-                        }
-                    }
-                    // recv − E: includes the clock offset between Binance and us.
-                    if let FrameOutcome::Evaluated { pair, .. } = outcome
-                        && let Some(e_ms) = engine.book(pair).and_then(|b| b.event_time_ms)
-                    {
-                        st.record(Stage::Exchange, recv.0.saturating_sub(e_ms.saturating_mul(1_000_000)));
-                    }
-                    outcome
-                }
-                None => engine.on_frame(bytes, recv, sink),
-            };
-            if let (Some(g), Some(pair)) = (gauges, outcome.pair()) {
-                g.frame(pair.index(), recv.0);
-            }
-            // Market data is every outcome that belongs to a pair.
-            match outcome {
-                FrameOutcome::ServerShutdown => FrameKind::ServerShutdown,
-                o if o.pair().is_some() => FrameKind::Data,
-                _ => FrameKind::Other,
-            }
+            handler.on_frame(group, bytes, Arrival { recv, poll_at, socket_read_ns: read_clock.nanos() })
         };
         let result = conn.on_ready(self.poll.registry(), now, &mut on_frame);
         let first_data = conn.data_frames > 0;
@@ -463,20 +380,19 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             return;
         }
         let Some(g) = self.groups.get_mut(group) else { return };
-        if g.standby == Some(slot) && first_data {
+        if g.serving.standby() == Some(slot) && first_data {
             // Make-before-break: the new connection delivers; retire the old.
-            if let Some(old) = g.active.replace(slot)
-                && let Some(Some((_, _, c))) = self.conns.get_mut(old)
+            if let Some(old) = g.serving.promote_standby()
+                && let Some(Some(Slot { conn: c, .. })) = self.conns.get_mut(old)
             {
                 c.close(self.poll.registry(), now);
             }
-            g.standby = None;
             self.counters.rotations += 1;
             log::info!(
                 "FEED | rotation complete ({}) | group={group} | new connection serving",
                 g.rotate.take().unwrap_or("rotation")
             );
-        } else if g.active == Some(slot) && shutdown && g.rotate.is_none() {
+        } else if g.serving.active() == Some(slot) && shutdown && g.rotate.is_none() {
             log::warn!("FEED | serverShutdown announced | group={group} | opening a replacement before the cut");
             g.rotate = Some("serverShutdown");
             self.maybe_rotate(group, now);
@@ -486,29 +402,24 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
     fn on_opened(&mut self, slot: usize, group: usize, now: Instant) {
         self.counters.connects += 1;
         self.update_connection_gauge();
+        self.handler.on_feed_up(group);
         let Some(g) = self.groups.get_mut(group) else { return };
-        if let Some(gauges) = &self.gauges {
-            for pair in &g.pairs {
-                gauges.set_feed_down(pair.index(), "");
-            }
-        }
-        let Some(Some((_, _, c))) = self.conns.get(slot) else { return };
+        let Some(Some(Slot { conn: c, .. })) = self.conns.get(slot) else { return };
         let took = now.duration_since(c.started);
         match g.streak.take() {
-            Some((kind, n)) => log::info!(
+            Some(Streak { kind, failures: n }) => log::info!(
                 "FEED | connected | group={group} | streams={} | handshake={}ms | after {n} failed attempt(s) ({kind})",
-                g.pairs.len(),
+                g.streams,
                 took.as_millis()
             ),
             None => log::info!(
                 "FEED | connected | group={group} | streams={} | handshake={}ms",
-                g.pairs.len(),
+                g.streams,
                 took.as_millis()
             ),
         }
-        if g.standby == Some(slot) {
-            let pairs = g.pairs.clone();
-            self.engine.set_overlap(&pairs, true);
+        if g.serving.standby() == Some(slot) {
+            self.handler.on_overlap(group, true);
         }
     }
 
@@ -517,9 +428,9 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             .conns
             .get(slot)
             .and_then(|c| c.as_ref())
-            .and_then(|(_, _, c)| c.close_received.clone())
+            .and_then(|s| s.conn.close_received.clone())
             .unwrap_or_else(|| "no Close frame".into());
-        let was_serving = self.groups.get(group).is_some_and(|g| g.active == Some(slot) || g.standby == Some(slot));
+        let was_serving = self.groups.get(group).is_some_and(|g| g.serving.includes(slot));
         self.drop_conn(slot);
         if !was_serving || self.stop.load(Ordering::Acquire) {
             self.after_retired(group);
@@ -531,8 +442,8 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
     }
 
     fn on_failed(&mut self, slot: usize, group: usize, err: ConnError, now: Instant) {
-        let was_serving = self.groups.get(group).is_some_and(|g| g.active == Some(slot) || g.standby == Some(slot));
-        let was_open = self.conns.get(slot).and_then(|c| c.as_ref()).is_some_and(|(_, _, c)| c.opened.is_some());
+        let was_serving = self.groups.get(group).is_some_and(|g| g.serving.includes(slot));
+        let was_open = self.conns.get(slot).and_then(|c| c.as_ref()).is_some_and(|s| s.conn.opened.is_some());
         self.drop_conn(slot);
         if !was_serving {
             // An old connection failing while it was being retired.
@@ -550,12 +461,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
     /// logging the first failure of a streak in full and later ones quietly.
     fn detach(&mut self, slot: usize, group: usize, now: Instant, err: Option<ConnError>, was_open: bool) {
         let Some(g) = self.groups.get_mut(group) else { return };
-        let was_active = g.active == Some(slot);
-        if was_active {
-            g.active = g.standby.take();
-        } else if g.standby == Some(slot) {
-            g.standby = None;
-        }
+        let was_active = g.serving.remove(slot);
         let mut delay = g.backoff.next_delay();
         // Retry-After comes from the network: capped before any arithmetic.
         let mut capped = None;
@@ -574,7 +480,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             );
         }
         match &mut g.streak {
-            Some((_, n)) => {
+            Some(Streak { failures: n, .. }) => {
                 *n += 1;
                 log::debug!(
                     "FEED | attempt failed again | group={group} | {reason} | retry in {}ms",
@@ -582,7 +488,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
                 );
             }
             None => {
-                g.streak = Some((kind, 1));
+                g.streak = Some(Streak { kind, failures: 1 });
                 log::warn!(
                     "FEED | {} | group={group} | {reason} | retry in {}ms (further failures of this streak are logged at debug level)",
                     match (was_open, was_active) {
@@ -595,33 +501,27 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             }
         }
         let at = later(now, delay);
-        if g.active.is_none() {
+        if g.serving == Serving::Down {
             g.next_attempt = Some(at);
-            if let Some(gauges) = &self.gauges {
-                let mut why = format!("{reason}; next attempt at {}", wall_clock_after(delay));
-                if capped.is_some() {
-                    why.push_str(" (Retry-After capped at 3 days, Binance's longest ban)");
-                }
-                for pair in &g.pairs {
-                    gauges.set_feed_down(pair.index(), &why);
-                }
+            let mut why = format!("{reason}; next attempt at {}", wall_clock_after(delay));
+            if capped.is_some() {
+                why.push_str(" (Retry-After capped at 3 days, Binance's longest ban)");
             }
+            self.handler.on_feed_down(group, &why);
         } else if !was_active {
             // The replacement failed; the old connection still serves and
             // the rotation is retried after the backoff.
             g.standby_retry_at = Some(at);
         }
-        let pairs = g.pairs.clone();
-        self.engine.set_overlap(&pairs, false);
+        self.handler.on_overlap(group, false);
     }
 
     /// After a retired connection is gone, the group has one connection again.
     fn after_retired(&mut self, group: usize) {
         if let Some(g) = self.groups.get(group)
-            && g.standby.is_none()
+            && g.serving.standby().is_none()
         {
-            let pairs = g.pairs.clone();
-            self.engine.set_overlap(&pairs, false);
+            self.handler.on_overlap(group, false);
         }
     }
 
@@ -630,8 +530,8 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         self.send_due_pongs(now);
         for group in 0..self.groups.len() {
             let Some(g) = self.groups.get_mut(group) else { continue };
-            if let Some(slot) = g.active
-                && let Some(Some((_, _, c))) = self.conns.get(slot)
+            if let Some(slot) = g.serving.active()
+                && let Some(Some(Slot { conn: c, .. })) = self.conns.get(slot)
                 && c.is_open()
             {
                 if now.duration_since(c.last_data) >= self.config.stale_after {
@@ -650,12 +550,12 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
                 self.maybe_rotate(group, now);
             }
             let Some(g) = self.groups.get_mut(group) else { continue };
-            if g.active.is_none() && g.next_attempt.is_some_and(|t| t <= now) {
+            if g.serving == Serving::Down && g.next_attempt.is_some_and(|t| t <= now) {
                 g.next_attempt = None;
                 if let Some(slot) = self.start_attempt(group, now)
                     && let Some(g) = self.groups.get_mut(group)
                 {
-                    g.active = Some(slot);
+                    g.serving.add(slot);
                 }
             }
         }
@@ -664,7 +564,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
     /// Pongs that waited for the pong interval (see [`pong`]).
     fn send_due_pongs(&mut self, now: Instant) {
         for slot in 0..self.conns.len() {
-            let Some(Some((group, _, c))) = self.conns.get_mut(slot) else { continue };
+            let Some(Some(Slot { group, conn: c, .. })) = self.conns.get_mut(slot) else { continue };
             if c.pong_due().is_some_and(|t| t <= now) {
                 let group = *group;
                 if let Err(e) = c.send_pong(self.poll.registry(), now) {
@@ -677,7 +577,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
     /// Handshake and close timeouts.
     fn check_conn_deadlines(&mut self, now: Instant) {
         for slot in 0..self.conns.len() {
-            let Some(Some((group, _, c))) = self.conns.get(slot) else { continue };
+            let Some(Some(Slot { group, conn: c, .. })) = self.conns.get(slot) else { continue };
             let group = *group;
             if let Some(err) = c.check_deadline(now) {
                 if c.is_closing() {
@@ -695,13 +595,13 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
     fn maybe_rotate(&mut self, group: usize, now: Instant) {
         let Some(g) = self.groups.get(group) else { return };
         let Some(reason) = g.rotate else { return };
-        if g.standby.is_some() || g.standby_retry_at.is_some_and(|t| t > now) {
+        if g.serving.standby().is_some() || g.standby_retry_at.is_some_and(|t| t > now) {
             return;
         }
         if let Some(slot) = self.start_attempt(group, now)
             && let Some(g) = self.groups.get_mut(group)
         {
-            g.standby = Some(slot);
+            g.serving.add(slot);
             g.standby_retry_at = None;
             log::info!("FEED | rotating connection ({reason}) | group={group} | make-before-break");
         }
@@ -712,7 +612,10 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         if let Some(at) = self.limiter.try_acquire(now) {
             if !self.limiter_logged {
                 log::warn!(
-                    "FEED | 300 connection attempts in 5 minutes (Binance's per-IP limit); next attempt in {} s",
+                    "FEED | {} connection attempts in {} minutes ({}); next attempt in {} s",
+                    self.rules.max_attempts,
+                    self.rules.attempt_window.as_secs() / 60,
+                    self.rules.limit_name,
                     at.saturating_duration_since(now).as_secs()
                 );
                 self.limiter_logged = true;
@@ -738,10 +641,10 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         let attempt = self.next_attempt_id;
         self.next_attempt_id += 1;
         let tls = endpoint.tls.then(|| Arc::clone(&self.config.tls));
-        let mut conn = Connection::new(Token(CONN_BASE + slot), endpoint.clone(), tls, now);
+        let mut conn = Connection::new(Token(CONN_BASE + slot), endpoint.clone(), tls, self.read_clock.clone(), now);
         if let Ok(ip) = endpoint.host.parse::<IpAddr>() {
             if let Err(e) = conn.connect(SocketAddr::new(ip, endpoint.port), self.poll.registry()) {
-                self.conns[slot] = Some((group, attempt, conn));
+                self.conns[slot] = Some(Slot { group, attempt, conn });
                 self.on_failed_start(slot, group, e, now);
                 return None;
             }
@@ -751,35 +654,31 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
             let spawned = std::thread::Builder::new().name("dns".into()).spawn(move || {
                 let r =
                     (host.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<_>>()).map_err(|e| e.to_string());
-                let _ = tx.send((slot, attempt, r));
+                let _ = tx.send(DnsAnswer { slot, attempt, result: r });
                 let _ = waker.wake();
             });
             if let Err(e) = spawned {
-                self.conns[slot] = Some((group, attempt, conn));
+                self.conns[slot] = Some(Slot { group, attempt, conn });
                 let err = ConnError::Dns { host: endpoint.host.clone(), reason: e.to_string() };
                 self.on_failed_start(slot, group, err, now);
                 return None;
             }
         }
-        self.conns[slot] = Some((group, attempt, conn));
+        self.conns[slot] = Some(Slot { group, attempt, conn });
         Some(slot)
     }
 
     /// A failure before the attempt was recorded as active/standby.
     fn on_failed_start(&mut self, slot: usize, group: usize, err: ConnError, now: Instant) {
         if let Some(g) = self.groups.get_mut(group) {
-            if g.active.is_none() {
-                g.active = Some(slot);
-            } else if g.standby.is_none() {
-                g.standby = Some(slot);
-            }
+            g.serving.add(slot);
         }
         self.on_failed(slot, group, err, now);
     }
 
     fn on_dns(&mut self, now: Instant) {
-        while let Ok((slot, attempt, result)) = self.dns_rx.try_recv() {
-            let Some(Some((group, id, conn))) = self.conns.get_mut(slot) else { continue };
+        while let Ok(DnsAnswer { slot, attempt, result }) = self.dns_rx.try_recv() {
+            let Some(Some(Slot { group, attempt: id, conn })) = self.conns.get_mut(slot) else { continue };
             if *id != attempt {
                 continue;
             }
@@ -800,7 +699,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
 
     fn close_all(&mut self, now: Instant) {
         for slot in 0..self.conns.len() {
-            let Some(Some((_, _, c))) = self.conns.get_mut(slot) else { continue };
+            let Some(Some(Slot { conn: c, .. })) = self.conns.get_mut(slot) else { continue };
             if c.is_open() {
                 c.close(self.poll.registry(), now);
             } else if !c.is_closing() {
@@ -811,7 +710,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
 
     fn drop_conn(&mut self, slot: usize) {
         if let Some(entry) = self.conns.get_mut(slot)
-            && let Some((_, _, mut c)) = entry.take()
+            && let Some(Slot { conn: mut c, .. }) = entry.take()
         {
             c.deregister(self.poll.registry());
             self.update_connection_gauge();
@@ -827,31 +726,36 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::Alert;
-    use crate::engine::EngineConfig;
-    use crate::exchange::binance::{Depth, StreamKind, UpdateSpeed};
-    use crate::metrics::VolumeSpec;
-    use crate::triggers::{Emit, MetricKind, Op, TriggerSpec};
-    use crate::units::VolumeMode;
     use std::net::TcpListener;
 
-    fn frame(id: u64, bid_qty: &str) -> String {
-        format!(
-            r#"{{"stream":"btcusdt@depth5@100ms","data":{{"lastUpdateId":{id},"bids":[["100.00","{bid_qty}"]],"asks":[["101.00","1.0"]]}}}}"#
-        )
+    /// A handler that keeps what the feed tells it, and nothing else.
+    #[derive(Default)]
+    struct Collect {
+        frames: Vec<(usize, Vec<u8>)>,
+        ups: Vec<usize>,
+        stopped: bool,
     }
 
-    fn engine() -> Engine {
-        Engine::new(EngineConfig::new(
-            StreamTable::new(&["BTCUSDT".into()], StreamKind { depth: Depth::D5, speed: UpdateSpeed::Ms100 }),
-            VolumeSpec { mode: VolumeMode::Qty, top_n: 5 },
-            vec![TriggerSpec::simple("buy", MetricKind::ImbalanceRatio, Op::Ge, 0.5, 0, Emit::Level)],
-        ))
+    impl FrameHandler for Collect {
+        fn on_frame(&mut self, group: usize, bytes: &[u8], _arrival: Arrival) -> FrameKind {
+            self.frames.push((group, bytes.to_vec()));
+            FrameKind::Data
+        }
+
+        fn on_overlap(&mut self, _group: usize, _on: bool) {}
+
+        fn on_feed_up(&mut self, group: usize) {
+            self.ups.push(group);
+        }
+
+        fn on_stop(&mut self, _feed: FeedCounters) {
+            self.stopped = true;
+        }
     }
 
-    fn config(url: String) -> FeedConfig {
+    fn config() -> FeedConfig {
         FeedConfig {
-            ws_url: url,
+            ws_url: String::new(),
             max_streams_per_connection: 1024,
             stale_after: Duration::from_secs(30),
             max_connection_age: Duration::from_secs(3600),
@@ -861,28 +765,8 @@ mod tests {
     }
 
     #[test]
-    fn streams_beyond_the_per_connection_limit_get_their_own_connections() {
-        let symbols: Vec<String> = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT", "EEEUSDT"].map(String::from).to_vec();
-        let streams = StreamTable::new(&symbols, StreamKind { depth: Depth::D5, speed: UpdateSpeed::Ms100 });
-        let engine = Engine::new(EngineConfig::new(streams, VolumeSpec { mode: VolumeMode::Qty, top_n: 5 }, vec![]));
-        let mut cfg = config("wss://stream.binance.com:9443/stream".into());
-        cfg.max_streams_per_connection = 2;
-        let hot = HotLoop::new(cfg, engine, Vec::<Alert>::new()).unwrap();
-        assert_eq!(hot.connection_groups(), 3);
-        let urls: Vec<&str> = hot.groups.iter().map(|g| g.endpoint.url.as_str()).collect();
-        assert_eq!(
-            urls,
-            [
-                "wss://stream.binance.com:9443/stream?streams=aaausdt@depth5@100ms/bbbusdt@depth5@100ms",
-                "wss://stream.binance.com:9443/stream?streams=cccusdt@depth5@100ms/dddusdt@depth5@100ms",
-                "wss://stream.binance.com:9443/stream?streams=eeeusdt@depth5@100ms",
-            ]
-        );
-    }
-
-    #[test]
     #[allow(clippy::result_large_err)] // tungstenite's callback signature
-    fn frames_after_the_handshake_are_evaluated_and_pings_answered() {
+    fn the_transport_delivers_every_message_in_order_and_answers_pings_without_an_application() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
@@ -893,12 +777,9 @@ mod tests {
                 Ok(resp)
             })
             .unwrap();
-            // Sent in one burst right after the handshake: the client must
-            // drain them without waiting for a new readiness edge.
-            ws.send(tungstenite::Message::text(frame(1, "3.0"))).unwrap();
-            ws.send(tungstenite::Message::text(frame(2, "1.0"))).unwrap();
+            ws.send(tungstenite::Message::text("first")).unwrap();
             ws.send(tungstenite::Message::Ping(b"p1".to_vec().into())).unwrap();
-            ws.send(tungstenite::Message::text(frame(3, "5.0"))).unwrap();
+            ws.send(tungstenite::Message::binary(b"second".to_vec())).unwrap();
             let pong = loop {
                 match ws.read().unwrap() {
                     tungstenite::Message::Pong(p) => break p,
@@ -909,16 +790,19 @@ mod tests {
             while ws.read().is_ok() {}
             (path, pong.to_vec())
         });
-        let hot = HotLoop::new(config(format!("ws://{addr}/stream")), engine(), Vec::<Alert>::new()).unwrap();
-        let stop = hot.stop_handle();
-        let runner = std::thread::spawn(move || hot.run());
+        let groups = [GroupSpec { url: format!("ws://{addr}/any/path?x=1"), streams: 1 }];
+        let rules = ConnectionRules { max_attempts: 10, attempt_window: Duration::from_secs(60), limit_name: "test" };
+        let feed = FeedLoop::new(config(), &groups, rules, Collect::default()).unwrap();
+        let stop = feed.stop_handle();
+        let runner = std::thread::spawn(move || feed.run());
         let (path, pong) = server.join().unwrap();
         stop.stop();
-        let (engine, alerts, counters) = runner.join().unwrap();
-        assert_eq!(path, "/stream?streams=btcusdt@depth5@100ms");
+        let (handler, counters) = runner.join().unwrap();
+        assert_eq!(path, "/any/path?x=1");
         assert_eq!(pong, b"p1");
-        assert_eq!(engine.counters().evaluated, 3);
-        assert_eq!(alerts.iter().map(|a| a.last_update_id).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(handler.frames, [(0, b"first".to_vec()), (0, b"second".to_vec())]);
+        assert_eq!(handler.ups, [0]);
+        assert!(handler.stopped);
         assert_eq!(counters.connects, 1);
     }
 }

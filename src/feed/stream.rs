@@ -1,9 +1,9 @@
 //! The byte stream under a WebSocket: plain TCP or TLS over TCP, both
 //! non-blocking `mio` sockets.
 
-use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -20,11 +20,12 @@ pub struct DrainAware {
     tcp: TcpStream,
     drained: bool,
     eof: bool,
+    clock: ReadClock,
 }
 
 impl DrainAware {
-    fn new(tcp: TcpStream) -> Self {
-        DrainAware { tcp, drained: false, eof: false }
+    fn new(tcp: TcpStream, clock: ReadClock) -> Self {
+        DrainAware { tcp, drained: false, eof: false, clock }
     }
 
     /// A readiness event arrived: the socket may have data again.
@@ -45,7 +46,7 @@ impl Read for DrainAware {
         }
         let start = Instant::now();
         let read = self.tcp.read(buf);
-        READ_NANOS.set(READ_NANOS.get().saturating_add(crate::stats::nanos(start.elapsed())));
+        self.clock.add(start.elapsed());
         let n = read?;
         self.eof = n == 0 && !buf.is_empty();
         self.drained = n < buf.len();
@@ -64,22 +65,36 @@ impl Write for DrainAware {
     }
 }
 
-thread_local! {
-    /// Nanoseconds this thread spent inside socket reads since the last
-    /// [`reset_read_nanos`]: the kernel's share of `wire_to_decision`.
-    static READ_NANOS: Cell<u64> = const { Cell::new(0) };
-}
+/// Time spent inside socket reads since the hot loop's poll last returned:
+/// the kernel's share of `wire_to_decision`, summed over every connection
+/// read in that iteration.
+///
+/// One value per loop, shared by its sockets; only the loop's own thread
+/// touches it (relaxed load and store, no read-modify-write), so it costs
+/// what a plain integer does. The loop resets it when the poll returns and
+/// hands its reading to the frame handler with each message.
+#[derive(Clone, Debug, Default)]
+pub struct ReadClock(Arc<AtomicU64>);
 
-/// Time this thread has spent in socket reads since [`reset_read_nanos`].
-#[inline]
-pub fn read_nanos() -> u64 {
-    READ_NANOS.get()
-}
+impl ReadClock {
+    /// Adds one read's duration.
+    #[inline]
+    fn add(&self, d: std::time::Duration) {
+        let sum = self.0.load(Ordering::Relaxed).saturating_add(crate::units::nanos(d));
+        self.0.store(sum, Ordering::Relaxed);
+    }
 
-/// Starts a new count (the hot loop calls it when its poll returns).
-#[inline]
-pub fn reset_read_nanos() {
-    READ_NANOS.set(0);
+    /// Nanoseconds in socket reads since [`ReadClock::reset`].
+    #[inline]
+    pub fn nanos(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Starts a new count (when the poll returns).
+    #[inline]
+    pub fn reset(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
 }
 
 /// A feed socket. The TLS session and its socket live in one value so
@@ -94,8 +109,9 @@ impl FeedStream {
     pub fn new(
         tcp: TcpStream,
         tls: Option<(&Arc<rustls::ClientConfig>, ServerName<'static>)>,
+        clock: ReadClock,
     ) -> Result<Self, rustls::Error> {
-        let tcp = DrainAware::new(tcp);
+        let tcp = DrainAware::new(tcp, clock);
         Ok(match tls {
             None => FeedStream::Plain(tcp),
             Some((config, name)) => {

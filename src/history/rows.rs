@@ -3,7 +3,7 @@
 //! thread.
 
 use crate::alert::MetricUpdate;
-use crate::metrics::Fraction;
+use crate::exact::Fraction;
 use crate::sinks::{AlertView, Catalog};
 use crate::units::Price;
 

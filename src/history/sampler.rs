@@ -46,8 +46,9 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::PairId;
-    use crate::metrics::{Fraction, Imbalance, Reading};
+    use crate::exact::{Fraction, Reading};
+    use crate::metrics::Imbalance;
+    use crate::pairs::PairId;
     use crate::units::{UnixNanos, Volume};
 
     fn update(pair: u16, recv_ms: u64) -> MetricUpdate {

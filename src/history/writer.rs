@@ -20,8 +20,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use super::rows::{AlertRow, Batch, DeliveryRow, SampleRow};
 use super::{Backend, HistoryError, describe, open};
 use crate::alert::MetricUpdate;
+use crate::backoff::Backoff;
 use crate::config::HistoryConfig;
-use crate::feed::backoff::Backoff;
+use crate::prng::SplitMix64;
 use crate::sinks::Catalog;
 use crate::sinks::journal::SharedJournal;
 use crate::units::UnixNanos;
@@ -60,11 +61,11 @@ pub struct HistoryCounters {
 pub fn journal_not_stored(journal: &SharedJournal, alert_id: Option<&str>, reason: &str) {
     let mut line = String::from("{\"type\":\"history_not_stored\",\"alert_id\":");
     match alert_id {
-        Some(id) => crate::sinks::json_str(&mut line, id),
+        Some(id) => crate::sanitize::json_str(&mut line, id),
         None => line.push_str("null"),
     }
     line.push_str(",\"reason\":");
-    crate::sinks::json_str(&mut line, reason);
+    crate::sanitize::json_str(&mut line, reason);
     line.push('}');
     let result = match journal.lock() {
         Ok(mut j) => j.append(&line),
@@ -105,12 +106,11 @@ struct Writer {
 
 impl Writer {
     fn new(input: WriterInput) -> Self {
-        let seed = UnixNanos::now().0;
         Writer {
             input,
             db: None,
             batch: Batch::default(),
-            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5), seed),
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5), SplitMix64::from_entropy()),
             down_since: None,
             deadline: None,
             next_retention: Instant::now(),
@@ -311,10 +311,10 @@ mod tests {
 
     use super::*;
     use crate::config::HistoryBackend;
-    use crate::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
     use crate::metrics::VolumeSpec;
     use crate::sinks::journal::Journal;
     use crate::units::VolumeMode;
+    use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
     fn alert(id: &str) -> AlertRow {
         AlertRow {

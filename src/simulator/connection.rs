@@ -9,6 +9,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::Token;
@@ -93,6 +94,8 @@ struct Closing {
 /// HTTP error Binance gives.
 struct Upgrade {
     route: Rc<Cell<Option<Route>>>,
+    /// Turned on with a refusal, so the TLS side closes cleanly after it.
+    clean_close: Option<Arc<AtomicBool>>,
 }
 
 impl Callback for Upgrade {
@@ -104,6 +107,9 @@ impl Callback for Upgrade {
                 Ok(response)
             }
             Err(refusal) => {
+                if let Some(flag) = &self.clean_close {
+                    flag.store(true, Ordering::Relaxed);
+                }
                 let body = format!("{}\n", refusal.reason);
                 let mut resp = ErrorResponse::new(None);
                 *resp.status_mut() = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -122,7 +128,7 @@ impl Connection {
     /// A freshly accepted connection, waiting for its upgrade request.
     pub fn accept(transport: Transport, now: Instant) -> Self {
         let route = Rc::new(Cell::new(None));
-        let upgrade = Upgrade { route: Rc::clone(&route) };
+        let upgrade = Upgrade { route: Rc::clone(&route), clean_close: transport.clean_close() };
         let mid = ServerHandshake::start(transport, upgrade, Some(websocket_config()));
         Connection {
             state: State::Handshaking(Box::new(Handshake { mid, route, deadline: deadline(now, HANDSHAKE_TIMEOUT) })),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::exchange::binance::{Depth, UpdateSpeed};
+use crate::venue::binance_spot::{Depth, UpdateSpeed};
 
 /// Most streams one connection may listen to (Binance's limit).
 pub const MAX_STREAMS_PER_CONNECTION: usize = 1024;

@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::frame::Frame;
 use super::market::{Peek, Source};
 use super::streams::{DepthStream, StreamId, StreamNames};
+use crate::prng::SplitMix64;
 use crate::recording::RecordingError;
 
 /// Levels kept per side: the deepest partial-depth stream.
@@ -29,22 +30,15 @@ const LOT: u64 = 1_000;
 /// Lowest mid, in ticks: keeps the deepest bid above zero.
 const MIN_MID_TICKS: u64 = 500;
 
-/// SplitMix64: tiny, seedable, and good enough for a plausible walk.
+/// The walk's random source: the process's one PRNG, seeded per symbol so
+/// every run of a synthetic market is the same.
 #[derive(Clone, Debug)]
-struct Rng(u64);
+struct Rng(SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     /// Uniform in `0..n` (n > 0; modulo bias is irrelevant here).
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.0.below(n)
     }
 
     /// Uniform in `lo..=hi`.
@@ -79,7 +73,7 @@ pub struct Walk {
 impl Walk {
     /// A book for `symbol` (lower case), at a price plausible for it.
     pub fn new(symbol: &str, seed: u64) -> Self {
-        let mut rng = Rng(seed ^ fnv1a(symbol));
+        let mut rng = Rng(SplitMix64::new(seed ^ fnv1a(symbol)));
         let mid_ticks = match symbol {
             "btcusdt" => 6_183_763,
             "ethusdt" => 261_500,

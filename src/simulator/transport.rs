@@ -9,6 +9,8 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mio::net::TcpStream;
 use rustls::ServerConnection;
@@ -27,6 +29,22 @@ pub enum Transport {
 pub struct TlsStream {
     conn: ServerConnection,
     sock: TcpStream,
+    /// Set when the connection ends with an HTTP answer (a refused
+    /// upgrade): dropping it then sends TLS close_notify after the answer,
+    /// as a web server does, so the client reads the status rather than an
+    /// unexpected end of the TLS stream.
+    close_notify: Arc<AtomicBool>,
+}
+
+impl Drop for TlsStream {
+    fn drop(&mut self) {
+        if self.close_notify.load(Ordering::Relaxed) {
+            self.conn.send_close_notify();
+            // Best effort on a non-blocking socket: a short answer and the
+            // alert fit the socket buffer.
+            let _ = self.write_tls_out();
+        }
+    }
 }
 
 impl Transport {
@@ -35,7 +53,17 @@ impl Transport {
     pub fn tls(conn: ServerConnection, sock: TcpStream) -> Self {
         let mut conn = conn;
         conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-        Transport::Tls(Box::new(TlsStream { conn, sock }))
+        Transport::Tls(Box::new(TlsStream { conn, sock, close_notify: Arc::new(AtomicBool::new(false)) }))
+    }
+
+    /// A switch that makes the end of this connection a clean TLS close
+    /// (close_notify after what was written); `None` for plain TCP, where
+    /// the FIN after the answer is already clean.
+    pub fn clean_close(&self) -> Option<Arc<AtomicBool>> {
+        match self {
+            Transport::Plain(_) => None,
+            Transport::Tls(t) => Some(Arc::clone(&t.close_notify)),
+        }
     }
 
     /// The socket, for poll registration and socket options.

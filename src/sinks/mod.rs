@@ -9,14 +9,17 @@ pub mod log;
 pub mod telegram;
 
 use std::fmt::{self, Write as _};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::alert::{Alert, MetricUpdate};
 use crate::config::Config;
-use crate::exchange::binance::StreamTable;
-use crate::metrics::{Fraction, VolumeSpec};
+use crate::exact::Fraction;
+use crate::metrics::VolumeSpec;
+use crate::sanitize::json_str;
 use crate::triggers::TriggerSpec;
 use crate::units::{Price, write_decimal};
+use crate::venue::Venue;
+use crate::venue::binance_spot::StreamTable;
 
 /// One alert as the cold side hands it to every sink: its journal id and
 /// its rendering context.
@@ -50,6 +53,26 @@ pub trait Sink: Send {
     fn shutdown(&mut self, _deadline: Instant) {}
 }
 
+/// One delivery attempt of a sink that sends alerts somewhere (Telegram
+/// today), for the cold side's latency histograms: the cold loop reads these
+/// and knows no sink's own types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// Where it went, as the sink names it (a Telegram chat id).
+    pub recipient: String,
+    /// From sending the request to reading the whole answer (or giving up).
+    pub round_trip: Duration,
+    /// HTTP status, when an answer arrived.
+    pub status: Option<u16>,
+    /// Whether this attempt delivered the message.
+    pub delivered: bool,
+    /// When each alert the delivered message carried was decided (empty
+    /// unless `delivered`): decision → delivered latency, per alert.
+    pub decided: Vec<Instant>,
+    /// When the answer arrived (or the attempt was given up).
+    pub finished: Instant,
+}
+
 /// Names and settings needed to render alerts, shared by every sink.
 #[derive(Clone, Debug)]
 pub struct Catalog {
@@ -67,7 +90,7 @@ impl Catalog {
     /// An alert with its names resolved.
     pub fn view<'a>(&'a self, alert: &'a Alert) -> AlertView<'a> {
         let trigger = self.triggers.get(alert.trigger.index());
-        AlertView { alert, pair: self.streams.symbol(alert.pair), trigger, volume: self.volume }
+        AlertView { alert, pair: self.streams.symbol(alert.pair), venue: &self.streams, trigger, volume: self.volume }
     }
 }
 
@@ -76,6 +99,8 @@ impl Catalog {
 pub struct AlertView<'a> {
     pub alert: &'a Alert,
     pub pair: &'a str,
+    /// The venue the pair trades on (its links and symbol naming).
+    pub venue: &'a dyn Venue,
     pub trigger: Option<&'a TriggerSpec>,
     pub volume: VolumeSpec,
 }
@@ -202,29 +227,10 @@ impl fmt::Display for JsonF64 {
     }
 }
 
-/// Appends `v` as a JSON string literal.
-pub fn json_str(out: &mut String, v: &str) {
-    out.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 /// A BTCUSDT alert as the seed tracker's example shows it, for sink tests.
 #[cfg(test)]
 pub(crate) fn sample_alert(trigger: u16, value: Fraction) -> Alert {
-    use crate::exchange::binance::PairId;
+    use crate::pairs::PairId;
     use crate::triggers::TriggerId;
     use crate::units::{UnixNanos, Volume, VolumeMode};
     Alert {
@@ -245,9 +251,9 @@ pub(crate) fn sample_alert(trigger: u16, value: Fraction) -> Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::{Depth, StreamKind, UpdateSpeed};
     use crate::triggers::{Emit, MetricKind, Op};
     use crate::units::VolumeMode;
+    use crate::venue::binance_spot::{Depth, StreamKind, UpdateSpeed};
 
     fn catalog() -> Catalog {
         Catalog {

@@ -15,9 +15,9 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
 use super::{HotStats, Stage, new_histogram};
 use crate::engine::EngineCounters;
-use crate::exchange::binance::ParseError;
 use crate::feed::FeedCounters;
 use crate::handoff::HandOffCounters;
+use crate::reject::RejectKind;
 
 /// Totals as of the latest hot buffer.
 #[derive(Clone, Debug, Default)]
@@ -222,7 +222,7 @@ impl StatsReport {
             d(now.record_dropped, |t| t.record_dropped),
         );
         let mut errors = String::new();
-        for kind in ParseError::ALL {
+        for kind in RejectKind::ALL {
             let n = e.errors[kind.index()].saturating_sub(since.map_or(0, |t| t.engine.errors[kind.index()]));
             if n > 0 {
                 let _ = write!(errors, " {}={n}", kind.name());
@@ -289,7 +289,7 @@ mod tests {
         hot.record(Stage::WireToDecision, 1_500);
         hot.engine.frames_by_pair = vec![600];
         hot.engine.crossed = 2;
-        hot.engine.errors[ParseError::Truncated.index()] = 3;
+        hot.engine.errors[RejectKind::Truncated.index()] = 3;
         r.absorb(&hot);
         r.record(Stage::Queue, 40_000);
         assert!(r.tick(r.interval_started + Duration::from_secs(59)).is_none());

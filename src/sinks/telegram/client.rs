@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
-use super::config::{BotToken, ChatId, ParseMode, TelegramConfig};
+use crate::config::telegram::{BotToken, ChatId, ParseMode, TelegramConfig};
 
 /// Largest answer body read; Telegram's answers are a few kilobytes.
 const MAX_ANSWER_BYTES: u64 = 1 << 20;
@@ -383,7 +383,7 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
-    use crate::sinks::telegram::config::{RawTelegram, validate};
+    use crate::config::telegram::{RawTelegram, validate};
 
     const TOKEN: &str = "4242:SECRETsecretSECRETsecret_-42";
 

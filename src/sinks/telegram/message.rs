@@ -15,13 +15,6 @@ use crate::units::{FRAC_DIGITS, VolumeMode, write_decimal};
 /// Telegram's limit on a message's text.
 pub(crate) const MAX_LEN: usize = 4096;
 
-/// Quote assets Binance lists, longest first so `FDUSD` wins over shorter
-/// suffixes; used to split `BTCUSDT` into `BTC` and `USDT`.
-const QUOTE_ASSETS: [&str; 29] = [
-    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "AEUR", "EURI", "BIDR", "BKRW", "IDRT", "BTC", "ETH", "BNB",
-    "TRY", "EUR", "GBP", "BRL", "AUD", "RUB", "UAH", "NGN", "ZAR", "PLN", "RON", "ARS", "JPY", "MXN", "DAI",
-];
-
 /// A message in both renderings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Text {
@@ -94,7 +87,7 @@ fn bold(s: impl Into<String>) -> Span {
 pub(crate) fn single(view: &AlertView<'_>) -> Text {
     let a = view.alert;
     let (emoji, pressure) = direction(view);
-    let split = split_symbol(view.pair);
+    let split = view.venue.split_symbol(view.pair);
     let mut b = Builder::default();
     b.line([text(format!("{emoji} ")), bold(format!("{pressure} · {}", view.pair))]);
     b.line([bold(view.trigger_name()), text(format!(": {}", condition(view)))]);
@@ -112,8 +105,8 @@ pub(crate) fn single(view: &AlertView<'_>) -> Text {
     ))]);
     b.line([text(book_line(view))]);
     b.line([text(format!("{} UTC", timestamp(view)))]);
-    let (url, label) = binance_link(view.pair);
-    b.line([Span::Link { url, label: format!("{label} on Binance") }]);
+    let (url, label) = view.venue.trade_link(view.pair);
+    b.line([Span::Link { url, label: format!("{label} on {}", view.venue.name()) }]);
     b.finish()
 }
 
@@ -270,24 +263,6 @@ fn volume(raw: u128, mode: VolumeMode) -> String {
     grouped + &frac
 }
 
-/// `BTCUSDT` → (`BTC`, `USDT`), by Binance's quote assets.
-fn split_symbol(symbol: &str) -> Option<(&str, &str)> {
-    QUOTE_ASSETS.iter().find_map(|quote| {
-        let base = symbol.strip_suffix(quote)?;
-        (!base.is_empty()).then_some((base, *quote))
-    })
-}
-
-/// The pair's spot trading page and its label (`BTC/USDT`).
-fn binance_link(symbol: &str) -> (String, String) {
-    match split_symbol(symbol) {
-        Some((base, quote)) => {
-            (format!("https://www.binance.com/en/trade/{base}_{quote}?type=spot"), format!("{base}/{quote}"))
-        }
-        None => (format!("https://www.binance.com/en/trade/{symbol}"), symbol.to_string()),
-    }
-}
-
 /// Escapes the characters Telegram's HTML parser treats specially.
 fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
@@ -376,11 +351,11 @@ fn truncate_html(s: &str, limit: usize) -> String {
 mod tests {
     use super::*;
     use crate::alert::Alert;
-    use crate::exchange::binance::{Depth, StreamKind, StreamTable, UpdateSpeed};
     use crate::metrics::VolumeSpec;
     use crate::sinks::Catalog;
     use crate::triggers::{Emit, MetricKind, TriggerSpec};
     use crate::units::Volume;
+    use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
     fn catalog(pairs: &[&str]) -> Catalog {
         let trigger = |name: &str, op, value: f64| {
@@ -398,7 +373,7 @@ mod tests {
     }
 
     fn alert(trigger: u16, value: f64) -> Alert {
-        crate::sinks::sample_alert(trigger, crate::metrics::Decimal::from_f64(value).unwrap().into())
+        crate::sinks::sample_alert(trigger, crate::exact::Decimal::from_f64(value).unwrap().into())
     }
 
     #[test]
@@ -440,15 +415,6 @@ mod tests {
         assert!(t.html.contains("Bids 12,345.678 ETH vs asks 3.78826 ETH (qty, top 10)"), "{}", t.html);
         assert!(t.html.contains("Best bid 61837.63 · ask -\n"), "{}", t.html);
         assert!(t.html.contains("/trade/ETH_BTC?type=spot\">ETH/BTC on Binance"), "{}", t.html);
-    }
-
-    #[test]
-    fn symbols_split_on_known_quote_assets_or_link_the_raw_symbol() {
-        assert_eq!(split_symbol("BNBFDUSD"), Some(("BNB", "FDUSD")));
-        assert_eq!(split_symbol("FDUSDUSDT"), Some(("FDUSD", "USDT")));
-        assert_eq!(split_symbol("USDTTRY"), Some(("USDT", "TRY")));
-        assert_eq!(split_symbol("USDT"), None);
-        assert_eq!(binance_link("XYZABC").0, "https://www.binance.com/en/trade/XYZABC");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! a thread of their own so neither the hot thread nor the cold logging
 //! thread ever waits on HTTP.
 //!
-//! * `config` — the `[telegram]` section ([`RawTelegram`], sample in
-//!   `sample.toml`) and its environment overrides (`TELEGRAM_BOT_TOKEN`,
+//! * `crate::config::telegram` — the `[telegram]` section ([`RawTelegram`],
+//!   sample in `telegram_sample.toml` beside it) and its environment
+//!   overrides (`TELEGRAM_BOT_TOKEN`,
 //!   `TELEGRAM_CHAT_ID`), validated into [`TelegramConfig`];
 //! * `client` — the Bot API over one blocking ureq agent;
 //! * `message` — the text people read (HTML with a plain-text fallback);
@@ -25,19 +26,18 @@
 //! [`crate::logging::HTTP_CLIENT_CAPS`]).
 
 mod client;
-mod config;
 mod message;
 mod ratelimit;
 mod retry;
 mod sink;
 mod worker;
 
-pub use client::{ApiError, BotInfo, TelegramError, TransportKind};
-pub use config::{
+pub use crate::config::telegram::{
     BotToken, ChatId, ConfigProblem, DEFAULT_API_BASE, ENV_BOT_TOKEN, ENV_CHAT_ID, ParseMode, RawChatId, RawSecret,
     RawTelegram, TelegramConfig, validate,
 };
-pub use sink::{DeliveryEvent, DeliverySummary, TelegramCounters, TelegramDelivery, TelegramHandle, TelegramSink};
+pub use client::{ApiError, BotInfo, TelegramError, TransportKind};
+pub use sink::{DeliverySummary, OutcomeObserver, TelegramCounters, TelegramDelivery, TelegramHandle, TelegramSink};
 
 use client::Client;
 

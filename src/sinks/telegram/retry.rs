@@ -14,10 +14,11 @@
 //! | 401, 404                                 | disable Telegram                      |
 //! | any other 400, TLS or URL problems       | failed                                |
 
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use super::client::{TelegramError, TransportKind};
+use crate::backoff::Backoff;
+use crate::prng::SplitMix64;
 
 /// First backoff ceiling; doubled per failure.
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
@@ -75,37 +76,15 @@ pub(crate) fn next(result: &Result<(), TelegramError>, max_retry_after: Duration
 /// server sent must never panic the thread.
 pub(crate) fn after(at: Instant, wait: Duration) -> Instant {
     at.checked_add(wait)
-        .or_else(|| at.checked_add(Duration::from_secs(super::config::MAX_RETRY_AFTER_SEC)))
+        .or_else(|| at.checked_add(Duration::from_secs(crate::config::telegram::MAX_RETRY_AFTER_SEC)))
         .unwrap_or(at)
 }
 
-/// A small random source for backoff jitter (SplitMix64), seeded per run so
-/// several monitors do not retry in lockstep.
-#[derive(Debug)]
-pub(crate) struct Jitter(u64);
-
-impl Jitter {
-    pub fn new() -> Self {
-        let mut h = std::hash::RandomState::new().build_hasher();
-        h.write_u64(0x9e37_79b9_7f4a_7c15);
-        Jitter(h.finish())
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// "Full jitter" backoff after `failures` (≥ 1) transient failures: a
-    /// uniform draw from zero to `min(cap, base × 2^(failures − 1))`.
-    pub fn backoff(&mut self, failures: u32) -> Duration {
-        let ceiling = BACKOFF_BASE.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(BACKOFF_CAP);
-        let fraction = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        ceiling.mul_f64(fraction)
-    }
+/// The resend backoff: the process's one full-jitter backoff with
+/// Telegram's base and cap, jittered per run so several monitors do not
+/// retry in lockstep. The caller counts each message's failures.
+pub(crate) fn backoff() -> Backoff {
+    Backoff::new(BACKOFF_BASE, BACKOFF_CAP, SplitMix64::from_entropy())
 }
 
 #[cfg(test)]
@@ -156,14 +135,14 @@ mod tests {
 
     #[test]
     fn backoff_stays_under_a_doubling_ceiling() {
-        let mut j = Jitter::new();
+        let mut j = backoff();
         for failures in 1..20 {
             let ceiling = (BACKOFF_BASE * 2u32.pow((failures - 1).min(16))).min(BACKOFF_CAP);
             for _ in 0..100 {
-                assert!(j.backoff(failures) <= ceiling);
+                assert!(j.delay(failures - 1) <= ceiling);
             }
         }
-        let draws: Vec<Duration> = (0..100).map(|_| j.backoff(3)).collect();
+        let draws: Vec<Duration> = (0..100).map(|_| j.delay(2)).collect();
         assert!(draws.iter().any(|d| *d < Duration::from_secs(1)) && draws.iter().any(|d| *d > Duration::from_secs(1)));
     }
 }

@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::client::Client;
-use super::config::{ChatId, TelegramConfig};
 use super::worker::Worker;
 use crate::alert::Alert;
-use crate::sinks::Catalog;
+use crate::config::telegram::{ChatId, TelegramConfig};
 use crate::sinks::journal::Journal;
+use crate::sinks::{Catalog, Delivery};
 
 /// Starts Telegram delivery; see [`TelegramSink::spawn`].
 #[derive(Debug)]
@@ -55,7 +55,7 @@ impl TelegramSink {
         config: TelegramConfig,
         catalog: Arc<Catalog>,
         journal: Arc<Mutex<Journal>>,
-        events: Option<Sender<DeliveryEvent>>,
+        events: Option<Sender<Delivery>>,
     ) -> io::Result<TelegramHandle> {
         TelegramSink::spawn_with_history(config, catalog, journal, events, None)
     }
@@ -66,7 +66,7 @@ impl TelegramSink {
         config: TelegramConfig,
         catalog: Arc<Catalog>,
         journal: Arc<Mutex<Journal>>,
-        events: Option<Sender<DeliveryEvent>>,
+        events: Option<Sender<Delivery>>,
         history: Option<crate::history::DeliveryTap>,
     ) -> io::Result<TelegramHandle> {
         let client = match (config.enabled, Client::new(&config)) {
@@ -86,6 +86,7 @@ impl TelegramSink {
             counters: Arc::clone(&counters),
             max_pending: config.max_pending,
             history,
+            outcomes: std::sync::OnceLock::new(),
         });
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
@@ -157,6 +158,12 @@ impl TelegramHandle {
         !self.thread.is_finished()
     }
 
+    /// Tells `observer` of every delivery outcome from now on (the first
+    /// observer set stays).
+    pub fn observe_outcomes(&self, observer: OutcomeObserver) {
+        let _ = self.shared.outcomes.set(observer);
+    }
+
     /// Live counters, e.g. for the Prometheus endpoint.
     pub fn counters(&self) -> Arc<TelegramCounters> {
         Arc::clone(&self.shared.counters)
@@ -206,23 +213,6 @@ impl TelegramHandle {
             self.shared.record(&item.alert_id, &chat, Status::Failed, 0, Some(WHY));
         }
     }
-}
-
-/// One request's round trip, for the latency histogram.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeliveryEvent {
-    pub chat_id: ChatId,
-    /// From sending the request to reading the whole answer (or giving up).
-    pub round_trip: Duration,
-    /// HTTP status, when an answer arrived.
-    pub status: Option<u16>,
-    /// Whether this request delivered the message.
-    pub delivered: bool,
-    /// When each alert the delivered message carried was decided (empty
-    /// unless `delivered`): decision → delivered latency, per alert.
-    pub decided: Vec<Instant>,
-    /// When the answer arrived (or the request was given up).
-    pub finished: Instant,
 }
 
 /// Counters readable while the sink runs. Outcomes count (alert, chat)
@@ -332,6 +322,21 @@ pub(crate) struct Inbox {
     pub closing: Option<Instant>,
 }
 
+/// Called with (alert id, outcome) for every (alert, chat) outcome the
+/// sink journals: `sent`, `sent_unconfirmed`, `failed`, `dropped`. The
+/// dashboard uses it to show each recent alert's delivery.
+#[derive(Clone)]
+pub struct OutcomeObserver(pub Arc<OutcomeFn>);
+
+/// What an [`OutcomeObserver`] calls: (alert id, outcome).
+pub type OutcomeFn = dyn Fn(&str, &'static str) + Send + Sync;
+
+impl std::fmt::Debug for OutcomeObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutcomeObserver")
+    }
+}
+
 /// State shared by the handle and the thread.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -341,6 +346,8 @@ pub(crate) struct Shared {
     pub max_pending: usize,
     /// Outcomes also go to the history database, when one is configured.
     pub history: Option<crate::history::DeliveryTap>,
+    /// Told of every outcome, once set ([`TelegramHandle::observe_outcomes`]).
+    pub outcomes: std::sync::OnceLock<OutcomeObserver>,
 }
 
 impl Shared {
@@ -354,6 +361,9 @@ impl Shared {
             Status::Dropped => &self.counters.dropped,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(observer) = self.outcomes.get() {
+            (observer.0)(alert_id, status.as_str());
+        }
         let line = delivery_line(alert_id, chat, status, attempts, error);
         if let Err(e) = lock(&self.journal).append(&line) {
             log::error!("could not journal a Telegram delivery: {e}; the line was {line}");
@@ -378,7 +388,7 @@ impl Shared {
 fn delivery_line(alert_id: &str, chat: &ChatId, status: Status, attempts: u32, error: Option<&str>) -> String {
     let mut s = String::with_capacity(160);
     s.push_str("{\"type\":\"delivery\",\"alert_id\":");
-    crate::sinks::json_str(&mut s, alert_id);
+    crate::sanitize::json_str(&mut s, alert_id);
     s.push_str(",\"sink\":\"telegram\",\"chat_id\":");
     chat.write_json(&mut s);
     s.push_str(",\"status\":\"");
@@ -387,7 +397,7 @@ fn delivery_line(alert_id: &str, chat: &ChatId, status: Status, attempts: u32, e
     s.push_str(&attempts.to_string());
     if let (Some(e), false) = (error, status == Status::Sent) {
         s.push_str(",\"error\":");
-        crate::sinks::json_str(&mut s, e);
+        crate::sanitize::json_str(&mut s, e);
     }
     s.push('}');
     s

@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::client::{Client, TelegramError, TransportKind};
-use super::config::{ChatId, MAX_RETRY_AFTER_SEC, ParseMode, TelegramConfig};
 use super::message::{self, Text};
 use super::ratelimit::RateLimiter;
-use super::retry::{self, Jitter, Next};
-use super::sink::{DeliveryEvent, Queued, Shared, Status, lock};
-use crate::sinks::{AlertView, Catalog};
+use super::retry::{self, Next};
+use super::sink::{Queued, Shared, Status, lock};
+use crate::backoff::Backoff;
+use crate::config::telegram::{ChatId, MAX_RETRY_AFTER_SEC, ParseMode, TelegramConfig};
+use crate::sinks::{AlertView, Catalog, Delivery};
 
 /// Most alerts considered for one coalesced message; more than fit anyway.
 const MAX_BATCH: usize = 100;
@@ -68,10 +69,10 @@ pub(crate) struct Worker {
     catalog: Arc<Catalog>,
     shared: Arc<Shared>,
     wake: Receiver<()>,
-    events: Option<Sender<DeliveryEvent>>,
+    events: Option<Sender<Delivery>>,
     chats: Vec<Chat>,
     limiter: RateLimiter,
-    jitter: Jitter,
+    backoff: Backoff,
     /// Why Telegram as a whole is off (disabled, no token, token rejected).
     telegram_off: Option<String>,
     html: bool,
@@ -89,7 +90,7 @@ impl Worker {
         catalog: Arc<Catalog>,
         shared: Arc<Shared>,
         wake: Receiver<()>,
-        events: Option<Sender<DeliveryEvent>>,
+        events: Option<Sender<Delivery>>,
     ) -> Worker {
         let telegram_off = client.as_ref().err().cloned();
         Worker {
@@ -100,7 +101,7 @@ impl Worker {
             events,
             chats: config.chat_ids.iter().map(|id| Chat { id: id.clone(), off: None, batch: None }).collect(),
             limiter: RateLimiter::new(config.chat_ids.iter().map(ChatId::is_group)),
-            jitter: Jitter::new(),
+            backoff: retry::backoff(),
             telegram_off,
             html: config.parse_mode == ParseMode::Html,
             max_attempts: config.max_attempts,
@@ -259,8 +260,8 @@ impl Worker {
         let next = retry::next(&exchange.result, self.max_retry_after);
         if let Some(events) = &self.events {
             let delivered = matches!(next, Next::Sent | Next::SentUnconfirmed);
-            let _ = events.try_send(DeliveryEvent {
-                chat_id: chat.id.clone(),
+            let _ = events.try_send(Delivery {
+                recipient: chat.id.to_string(),
                 round_trip: exchange.round_trip,
                 status: exchange.status,
                 delivered,
@@ -300,7 +301,7 @@ impl Worker {
                     );
                 }
                 let failures = batch.failures + 1;
-                let backoff = self.jitter.backoff(failures);
+                let backoff = self.backoff.delay(failures.saturating_sub(1));
                 self.retry_later(i, retry::after(done, backoff), &error);
             }
             Next::PlainText if !batch.plain => {

@@ -434,6 +434,15 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
     files::check_distinct(&journal, &log_file, &mut p);
     files::check_distinct(&journal, &config_file, &mut p);
     files::check_distinct(&log_file, &config_file, &mut p);
+    if let Some(HistoryConfig { backend: HistoryBackend::Sqlite { path }, .. }) = &history {
+        // The SQLite file is a file the run creates, like the journal; one
+        // shared with the journal or the log would be written into by both.
+        let db = files::FileKey { key: "history.path", path, example: "history.sqlite" };
+        files::check_writable_file(&db, &mut p);
+        for other in [&journal, &log_file, &config_file] {
+            files::check_distinct(&db, other, &mut p);
+        }
+    }
 
     let rotation = Rotation {
         max_bytes: (max_size_mb > 0).then(|| max_size_mb.min(MAX_LOG_SIZE_MB) << 20),

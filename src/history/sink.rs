@@ -139,9 +139,10 @@ impl Sink for HistorySink {
     }
 }
 
-/// A handle the Telegram worker holds to put delivery outcomes into the
-/// history. Offered with `try_send`: delivery never waits for the database;
-/// the journal has the outcome either way.
+/// A handle that puts delivery outcomes into the history; the run's sink set
+/// calls it from Telegram's outcome observer, after the journal line.
+/// Offered with `try_send`: delivery never waits for the database; the
+/// journal has the outcome either way.
 #[derive(Clone, Debug)]
 pub struct DeliveryTap {
     events: Sender<Event>,

@@ -20,7 +20,7 @@ use crate::history::HistorySink;
 use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
 use crate::sinks::journal::{Journal, JournalSink};
 use crate::sinks::log::LogSink;
-use crate::sinks::telegram::{self, OutcomeObserver, TelegramDelivery, TelegramSink};
+use crate::sinks::telegram::{self, Outcome, OutcomeObserver, TelegramDelivery, TelegramSink};
 use crate::sinks::{Catalog, Delivery, Sink};
 use crate::watch::hub::{WatchHub, WatchSink};
 
@@ -69,23 +69,27 @@ pub fn build(
     };
     let mut telegram_counts: Option<TelegramCounts> = None;
     let mut deliveries = None;
-    // The dashboard's collector, once made: Telegram outcomes go to it.
+    // The dashboard's collector, once made: Telegram outcomes go to it (and
+    // to the history database).
     let dashboard_slot: Arc<std::sync::OnceLock<Arc<WatchHub>>> = Arc::default();
     if config.telegram.enabled {
         let (events_tx, events_rx) = crossbeam_channel::bounded(4096);
-        let handle = TelegramSink::spawn_with_history(
+        let handle = TelegramSink::spawn_with_events(
             config.telegram.clone(),
             Arc::clone(catalog),
             Arc::clone(journal),
             Some(events_tx),
-            history.as_ref().map(HistorySink::delivery_tap),
         )
         .map_err(BuildError::Thread)?;
         let counters = handle.counters();
         let slot = Arc::clone(&dashboard_slot);
-        handle.observe_outcomes(OutcomeObserver(Arc::new(move |id, status| {
+        let tap = history.as_ref().map(HistorySink::delivery_tap);
+        handle.observe_outcomes(OutcomeObserver(Arc::new(move |o: &Outcome<'_>| {
             if let Some(hub) = slot.get() {
-                hub.delivery(id, status);
+                hub.delivery(o.alert_id, o.status);
+            }
+            if let Some(tap) = &tap {
+                tap.record(o.alert_id, "telegram", &o.chat.to_string(), o.status, o.attempts, o.error);
             }
         })));
         telegram_counts = Some(Arc::new(move || {

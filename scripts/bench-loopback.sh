@@ -10,6 +10,7 @@
 #   BUSY_POLL=false scripts/bench-loopback.sh # blocking poll instead of busy polling
 #   HOT_CORE=1 scripts/bench-loopback.sh      # pin the hot thread (default: the last core)
 #   TLS=false scripts/bench-loopback.sh       # plain ws://, to see what TLS costs
+#   HISTORY=sqlite scripts/bench-loopback.sh  # with [history] into a SQLite file (HISTORY_SAMPLE_MS, default 1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,8 @@ DURATION=${DURATION:-10}
 RATES=${RATES:-"1000 10000 100000 max"}
 BUSY_POLL=${BUSY_POLL:-true}
 TLS=${TLS:-true}
+HISTORY=${HISTORY:-off}
+HISTORY_SAMPLE_MS=${HISTORY_SAMPLE_MS:-1000}
 ncpu=$(nproc)
 HOT_CORE=${HOT_CORE:-$((ncpu - 1))}
 # The simulator runs on the other cores, so it never preempts the hot thread.
@@ -39,7 +42,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "imbalance-monitor loopback benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "host: $(uname -srm), $ncpu cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
-echo "client: busy_poll=$BUSY_POLL hot_core=$HOT_CORE; TLS=$TLS; $DURATION s per rate; simulator on the same host"
+echo "client: busy_poll=$BUSY_POLL hot_core=$HOT_CORE; TLS=$TLS; history=$HISTORY; $DURATION s per rate; simulator on the same host"
 echo
 printf '| %-8s | %-17s | %-10s | %-18s | %-9s | %-9s | %-19s | %-18s |\n' "offered" "achieved frames/s" "client CPU" "wire->decision p50" "p99" "p99.9" "socket_read p50/p99" "in_process p50/p99"
 printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "----------" "-------------------" "------------" "--------------------" "-----------" "-----------" "---------------------" "--------------------"
@@ -72,6 +75,7 @@ hot_core = $HOT_CORE
 stats_interval_sec = 3600
 [log]
 file = "$work/bench.log"
+$([ "$HISTORY" = sqlite ] && printf '[history]\npath = "%s"\nsample_ms = %s\n' "$work/history.sqlite" "$HISTORY_SAMPLE_MS")
 TOML
   "$BIN" run -c "$work/bench.toml" >"$work/run.out" 2>&1 &
   run_pid=$!
@@ -87,6 +91,12 @@ TOML
   p50=$(q wire_to_decision p50); p99=$(q wire_to_decision p99); p999=$(q wire_to_decision 'p99\.9')
   sr="$(q socket_read p50)/$(q socket_read p99)"; ip="$(q in_process p50)/$(q in_process p99)"
   printf '| %-8s | %-17s | %-10s | %-18s | %-9s | %-9s | %-19s | %-18s |\n' "$rate" "$fps" "$cpu" "${p50:--}" "${p99:--}" "${p999:--}" "$sr" "$ip"
+  if [ "$HISTORY" = sqlite ]; then
+    rows=$(( $("$BIN" history -c "$work/bench.toml" --csv | wc -l) - 1 ))
+    dropped=$(grep -m1 -o 'metrics_dropped=[0-9]*' "$work/run.out" | tail -n1 || true)
+    echo "  history: $rows sample rows stored; hand-off ${dropped:-metrics_dropped=?}; $(grep -m1 -o 'HISTORY | stored.*' "$work/run.out" || true)"
+    rm -f "$work"/history.sqlite*
+  fi
 done
 echo
 echo "achieved = frames evaluated / run time (includes the 1 s warm-up); CPU = the client process over the measured $DURATION s."

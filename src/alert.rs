@@ -42,15 +42,26 @@ impl Alert {
     }
 }
 
-/// A metric reading of one evaluated book update, for the metric log.
+/// A metric reading of one evaluated book update, for the metric log and
+/// the history's `samples` table.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MetricUpdate {
     pub recv: UnixNanos,
     pub pair: PairId,
     pub imbalance: Imbalance,
-    /// The book's touch, for the dashboard's best bid/ask and spread.
+    /// The book's touch, for the dashboard's best bid/ask and spread and the
+    /// history's `samples` rows.
     pub best_bid: Option<Price>,
     pub best_ask: Option<Price>,
+    /// Binance's `lastUpdateId` of the evaluated book.
+    pub last_update_id: u64,
+    /// The other metrics, exact, by [`crate::metrics::MetricKind`]; `None`
+    /// where no trigger needs the metric (it is not computed then) or the
+    /// book does not allow it (e.g. OFI before its window has two books).
+    pub weighted_imbalance: Option<Fraction>,
+    pub microprice_offset_bps: Option<Fraction>,
+    pub spread_bps: Option<Fraction>,
+    pub ofi: Option<Fraction>,
 }
 
 /// Where the engine puts what it produces for one frame. Implementations on

@@ -34,10 +34,11 @@ const EXAMPLES: &str = "Examples:
   imbalance-monitor check-config -c my.toml  validate a config and print it with every default
   imbalance-monitor replay rec.txt.gz        replay a recording into alerts
   imbalance-monitor evaluate rec.txt.gz      did the alerts come before the moves they point to?
+  imbalance-monitor history --pair SOLUSDT   print stored samples back ([history] in the config)
 
 Exit codes: 0 success; 1 runtime failure; 2 usage or config error.
 Environment: IMBALANCE_MONITOR_CONFIG (config file), TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID,
-IMBALANCE_THRESHOLD; a .env file beside the config is read too (the real environment wins).";
+IMBALANCE_THRESHOLD, IMBALANCE_MONITOR_PG_PASSWORD; a .env file beside the config is read too (the real environment wins).";
 
 /// Exit code for a usage or config error.
 pub const EXIT_CONFIG: u8 = 2;
@@ -105,6 +106,34 @@ pub enum Command {
         after_help = "Examples:\n  imbalance-monitor evaluate -c config/config.toml rec.txt.gz\n  imbalance-monitor evaluate --horizons 1s,5s,30s --sweep value=0.1:0.6:0.05 --plot sweep.png --json eval.json rec.txt.gz\nExit status 2 for a bad config, horizon, sweep or plot path (before any file is read); 1 if a recording cannot be read."
     )]
     Evaluate(EvaluateArgs),
+    /// Print samples, alerts or delivery outcomes back from the history database (`[history]`).
+    #[command(
+        after_help = "Examples:\n  imbalance-monitor history --pair SOLUSDT --from 2024-08-08T14:00:00Z --to 2024-08-08T15:00:00Z\n  imbalance-monitor history --alerts --from 2024-08-08T14:00:00Z --csv > alerts.csv\nTimes: RFC 3339 or unix nanoseconds; --from is inclusive, --to exclusive."
+    )]
+    History(HistoryArgs),
+}
+
+/// `history` arguments.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this pair (samples and alerts).
+    #[arg(long, value_name = "PAIR")]
+    pub pair: Option<String>,
+    /// Rows at or after this time.
+    #[arg(long, value_name = "TIME", value_parser = crate::history::query::parse_time)]
+    pub from: Option<i64>,
+    /// Rows before this time.
+    #[arg(long, value_name = "TIME", value_parser = crate::history::query::parse_time)]
+    pub to: Option<i64>,
+    /// Print alerts instead of samples.
+    #[arg(long, conflicts_with = "deliveries")]
+    pub alerts: bool,
+    /// Print Telegram delivery outcomes instead of samples.
+    #[arg(long)]
+    pub deliveries: bool,
+    /// Comma-separated values with a header line, every column.
+    #[arg(long)]
+    pub csv: bool,
 }
 
 /// `-c/--config`, accepted before or after the subcommand.
@@ -289,6 +318,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo(&args, verbosity),
         Command::Replay(args) => run_replay(&cli.config, args),
         Command::Evaluate(args) => run_evaluate(&cli.config, &args),
+        Command::History(args) => print_history(&cli.config, &args),
         Command::Watch(args) => watch(&args),
         Command::Plot(args) => run_plot(&cli.config, args),
     }
@@ -652,6 +682,52 @@ fn run_evaluate(config_arg: &ConfigArg, args: &EvaluateArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn print_history(config_arg: &ConfigArg, args: &HistoryArgs) -> ExitCode {
+    use crate::history::query::{self, Table};
+    let config = match load_config(config_arg) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(history) = &config.history else {
+        eprintln!("error: {}: no [history] section; add one (see the README's History section)", config.path.display());
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let mut db = match crate::history::open(&history.backend) {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let filter = crate::history::Filter {
+        pair: args.pair.as_ref().map(|p| p.trim().to_ascii_uppercase()),
+        from_ns: args.from.unwrap_or(i64::MIN),
+        to_ns: args.to.unwrap_or(i64::MAX),
+    };
+    let table = if args.alerts {
+        Table::Alerts
+    } else if args.deliveries {
+        Table::Deliveries
+    } else {
+        Table::Samples
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = query::print(db.as_mut(), table, &filter, args.csv, &mut out);
+    let flushed = out.flush();
+    match (result, flushed) {
+        (Ok(_), Ok(())) => ExitCode::SUCCESS,
+        (Err(e), _) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+        (_, Err(e)) => {
+            eprintln!("error: writing output: {e}");
             ExitCode::from(EXIT_FAILURE)
         }
     }

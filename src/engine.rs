@@ -316,10 +316,6 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
             }
         };
         let had_book = self.books.apply(pair, event);
-        if sink.wants_metrics() {
-            let (best_bid, best_ask) = self.book(pair).map_or((None, None), Book::best_prices);
-            sink.metric(&MetricUpdate { recv, pair, imbalance: imb, best_bid, best_ask });
-        }
         let readings = match self.books.book(pair) {
             Some(book) => {
                 let prev = if had_book { self.books.previous() } else { None };
@@ -327,6 +323,24 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
             }
             None => MetricSet::ratios_only(imb.ratio, weighted),
         };
+        if sink.wants_metrics()
+            && let Some(book) = self.books.book(pair)
+        {
+            let (best_bid, best_ask) = book.best_prices();
+            let exact = |m: MetricKind| readings[m.index()].map(|r| r.exact);
+            sink.metric(&MetricUpdate {
+                recv,
+                pair,
+                imbalance: imb,
+                best_bid,
+                best_ask,
+                last_update_id: book.last_update_id,
+                weighted_imbalance: exact(MetricKind::WeightedImbalance),
+                microprice_offset_bps: exact(MetricKind::MicropriceOffsetBps),
+                spread_bps: exact(MetricKind::SpreadBps),
+                ofi: exact(MetricKind::Ofi),
+            });
+        }
         let total_volume = imb.bid.raw + imb.ask.raw;
         // Decide first, emit after: the decision loop keeps only what the
         // conditions need live, and the decision instant excludes the sinks.

@@ -17,6 +17,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::alert::{Alert, EngineSink, MetricUpdate};
 use crate::gauges::PairGauges;
+use crate::history::sampler::Sampler;
 
 /// What crosses from the hot thread to the cold thread.
 ///
@@ -64,6 +65,9 @@ pub struct HandOff {
     overflow: VecDeque<(Alert, Instant)>,
     overflow_capacity: usize,
     log_metrics: bool,
+    /// `[history]` without `log_metrics`: only each window's last update per
+    /// pair crosses, not every update.
+    sampler: Option<Sampler>,
     gauges: Option<Arc<PairGauges>>,
     counters: HandOffCounters,
 }
@@ -82,8 +86,30 @@ impl HandOff {
             overflow: VecDeque::with_capacity(overflow_capacity),
             overflow_capacity,
             log_metrics,
+            sampler: None,
             gauges: None,
             counters: HandOffCounters::default(),
+        }
+    }
+
+    /// Sends each pair's last update per `window` of feed time (the history's
+    /// `sample_ms`), so the channel carries ~one update per pair per window
+    /// instead of every one. Its state is allocated now and never grows. No
+    /// effect while `log_metrics` sends every update anyway.
+    pub fn with_sampling(mut self, window: std::time::Duration, pairs: usize) -> Self {
+        self.sampler = Some(Sampler::new(window, pairs));
+        self
+    }
+
+    /// Sends the open windows' updates (when the feed stops), so the last
+    /// window of each pair is not lost.
+    pub fn flush_samples(&mut self) {
+        if let Some(sampler) = &mut self.sampler {
+            for update in sampler.drain() {
+                if self.tx.try_send(ColdMsg::Metric(update)).is_err() {
+                    self.counters.metrics_dropped += 1;
+                }
+            }
         }
     }
 
@@ -157,14 +183,17 @@ impl EngineSink for HandOff {
             g.ratio(update.pair.index(), update.imbalance.ratio.exact.approx_f64());
             g.book(update);
         }
-        if self.log_metrics && self.tx.try_send(ColdMsg::Metric(*update)).is_err() {
+        let send = if self.log_metrics { Some(*update) } else { self.sampler.as_mut().and_then(|s| s.push(update)) };
+        if let Some(u) = send
+            && self.tx.try_send(ColdMsg::Metric(u)).is_err()
+        {
             self.counters.metrics_dropped += 1;
         }
     }
 
     #[inline]
     fn wants_metrics(&self) -> bool {
-        self.log_metrics || self.gauges.is_some()
+        self.log_metrics || self.sampler.is_some() || self.gauges.is_some()
     }
 }
 
@@ -229,6 +258,44 @@ mod tests {
             h.counters(),
             HandOffCounters { alerts_sent: 5, alerts_deferred: 3, alerts_dropped: 0, metrics_dropped: 0 }
         );
+    }
+
+    fn update(recv_ms: u64) -> MetricUpdate {
+        MetricUpdate {
+            recv: UnixNanos(recv_ms * 1_000_000),
+            pair: PairId(0),
+            imbalance: crate::metrics::Imbalance {
+                bid: Volume::default(),
+                ask: Volume::default(),
+                ratio: crate::exact::Reading::new(crate::exact::Fraction::default()),
+            },
+            last_update_id: recv_ms,
+            best_bid: None,
+            best_ask: None,
+            weighted_imbalance: None,
+            microprice_offset_bps: None,
+            spread_bps: None,
+            ofi: None,
+        }
+    }
+
+    #[test]
+    fn with_history_sampling_only_each_windows_last_update_crosses() {
+        let (tx, rx) = channel(16);
+        let mut h = HandOff::new(tx, 1, false).with_sampling(std::time::Duration::from_secs(1), 1);
+        assert!(h.wants_metrics());
+        for ms in [100, 500, 900, 1200, 1300, 2100] {
+            h.metric(&update(ms));
+        }
+        h.flush_samples();
+        let sent: Vec<u64> = rx
+            .try_iter()
+            .filter_map(|m| match m {
+                ColdMsg::Metric(u) => Some(u.last_update_id),
+                ColdMsg::Alert(..) => None,
+            })
+            .collect();
+        assert_eq!(sent, vec![900, 1300, 2100]);
     }
 
     #[test]

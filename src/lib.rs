@@ -24,6 +24,7 @@ pub mod exact;
 pub mod feed;
 pub mod gauges;
 pub mod handoff;
+pub mod history;
 pub mod hot;
 pub mod logging;
 pub mod metrics;

@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, EngineSink, MetricUpdate};
 use crate::config::Config;
 use crate::engine::{Engine, EngineCounters, FrameOutcome};
+use crate::history::HistoryError;
+use crate::history::backfill::{Backfill, BackfillReport};
 use crate::recording::{Line, RecordingError, RecordingReader};
 use crate::reject::RejectKind;
 use crate::sinks::Catalog;
@@ -25,6 +27,30 @@ pub enum ReplayError {
     Journal(#[from] JournalError),
     #[error("writing output: {0}")]
     Output(#[from] io::Error),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+}
+
+/// The engine's sink during a replay: alerts, and metric updates when the
+/// history stores samples.
+struct Collected {
+    alerts: Vec<Alert>,
+    metrics: Vec<MetricUpdate>,
+    wants_metrics: bool,
+}
+
+impl EngineSink for Collected {
+    fn alert(&mut self, alert: &Alert) {
+        self.alerts.push(*alert);
+    }
+
+    fn metric(&mut self, update: &MetricUpdate) {
+        self.metrics.push(*update);
+    }
+
+    fn wants_metrics(&self) -> bool {
+        self.wants_metrics
+    }
 }
 
 /// What a replay did.
@@ -41,10 +67,13 @@ pub struct ReplayReport {
     /// Wall time spent inside the engine.
     pub engine_time: Duration,
     pub alerts: Vec<Alert>,
+    /// Rows written to the history database, when `[history]` is configured.
+    pub history: Option<BackfillReport>,
 }
 
 /// Replays `files` in order through a fresh engine built from `config`,
-/// printing each alert's TRIGGER line to `out` and appending it to `journal`.
+/// printing each alert's TRIGGER line to `out` and appending it to `journal`
+/// and, with `[history]` configured, storing the samples and alerts there.
 ///
 /// Files are all opened before the first frame, so a missing file fails fast
 /// with `Err`. A file that breaks mid-way (corrupt gzip) stops the replay and
@@ -60,6 +89,10 @@ pub fn replay(
         readers.push(RecordingReader::open(f)?);
     }
     let catalog = Catalog::from_config(config);
+    let mut history = match &config.history {
+        Some(h) => Some(Backfill::open(h, config.pairs.len())?),
+        None => None,
+    };
     let mut engine = Engine::new(config.engine_config());
     let mut frame_ns =
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("static histogram bounds are valid");
@@ -68,7 +101,8 @@ pub fn replay(
     let mut malformed = 0u64;
     let mut engine_time = Duration::ZERO;
     let mut journal = journal;
-    let mut pending: Vec<Alert> = Vec::with_capacity(16);
+    let mut pending =
+        Collected { alerts: Vec::with_capacity(16), metrics: Vec::with_capacity(4), wants_metrics: history.is_some() };
 
     let result: Result<(), ReplayError> = (|| {
         for reader in &mut readers {
@@ -83,12 +117,20 @@ pub fn replay(
                 let took = start.elapsed();
                 engine_time += took;
                 frame_ns.saturating_record(took.as_nanos().max(1) as u64);
+                if let Some(h) = history.as_mut() {
+                    for m in pending.metrics.drain(..) {
+                        h.sample(&m, &catalog)?;
+                    }
+                }
                 if let FrameOutcome::Evaluated { alerts: 1.., .. } = outcome {
-                    for a in pending.drain(..) {
+                    for a in pending.alerts.drain(..) {
                         let view = catalog.view(&a);
                         writeln!(out, "{}", view.log_line())?;
                         if let Some(j) = journal.as_deref_mut() {
                             j.append(&view.journal_json(None))?;
+                        }
+                        if let Some(h) = history.as_mut() {
+                            h.alert(&view)?;
                         }
                         report_alerts.push(a);
                     }
@@ -97,8 +139,15 @@ pub fn replay(
         }
         Ok(())
     })();
+    // What was processed is stored even when a file broke mid-way.
+    let (history, history_failure) = match history.map(|h| h.finish(&catalog)) {
+        None => (None, None),
+        Some(Ok(r)) => (Some(r), None),
+        Some(Err(e)) => (None, Some(ReplayError::History(e))),
+    };
     Ok(ReplayReport {
-        failure: result.err(),
+        failure: result.err().or(history_failure),
+        history,
         files: files.len(),
         lines,
         malformed_lines: malformed,
@@ -135,6 +184,9 @@ impl ReplayReport {
             writeln!(out, "  frames {:<14} {n}", catalog.symbol(pair))?;
         }
         writeln!(out, "alerts: {}", self.alerts.len())?;
+        if let Some(h) = &self.history {
+            writeln!(out, "history: {} sample(s), {} alert(s) stored", h.samples, h.alerts)?;
+        }
         for (t, spec) in catalog.triggers.iter().enumerate() {
             for pair in catalog.pairs() {
                 let n = c.alerts_for(TriggerId(t as u16), pair);

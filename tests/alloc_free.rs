@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use imbalance_monitor::alert::{Alert, EngineSink};
+use imbalance_monitor::alert::{Alert, EngineSink, MetricUpdate};
 use imbalance_monitor::engine::{Engine, EngineConfig, FrameOutcome};
 use imbalance_monitor::exact::Decimal;
 use imbalance_monitor::metrics::VolumeSpec;
@@ -79,10 +79,14 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// A sink as the hot thread would use: a fixed array, filled until full, then
-/// only counted. It never grows.
+/// only counted. It never grows. It takes metric updates too, as the hand-off
+/// does with `[history]` or `metrics.log_metrics` on.
 struct FixedSink {
     kept: [Option<Alert>; 64],
     alerts: usize,
+    metrics: usize,
+    /// The last update with every metric computed (what a history sample carries).
+    full_update: Option<MetricUpdate>,
 }
 
 impl EngineSink for FixedSink {
@@ -91,6 +95,21 @@ impl EngineSink for FixedSink {
             *slot = Some(*alert);
         }
         self.alerts += 1;
+    }
+
+    fn metric(&mut self, update: &MetricUpdate) {
+        self.metrics += 1;
+        if update.weighted_imbalance.is_some()
+            && update.microprice_offset_bps.is_some()
+            && update.spread_bps.is_some()
+            && update.ofi.is_some()
+        {
+            self.full_update = Some(*update);
+        }
+    }
+
+    fn wants_metrics(&self) -> bool {
+        true
     }
 }
 
@@ -148,7 +167,7 @@ fn engine_allocates_nothing_per_frame_after_warm_up() {
     all.extend(frames("ethusdt_depth10_100ms_20240808-09.txt.gz"));
     all.extend(frames("btcusdt_mixed_20240808.gz"));
     all.sort_by_key(|(recv, _)| *recv); // one feed's interleaving
-    let mut sink = FixedSink { kept: [None; 64], alerts: 0 };
+    let mut sink = FixedSink { kept: [None; 64], alerts: 0, metrics: 0, full_update: None };
     let mut outcomes = Vec::with_capacity(all.len());
 
     let (warm_up, measured) = all.split_at(16);
@@ -184,4 +203,8 @@ fn engine_allocates_nothing_per_frame_after_warm_up() {
     }
     assert!(outcomes.iter().any(|o| matches!(o, FrameOutcome::Rejected(_))));
     assert!(sink.kept.iter().all(Option::is_some), "the fixed sink filled up and kept counting");
+    // Every evaluated update was handed out with every metric a sample stores.
+    assert_eq!(sink.metrics as u64, after.evaluated);
+    let full = sink.full_update.expect("an update with every metric");
+    assert!(full.best_bid.is_some() && full.best_ask.is_some() && full.last_update_id > 0);
 }

@@ -94,7 +94,7 @@ impl ActionHook for Window {
     }
 }
 
-fn allocations_per_window(tls_on: bool) -> u64 {
+fn allocations_per_window(tls_on: bool, history_sampling: bool) -> u64 {
     let dir = std::env::temp_dir().join(format!("im-alloc-live-{tls_on}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -114,7 +114,12 @@ fn allocations_per_window(tls_on: bool) -> u64 {
     );
     let (tx, rx) = handoff::channel(4096);
     let gauges = PairGauges::new(1);
-    let hand_off = HandOff::new(tx, 4096, true).with_gauges(Arc::clone(&gauges));
+    // Every metric update crosses (`log_metrics`), or only each window's last
+    // one per pair, as with `[history]` (1 ms windows: one crosses most frames).
+    let mut hand_off = HandOff::new(tx, 4096, !history_sampling).with_gauges(Arc::clone(&gauges));
+    if history_sampling {
+        hand_off = hand_off.with_sampling(Duration::from_millis(1), 1);
+    }
     let (publisher, stats_rx) = stats::stats_channel(Duration::from_millis(50));
     let (producer, writer) =
         recorder::start(RecordConfig { path: dir.join("rec.txt.gz"), rotate_bytes: None }).unwrap();
@@ -160,7 +165,7 @@ fn allocations_per_window(tls_on: bool) -> u64 {
 /// catch one such `realloc`, never one per frame.
 #[test]
 fn the_live_hot_thread_allocates_nothing_per_frame_over_ws() {
-    let n = allocations_per_window(false);
+    let n = allocations_per_window(false, false);
     assert!(n <= 1, "ws://: {n} allocator calls over {MEASURED} frames");
 }
 
@@ -170,7 +175,15 @@ fn the_live_hot_thread_allocates_nothing_per_frame_over_ws() {
 /// and one free per record, and the simulator sends one record per frame.
 #[test]
 fn over_wss_only_rustls_allocates_one_buffer_per_record() {
-    let n = allocations_per_window(true);
+    let n = allocations_per_window(true, false);
     eprintln!("wss://: {n} allocator calls over {MEASURED} frames");
     assert!(n <= 2 * MEASURED, "wss://: {n} allocator calls over {MEASURED} frames");
+}
+
+/// With `[history]` the hand-off keeps each pair's open sample window in
+/// state allocated at start: still nothing allocated per frame.
+#[test]
+fn history_sampling_on_the_hot_thread_allocates_nothing_per_frame() {
+    let n = allocations_per_window(false, true);
+    assert!(n <= 1, "ws:// with history sampling: {n} allocator calls over {MEASURED} frames");
 }

@@ -106,6 +106,20 @@ fn the_journal_may_not_be_the_log_file_however_it_is_spelt() {
 }
 
 /// A self-signed CA certificate, PEM and DER.
+#[test]
+fn a_history_file_that_cannot_be_a_file_of_its_own_is_a_config_error() {
+    let dir = scratch("history-path");
+    std::fs::create_dir(dir.join("data")).unwrap();
+    assert_rejected(&dir, "[history]\npath = \"data\"\n", "config.toml:2: `history.path` is data, a directory");
+    assert_rejected(
+        &dir,
+        "[alerts]\njournal = \"alerts.jsonl\"\n[history]\npath = \"./data/../alerts.jsonl\"\n",
+        "`history.path` is ./data/../alerts.jsonl, the same file as `alerts.journal`",
+    );
+    assert_rejected(&dir, "[history]\npath = \"config.toml\"\n", "the same file as the config file");
+    assert_accepted(&dir, "[history]\npath = \"data/history.sqlite\"\n");
+}
+
 fn ca_certificate() -> (String, Vec<u8>) {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 use imbalance_monitor::config::Config;
 
 /// (a TOML snippet placing `zzz_unknown` in a table, the README prefix of that table's keys)
-const TABLES: [(&str, &str); 11] = [
+const TABLES: [(&str, &str); 12] = [
     ("zzz_unknown = 1\n", ""),
     ("[binance]\nzzz_unknown = 1\n", "binance."),
     ("[metrics]\nzzz_unknown = 1\n", "metrics."),
@@ -21,10 +21,11 @@ const TABLES: [(&str, &str); 11] = [
     ("[runtime]\nzzz_unknown = 1\n", "runtime."),
     ("[log]\nzzz_unknown = 1\n", "log."),
     ("[metrics_http]\nzzz_unknown = 1\n", "metrics_http."),
+    ("[history]\nzzz_unknown = 1\n", "history."),
 ];
 
 /// Keys that are tables themselves, documented through their own keys.
-const CONTAINERS: [&str; 10] = [
+const CONTAINERS: [&str; 11] = [
     "binance",
     "metrics",
     "triggers",
@@ -34,6 +35,7 @@ const CONTAINERS: [&str; 10] = [
     "log",
     "metrics_http",
     "telegram",
+    "history",
     "pair_overrides.<PAIR>.triggers",
 ];
 

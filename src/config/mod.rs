@@ -6,6 +6,7 @@
 
 pub mod env;
 mod files;
+pub mod history;
 mod locate;
 mod pairs;
 mod raw;
@@ -26,6 +27,7 @@ use crate::triggers::TriggerSpec;
 use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
 
 pub use env::Env;
+pub use history::{HistoryBackend, HistoryConfig};
 pub use raw::RawConfig;
 use telegram::TelegramConfig;
 pub use triggers::Direction;
@@ -161,6 +163,8 @@ pub struct Config {
     pub metrics_http: Option<String>,
     /// Telegram delivery (validated, environment applied).
     pub telegram: TelegramConfig,
+    /// The history database, when `[history]` is present.
+    pub history: Option<HistoryConfig>,
 }
 
 impl Config {
@@ -293,6 +297,7 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         }
         TelegramConfig::disabled()
     });
+    let history = history::validate(raw.history.take(), &|k| env.get(k), &mut p);
 
     let pairs = pairs::validate(&raw.pairs, &mut p);
 
@@ -435,6 +440,15 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
     files::check_distinct(&journal, &log_file, &mut p);
     files::check_distinct(&journal, &config_file, &mut p);
     files::check_distinct(&log_file, &config_file, &mut p);
+    if let Some(HistoryConfig { backend: HistoryBackend::Sqlite { path }, .. }) = &history {
+        // The SQLite file is a file the run creates, like the journal; one
+        // shared with the journal or the log would be written into by both.
+        let db = files::FileKey { key: "history.path", path, example: "history.sqlite" };
+        files::check_writable_file(&db, &mut p);
+        for other in [&journal, &log_file, &config_file] {
+            files::check_distinct(&db, other, &mut p);
+        }
+    }
 
     let rotation = Rotation {
         max_bytes: (max_size_mb > 0).then(|| max_size_mb.min(MAX_LOG_SIZE_MB) << 20),
@@ -469,6 +483,7 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         log: LogConfig { file: raw.log.file, level, rotation },
         metrics_http,
         telegram,
+        history,
     }
 }
 

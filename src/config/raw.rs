@@ -39,6 +39,7 @@ pub struct RawConfig {
     pub metrics_http: RawMetricsHttp,
     #[serde(default)]
     pub telegram: super::telegram::RawTelegram,
+    pub history: Option<super::history::RawHistory>,
 }
 
 /// `[metrics_http]`: the Prometheus endpoint, off unless `listen` is set.

@@ -9,7 +9,7 @@ use super::telegram::{ChatId, ParseMode};
 use crate::exact::Decimal;
 
 /// A TOML string literal.
-fn q(s: &str) -> String {
+pub(super) fn q(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     crate::sanitize::json_str(&mut out, s);
     out
@@ -159,6 +159,10 @@ impl Config {
         let _ = writeln!(w, "max_attempts = {}", t.max_attempts);
         let _ = writeln!(w, "max_retry_after_sec = {}", t.max_retry_after.as_secs());
         let _ = writeln!(w, "max_pending = {}\n", t.max_pending);
+
+        if let Some(h) = &self.history {
+            super::history::render(h, w);
+        }
 
         let _ = writeln!(w, "[log]");
         let _ = writeln!(w, "file = {}", q(&self.log.file.display().to_string()));

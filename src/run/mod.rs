@@ -163,7 +163,10 @@ impl Runner {
         };
 
         let (tx, rx) = handoff::channel(config.runtime.channel_capacity);
-        let hand_off = HandOff::new(tx, OVERFLOW_RING, config.log_metrics).with_gauges(Arc::clone(&gauges));
+        let mut hand_off = HandOff::new(tx, OVERFLOW_RING, config.log_metrics).with_gauges(Arc::clone(&gauges));
+        if let Some(h) = &config.history {
+            hand_off = hand_off.with_sampling(h.sample, config.pairs.len());
+        }
         let engine = Engine::new(config.engine_config());
         let feed = FeedConfig {
             ws_url: config.binance.ws_url.clone(),
@@ -227,7 +230,8 @@ impl Runner {
                         log::warn!("HOT | could not pin to core {id}; running unpinned");
                     }
                 }
-                let (engine, hand_off, feed) = hot_loop.run();
+                let (engine, mut hand_off, feed) = hot_loop.run();
+                hand_off.flush_samples();
                 HotReport { engine: engine.counters().clone(), handoff: hand_off.counters(), feed }
             })
             .map_err(RunError::Thread)?;

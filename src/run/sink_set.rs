@@ -1,6 +1,7 @@
 //! The sink set of a run, built from the config in one place: journal
 //! first (an alert is on disk before any network attempt), then the log,
-//! Telegram and Prometheus when configured. A new sink is one more branch
+//! Telegram, the dashboard, Prometheus and the history database when
+//! configured. A new sink is one more branch
 //! here and a file of its own (in `sinks/`).
 //!
 //! It lives with the run, not in `sinks/`, because it names every sink,
@@ -15,10 +16,11 @@ use crossbeam_channel::Receiver;
 
 use crate::config::Config;
 use crate::gauges::PairGauges;
+use crate::history::HistorySink;
 use crate::metrics_http::{MetricsHttp, MetricsHttpError, TelegramCounts};
 use crate::sinks::journal::{Journal, JournalSink};
 use crate::sinks::log::LogSink;
-use crate::sinks::telegram::{self, OutcomeObserver, TelegramDelivery, TelegramSink};
+use crate::sinks::telegram::{self, Outcome, OutcomeObserver, TelegramDelivery, TelegramSink};
 use crate::sinks::{Catalog, Delivery, Sink};
 use crate::watch::hub::{WatchHub, WatchSink};
 
@@ -45,8 +47,9 @@ pub struct SinkSet {
 
 /// Builds the sink set: journal and log always, Telegram when enabled,
 /// Prometheus when `metrics_listen` (the command line) or
-/// `metrics_http.listen` asks for it, and the dashboard's collector with the
-/// endpoint or when `dashboard` (`run --tui`) asks for it.
+/// `metrics_http.listen` asks for it, the dashboard's collector with the
+/// endpoint or when `dashboard` (`run --tui`) asks for it, and the history
+/// database with `[history]`.
 pub fn build(
     config: &Config,
     catalog: &Arc<Catalog>,
@@ -56,10 +59,18 @@ pub fn build(
     dashboard: bool,
 ) -> Result<SinkSet, BuildError> {
     // Journal first: an alert is on disk before any network attempt.
-    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JournalSink::new(Arc::clone(journal))), Box::new(LogSink)];
+    let mut sinks: Vec<Box<dyn Sink>> =
+        vec![Box::new(JournalSink::new(Arc::clone(journal))), Box::new(LogSink { metrics: config.log_metrics })];
+    // Started here, after the journal, so Telegram can hand it its outcomes;
+    // it joins the set last, after the sinks that deliver.
+    let history = match &config.history {
+        Some(h) => Some(HistorySink::start(h, Arc::clone(catalog), Arc::clone(journal)).map_err(BuildError::Thread)?),
+        None => None,
+    };
     let mut telegram_counts: Option<TelegramCounts> = None;
     let mut deliveries = None;
-    // The dashboard's collector, once made: Telegram outcomes go to it.
+    // The dashboard's collector, once made: Telegram outcomes go to it (and
+    // to the history database).
     let dashboard_slot: Arc<std::sync::OnceLock<Arc<WatchHub>>> = Arc::default();
     if config.telegram.enabled {
         let (events_tx, events_rx) = crossbeam_channel::bounded(4096);
@@ -72,9 +83,13 @@ pub fn build(
         .map_err(BuildError::Thread)?;
         let counters = handle.counters();
         let slot = Arc::clone(&dashboard_slot);
-        handle.observe_outcomes(OutcomeObserver(Arc::new(move |id, status| {
+        let tap = history.as_ref().map(HistorySink::delivery_tap);
+        handle.observe_outcomes(OutcomeObserver(Arc::new(move |o: &Outcome<'_>| {
             if let Some(hub) = slot.get() {
-                hub.delivery(id, status);
+                hub.delivery(o.alert_id, o.status);
+            }
+            if let Some(tap) = &tap {
+                tap.record(o.alert_id, "telegram", &o.chat.to_string(), o.status, o.attempts, o.error);
             }
         })));
         telegram_counts = Some(Arc::new(move || {
@@ -112,6 +127,9 @@ pub fn build(
         }
         metrics_addr = Some(http.addr());
         sinks.push(Box::new(http));
+    }
+    if let Some(h) = history {
+        sinks.push(Box::new(h));
     }
     Ok(SinkSet { sinks, deliveries, metrics_addr, dashboard })
 }

@@ -6,7 +6,11 @@ use super::{AlertEvent, Catalog, Sink};
 
 /// Writes alerts (and metric updates, when enabled) to the log.
 #[derive(Debug, Default)]
-pub struct LogSink;
+pub struct LogSink {
+    /// `metrics.log_metrics`: metric updates also flow when only the
+    /// history wants them, and then they are not logged.
+    pub metrics: bool,
+}
 
 impl Sink for LogSink {
     fn name(&self) -> &'static str {
@@ -18,7 +22,9 @@ impl Sink for LogSink {
     }
 
     fn on_metric(&mut self, update: &MetricUpdate, catalog: &Catalog) {
-        log::info!("{}", metric_line(update, catalog));
+        if self.metrics {
+            log::info!("{}", metric_line(update, catalog));
+        }
     }
 }
 

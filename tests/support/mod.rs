@@ -2,6 +2,8 @@
 //! with `mod support;` and uses a different part of it, hence the allow.
 #![allow(dead_code)]
 
+pub mod history;
 pub mod live;
 pub mod mock_bot_api;
+pub mod postgres;
 pub mod trace_log;

@@ -37,7 +37,9 @@ pub use crate::config::telegram::{
     RawTelegram, TelegramConfig, validate,
 };
 pub use client::{ApiError, BotInfo, TelegramError, TransportKind};
-pub use sink::{DeliverySummary, OutcomeObserver, TelegramCounters, TelegramDelivery, TelegramHandle, TelegramSink};
+pub use sink::{
+    DeliverySummary, Outcome, OutcomeObserver, TelegramCounters, TelegramDelivery, TelegramHandle, TelegramSink,
+};
 
 use client::Client;
 

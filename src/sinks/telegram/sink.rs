@@ -309,14 +309,26 @@ pub(crate) struct Inbox {
     pub closing: Option<Instant>,
 }
 
-/// Called with (alert id, outcome) for every (alert, chat) outcome the
-/// sink journals: `sent`, `sent_unconfirmed`, `failed`, `dropped`. The
-/// dashboard uses it to show each recent alert's delivery.
+/// Called with every (alert, chat) outcome the sink journals, right after
+/// its journal line: the dashboard shows each recent alert's delivery, the
+/// history database stores the line's fields.
 #[derive(Clone)]
 pub struct OutcomeObserver(pub Arc<OutcomeFn>);
 
-/// What an [`OutcomeObserver`] calls: (alert id, outcome).
-pub type OutcomeFn = dyn Fn(&str, &'static str) + Send + Sync;
+/// What an [`OutcomeObserver`] calls.
+pub type OutcomeFn = dyn Fn(&Outcome<'_>) + Send + Sync;
+
+/// One (alert, chat) delivery outcome, exactly as its journal line states it.
+#[derive(Clone, Copy, Debug)]
+pub struct Outcome<'a> {
+    pub alert_id: &'a str,
+    pub chat: &'a ChatId,
+    /// `sent`, `sent_unconfirmed`, `failed` or `dropped`.
+    pub status: &'static str,
+    pub attempts: u32,
+    /// Why it was not simply sent (`None` for `sent`).
+    pub error: Option<&'a str>,
+}
 
 impl std::fmt::Debug for OutcomeObserver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -346,12 +358,13 @@ impl Shared {
             Status::Dropped => &self.counters.dropped,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if let Some(observer) = self.outcomes.get() {
-            (observer.0)(alert_id, status.as_str());
-        }
         let line = delivery_line(alert_id, chat, status, attempts, error);
         if let Err(e) = lock(&self.journal).append(&line) {
             log::error!("could not journal a Telegram delivery: {e}; the line was {line}");
+        }
+        if let Some(observer) = self.outcomes.get() {
+            let error = error.filter(|_| status != Status::Sent);
+            (observer.0)(&Outcome { alert_id, chat, status: status.as_str(), attempts, error });
         }
         let why = error.unwrap_or("");
         match status {

@@ -2,8 +2,9 @@
 # What a threshold sweep costs against one evaluation: the release binary on
 # the real BTCUSDT + ETHUSDT depth10 recordings, repeated COPIES times back to
 # back (timestamps shifted, so each pair's time runs on), evaluated once as
-# configured and once with an 11-value `--sweep value=0.1:0.6:0.05`. Prints
-# the best wall time of RUNS runs of each and their ratio.
+# configured, once with an 11-value `--sweep value=0.1:0.6:0.05` and once with
+# that times `--sweep top_n=5,10` (two engines over one decode). Prints the
+# best wall time of RUNS runs of each and their ratio.
 #
 #   scripts/evaluate-sweep-bench.sh            # 20 copies (~3.6 h of data, 260k frames), best of 5
 #   COPIES=50 RUNS=3 scripts/evaluate-sweep-bench.sh
@@ -53,12 +54,14 @@ files=("$work/btcusdt.txt" "$work/ethusdt.txt")
 frames=$(cat "${files[@]}" | wc -l)
 one=$(best "$BIN" evaluate -c "$work/config.toml" "${files[@]}")
 sweep=$(best "$BIN" evaluate -c "$work/config.toml" --sweep value=0.1:0.6:0.05 "${files[@]}")
+top_n=$(best "$BIN" evaluate -c "$work/config.toml" --sweep top_n=5,10 --sweep value=0.1:0.6:0.05 "${files[@]}")
 replay=$(best "$BIN" replay -c "$work/config.toml" --journal "$work/j.jsonl" "${files[@]}")
-python3 - "$frames" "$one" "$sweep" "$replay" <<'PY'
+python3 - "$frames" "$one" "$sweep" "$replay" "$top_n" <<'PY'
 import sys
-frames, one, sweep, replay = int(sys.argv[1]), *map(float, sys.argv[2:])
+frames, one, sweep, replay, top_n = int(sys.argv[1]), *map(float, sys.argv[2:])
 print(f"frames: {frames}")
 print(f"replay (no outcomes):            {replay:.3f} s")
 print(f"evaluate, as configured:         {one:.3f} s  ({frames / one:,.0f} frames/s)")
 print(f"evaluate --sweep value (11 var.): {sweep:.3f} s  = {sweep / one:.2f}x one evaluation")
+print(f"  and top_n=5,10 (22 var., 2 engines): {top_n:.3f} s  = {top_n / one:.2f}x one evaluation")
 PY

@@ -133,15 +133,22 @@ pub fn init(file: Option<&LogFile>, level: LevelFilter, console: Console) -> Res
         .root(writer)
         .build()
         .map_err(|e| LogError::Init(e.to_string()))?;
-    log::set_boxed_logger(Box::new(Gate { inner: logger, level })).map_err(|e| LogError::Init(e.to_string()))?;
+    log::set_boxed_logger(Box::new(Gate { inner: logger, level, flushing: std::sync::Mutex::new(()) }))
+        .map_err(|e| LogError::Init(e.to_string()))?;
     log::set_max_level(level);
     Ok(LogGuard { _private: () })
 }
 
-/// ftlog's logger behind a per-target `enabled` (see [`level_for`]).
+/// ftlog's logger behind a per-target `enabled` (see [`level_for`]), with
+/// one flush at a time: ftlog's writer thread, draining its queue for one
+/// flush request, discards a second request it finds there, and that
+/// flusher would wait for its answer forever (seen as a test hung in
+/// `flush` while another test flushed; in a run, a panic hook flushing
+/// beside another could hang the same way).
 struct Gate {
     inner: ftlog::Logger,
     level: LevelFilter,
+    flushing: std::sync::Mutex<()>,
 }
 
 impl Log for Gate {
@@ -156,6 +163,7 @@ impl Log for Gate {
     }
 
     fn flush(&self) {
+        let _one_at_a_time = self.flushing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.inner.flush();
     }
 }

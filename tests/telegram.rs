@@ -796,3 +796,25 @@ fn the_mocks_flood_control_answers_429_with_retry_after() {
     assert_eq!(answer["parameters"]["retry_after"], 1);
     assert_eq!(answer["description"], "Too Many Requests: retry after 1");
 }
+
+/// Tests read the log while others do: flushes from many threads at once all
+/// return (ftlog alone loses a second flush request that arrives while it
+/// drains the queue for the first, and that caller waits forever).
+#[test]
+fn flushes_from_many_threads_at_once_all_return() {
+    trace_log::install();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for t in 0..8 {
+        let done = done_tx.clone();
+        std::thread::spawn(move || {
+            for i in 0..50 {
+                log::info!("FLUSH-TEST | thread {t} line {i}");
+                let _ = trace_log::lines();
+            }
+            let _ = done.send(t);
+        });
+    }
+    for _ in 0..8 {
+        done_rx.recv_timeout(Duration::from_secs(120)).expect("a flush never returned");
+    }
+}

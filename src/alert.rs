@@ -64,6 +64,31 @@ pub struct MetricUpdate {
     pub ofi: Option<Fraction>,
 }
 
+#[cfg(test)]
+impl MetricUpdate {
+    /// An update of `pair` received at `recv_ms` whose `last_update_id` is
+    /// `recv_ms`, with empty volumes and no other metric: for tests of what
+    /// is done with updates (sampling, hand-off), not of their values.
+    pub(crate) fn at_ms(pair: PairId, recv_ms: u64) -> Self {
+        MetricUpdate {
+            recv: UnixNanos(recv_ms * 1_000_000),
+            pair,
+            imbalance: Imbalance {
+                bid: Volume::default(),
+                ask: Volume::default(),
+                ratio: crate::exact::Reading::new(Fraction::default()),
+            },
+            last_update_id: recv_ms,
+            best_bid: None,
+            best_ask: None,
+            weighted_imbalance: None,
+            microprice_offset_bps: None,
+            spread_bps: None,
+            ofi: None,
+        }
+    }
+}
+
 /// Where the engine puts what it produces for one frame. Implementations on
 /// the hot path must not block or allocate.
 pub trait EngineSink {

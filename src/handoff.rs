@@ -261,22 +261,7 @@ mod tests {
     }
 
     fn update(recv_ms: u64) -> MetricUpdate {
-        MetricUpdate {
-            recv: UnixNanos(recv_ms * 1_000_000),
-            pair: PairId(0),
-            imbalance: crate::metrics::Imbalance {
-                bid: Volume::default(),
-                ask: Volume::default(),
-                ratio: crate::exact::Reading::new(crate::exact::Fraction::default()),
-            },
-            last_update_id: recv_ms,
-            best_bid: None,
-            best_ask: None,
-            weighted_imbalance: None,
-            microprice_offset_bps: None,
-            spread_bps: None,
-            ofi: None,
-        }
+        MetricUpdate::at_ms(PairId(0), recv_ms)
     }
 
     #[test]

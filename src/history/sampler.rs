@@ -46,28 +46,10 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exact::{Fraction, Reading};
-    use crate::metrics::Imbalance;
     use crate::pairs::PairId;
-    use crate::units::{UnixNanos, Volume};
 
     fn update(pair: u16, recv_ms: u64) -> MetricUpdate {
-        MetricUpdate {
-            recv: UnixNanos(recv_ms * 1_000_000),
-            pair: PairId(pair),
-            imbalance: Imbalance {
-                bid: Volume::default(),
-                ask: Volume::default(),
-                ratio: Reading::new(Fraction::default()),
-            },
-            last_update_id: recv_ms,
-            best_bid: None,
-            best_ask: None,
-            weighted_imbalance: None,
-            microprice_offset_bps: None,
-            spread_bps: None,
-            ofi: None,
-        }
+        MetricUpdate::at_ms(PairId(pair), recv_ms)
     }
 
     #[test]

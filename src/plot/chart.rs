@@ -4,6 +4,7 @@
 //! every alert (▲ buy-side, ▼ sell-side, at the alert's value).
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -88,6 +89,36 @@ fn clock_label(from: u64, x: f64) -> String {
     crate::watch::render::clock(from.saturating_add((x.max(0.0) * 1e9) as u64))
 }
 
+/// One panel on the shared time axis: its margins, mesh, clock labels and
+/// the `y_desc` on a `y` range; the price and metric panels draw into it.
+type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    axis: TimeAxis,
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+) -> Result<Panel<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_right(15)
+        .margin_left(6)
+        .margin_top(6)
+        .x_label_area_size(22)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0.0..axis.end, y)?;
+    let label = |x: &f64| clock_label(axis.from, *x);
+    chart
+        .configure_mesh()
+        .x_labels(8)
+        .y_labels(5)
+        .x_label_formatter(&label)
+        .y_desc(y_desc)
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .draw()?;
+    Ok(chart)
+}
+
 fn price_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     pair: &PairSeries,
@@ -95,23 +126,7 @@ fn price_panel<DB: DrawingBackend>(
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let (lo, hi) = pair.mid.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &(_, m)| (lo.min(m), hi.max(m)));
     let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-6).max(1e-8);
-    let mut chart = ChartBuilder::on(area)
-        .margin_right(15)
-        .margin_left(6)
-        .margin_top(6)
-        .x_label_area_size(22)
-        .y_label_area_size(90)
-        .build_cartesian_2d(0.0..axis.end, (lo - pad)..(hi + pad))?;
-    let label = |x: &f64| clock_label(axis.from, *x);
-    chart
-        .configure_mesh()
-        .x_labels(8)
-        .y_labels(5)
-        .x_label_formatter(&label)
-        .y_desc(format!("{} mid", pair.pair))
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 13))
-        .draw()?;
+    let mut chart = panel(area, axis, (lo - pad)..(hi + pad), &format!("{} mid", pair.pair))?;
     chart.draw_series(LineSeries::new(pair.mid.iter().map(|&(t, m)| (secs(t, axis.from), m)), &PRICE))?;
     Ok(())
 }
@@ -142,23 +157,7 @@ fn metric_panel<DB: DrawingBackend>(
     };
     let (lo, hi) = if lo > hi { (-1.0, 1.0) } else { (lo, hi) };
     let pad = ((hi - lo) * 0.06).max(1e-6);
-    let mut chart = ChartBuilder::on(area)
-        .margin_right(15)
-        .margin_left(6)
-        .margin_top(6)
-        .x_label_area_size(22)
-        .y_label_area_size(90)
-        .build_cartesian_2d(0.0..axis.end, (lo - pad)..(hi + pad))?;
-    let label = |x: &f64| clock_label(axis.from, *x);
-    chart
-        .configure_mesh()
-        .x_labels(8)
-        .y_labels(5)
-        .x_label_formatter(&label)
-        .y_desc(kind.as_str())
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 13))
-        .draw()?;
+    let mut chart = panel(area, axis, (lo - pad)..(hi + pad), kind.as_str())?;
     chart.draw_series(LineSeries::new(points.iter().map(|&(t, v)| (secs(t, axis.from), v)), &METRIC))?;
     for (t, value, side) in &thresholds {
         let color = side_color(*side);

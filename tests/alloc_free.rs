@@ -8,10 +8,12 @@
 //! harness allocates on its own threads. This file holds a single `#[test]`
 //! so no other test runs concurrently on the measured thread.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod counting_alloc;
+
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
+
+use counting_alloc::{ALLOCS, DEALLOCS, MEASURING, REALLOCS};
 
 use imbalance_monitor::alert::{Alert, EngineSink, MetricUpdate};
 use imbalance_monitor::engine::{Engine, EngineConfig, FrameOutcome};
@@ -22,61 +24,6 @@ use imbalance_monitor::recording::{Line, RecordingReader};
 use imbalance_monitor::triggers::{Condition, Emit, MetricKind, Op, TriggerId, TriggerSpec};
 use imbalance_monitor::units::{UnixNanos, VolumeMode};
 use imbalance_monitor::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
-
-struct Counting;
-
-thread_local! {
-    static MEASURING: Cell<bool> = const { Cell::new(false) };
-}
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static REALLOCS: AtomicU64 = AtomicU64::new(0);
-static DEALLOCS: AtomicU64 = AtomicU64::new(0);
-
-fn measuring() -> bool {
-    // A const-initialised thread-local without destructor: no allocation, no
-    // registration, usable from inside the allocator.
-    MEASURING.try_with(Cell::get).unwrap_or(false)
-}
-
-// SAFETY: every call is forwarded unchanged to `System`, which upholds the
-// `GlobalAlloc` contract; the counters are plain atomics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if measuring() {
-            ALLOCS.fetch_add(1, Relaxed);
-        }
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if measuring() {
-            ALLOCS.fetch_add(1, Relaxed);
-        }
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if measuring() {
-            REALLOCS.fetch_add(1, Relaxed);
-        }
-        // SAFETY: `ptr` was allocated by `System` with `layout` (we forward everything).
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if measuring() {
-            DEALLOCS.fetch_add(1, Relaxed);
-        }
-        // SAFETY: `ptr` was allocated by `System` with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// A sink as the hot thread would use: a fixed array, filled until full, then
 /// only counted. It never grows. It takes metric updates too, as the hand-off

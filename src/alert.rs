@@ -5,7 +5,7 @@
 //! and moves them through a bounded channel without allocating. Names (pair,
 //! trigger) travel as indices and are looked up on the cold side.
 
-use crate::book::Book;
+use crate::book::BookView;
 use crate::exact::Fraction;
 use crate::metrics::Imbalance;
 use crate::pairs::PairId;
@@ -116,8 +116,9 @@ impl EngineSink for Vec<Alert> {
 /// because an order must not wait for another thread. It must not block or
 /// allocate. The engine is generic over it, so the default costs nothing.
 pub trait ActionHook {
-    /// `book` is the book that fired, as parsed from the frame.
-    fn on_fire(&mut self, alert: &Alert, book: &Book);
+    /// `book` is the book that fired, as the metrics saw it (the partial
+    /// snapshot, or the local book with its touch overlay and price band).
+    fn on_fire(&mut self, alert: &Alert, book: &BookView<'_>);
 }
 
 /// The default hook: does nothing.
@@ -126,5 +127,5 @@ pub struct NoAction;
 
 impl ActionHook for NoAction {
     #[inline(always)]
-    fn on_fire(&mut self, _alert: &Alert, _book: &Book) {}
+    fn on_fire(&mut self, _alert: &Alert, _book: &BookView<'_>) {}
 }

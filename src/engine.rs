@@ -6,10 +6,14 @@
 //! sized once in [`Engine::new`].
 
 use crate::alert::{ActionHook, Alert, EngineSink, MetricUpdate, NoAction};
+use crate::book::event::EventScratch;
+use crate::book::local::{DiffStep, LocalBookConfig, LocalBooks, SnapshotStep, TouchStep, within_band};
 use crate::book::stage::{BookStage, Sequence};
-use crate::book::{Book, BookShape};
-use crate::exact::Fraction;
-use crate::metrics::{LevelWeights, MetricError, MetricKind, MetricSet, VolumeSpec, imbalance, imbalance_and_weighted};
+use crate::book::{Book, BookEvent, BookShape, BookView, Level, Sides};
+use crate::exact::{Fraction, Reading};
+use crate::metrics::{
+    Imbalance, LevelWeights, MetricError, MetricKind, MetricSet, VolumeSpec, imbalance, imbalance_and_weighted,
+};
 use crate::pairs::PairId;
 use crate::reject::RejectKind;
 use crate::triggers::{MAX_CONDITIONS, TriggerId, TriggerLanes, TriggerSpec, TriggerState, needed_metrics};
@@ -31,6 +35,15 @@ pub enum FrameOutcome {
     /// While two connections carry the pair (make-before-break), a snapshot
     /// not newer than the pair's book: the other connection delivered it.
     Duplicate(PairId),
+    /// A diff event held until the pair's snapshot arrives.
+    Buffered(PairId),
+    /// A diff or best bid/ask event not newer than the pair's local book.
+    Stale(PairId),
+    /// A diff event skipped past the local book's update id: events were
+    /// lost and the pair resyncs (nothing is evaluated on it until then).
+    Resync(PairId),
+    /// A best bid/ask event for a pair whose local book is not synced.
+    Unsynced(PairId),
     /// Binance announced this connection will close.
     ServerShutdown,
     /// A reply to a request on the connection.
@@ -48,7 +61,11 @@ impl FrameOutcome {
             | FrameOutcome::Crossed(pair)
             | FrameOutcome::Empty(pair)
             | FrameOutcome::Overflow(pair)
-            | FrameOutcome::Duplicate(pair) => Some(pair),
+            | FrameOutcome::Duplicate(pair)
+            | FrameOutcome::Buffered(pair)
+            | FrameOutcome::Stale(pair)
+            | FrameOutcome::Resync(pair)
+            | FrameOutcome::Unsynced(pair) => Some(pair),
             FrameOutcome::ServerShutdown | FrameOutcome::Reply | FrameOutcome::Rejected(_) => None,
         }
     }
@@ -137,13 +154,53 @@ pub struct EngineConfig<V: Venue = StreamTable> {
     pub weights: LevelWeights,
     /// Updates in the OFI window (`metrics.ofi_window`).
     pub ofi_window: usize,
+    /// Only levels within this many basis points of the mid count
+    /// (`metrics.band_bps`).
+    pub band_bps: Option<u32>,
+    /// Diff-depth books (`binance.book = "diff"`): their sizes. `None`: the
+    /// venue sends partial-depth snapshots only.
+    pub local_book: Option<LocalBookConfig>,
+    /// Changed levels per side one diff event may carry.
+    pub max_event_levels: usize,
 }
 
 impl<V: Venue> EngineConfig<V> {
-    /// Default decay (0.5) and OFI window (10 updates).
+    /// Default decay (0.5) and OFI window (10 updates), no band, partial
+    /// depth.
     pub fn new(venue: V, volume: VolumeSpec, triggers: Vec<TriggerSpec>) -> Self {
-        EngineConfig { venue, volume, triggers, weights: LevelWeights::from_decay(0.5), ofi_window: 10 }
+        EngineConfig {
+            venue,
+            volume,
+            triggers,
+            weights: LevelWeights::from_decay(0.5),
+            ofi_window: 10,
+            band_bps: None,
+            local_book: None,
+            max_event_levels: MAX_EVENT_LEVELS,
+        }
     }
+
+    /// The same, keeping local books from diff events of `capacity` levels
+    /// per side.
+    pub fn with_local_book(mut self, capacity: usize) -> Self {
+        self.local_book = Some(LocalBookConfig::new(capacity, self.volume.top_n, self.band_bps));
+        self
+    }
+}
+
+/// Changed levels per side one diff event may carry by default: the
+/// largest event in the real recordings changes 1,076 levels in all.
+pub const MAX_EVENT_LEVELS: usize = 8192;
+
+/// What a snapshot for a pair's local book amounted to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotOutcome {
+    pub step: SnapshotStep,
+    /// Held events the snapshot was followed by and that were evaluated.
+    pub evaluated: u32,
+    pub alerts: u32,
+    /// Whether a held event skipped past it (the pair resyncs again).
+    pub gap: bool,
 }
 
 /// The hot-path state machine. Generic over the action hook so a firing costs
@@ -153,6 +210,16 @@ pub struct Engine<H: ActionHook = NoAction, V: Venue = StreamTable> {
     /// Every pair's book, the pending one a frame is decoded into, and
     /// their sequencing.
     books: BookStage,
+    /// Diff-depth events and best bid/ask updates as decoded.
+    scratch: EventScratch,
+    /// Every pair's local book, in diff mode.
+    local: Option<LocalBooks>,
+    core: Core<H>,
+}
+
+/// What evaluates a book, apart from the books: triggers, metrics history,
+/// counters, the alert sequence and the hook.
+struct Core<H: ActionHook> {
     /// Every pair's triggers and their state.
     lanes: TriggerLanes,
     counters: EngineCounters,
@@ -176,17 +243,23 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
         let triggers = config.triggers.len();
         let lanes = TriggerLanes::new(&config.triggers, config.venue.pair_table().ids());
         let metrics = MetricSet::new(needed_metrics(&config.triggers), pairs, config.ofi_window);
+        let local = config.local_book.map(|c| LocalBooks::new(pairs, c));
+        let scratch = EventScratch::with_capacity(if local.is_some() { config.max_event_levels } else { 0 });
         Engine {
-            metrics,
             books: BookStage::new(pairs),
-            lanes,
-            counters: EngineCounters {
-                frames_by_pair: vec![0; pairs],
-                alerts: vec![0; pairs * triggers],
-                ..EngineCounters::default()
+            scratch,
+            local,
+            core: Core {
+                metrics,
+                lanes,
+                counters: EngineCounters {
+                    frames_by_pair: vec![0; pairs],
+                    alerts: vec![0; pairs * triggers],
+                    ..EngineCounters::default()
+                },
+                next_seq: 1,
+                hook,
             },
-            next_seq: 1,
-            hook,
             config,
         }
     }
@@ -208,9 +281,9 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
         sink: &mut impl EngineSink,
         clock: &mut impl StageClock,
     ) -> FrameOutcome {
-        self.counters.frames += 1;
+        self.core.counters.frames += 1;
         let outcome = self.process(bytes, recv, sink, clock);
-        self.count(outcome);
+        self.core.count(outcome);
         outcome
     }
 
@@ -225,7 +298,7 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
         recv: UnixNanos,
         sink: &mut impl EngineSink,
     ) -> FrameOutcome {
-        self.counters.frames += 1;
+        self.core.counters.frames += 1;
         let outcome = match self.books.pending_mut() {
             Some(pending) => {
                 *pending = *book;
@@ -233,27 +306,8 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
             }
             None => FrameOutcome::Rejected(RejectKind::NoStream),
         };
-        self.count(outcome);
+        self.core.count(outcome);
         outcome
-    }
-
-    #[inline]
-    fn count(&mut self, outcome: FrameOutcome) {
-        let c = &mut self.counters;
-        match outcome {
-            FrameOutcome::Evaluated { .. } => c.evaluated += 1,
-            FrameOutcome::Crossed(_) => c.crossed += 1,
-            FrameOutcome::Empty(_) => c.empty += 1,
-            FrameOutcome::Overflow(_) => c.overflow += 1,
-            FrameOutcome::Duplicate(_) => c.duplicates += 1,
-            FrameOutcome::ServerShutdown => c.server_shutdowns += 1,
-            FrameOutcome::Reply => c.replies += 1,
-            FrameOutcome::Rejected(e) => {
-                if let Some(n) = c.errors.get_mut(e.index()) {
-                    *n += 1;
-                }
-            }
-        }
     }
 
     #[inline]
@@ -267,13 +321,12 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
         let Some(pending) = self.books.pending_mut() else {
             return FrameOutcome::Rejected(RejectKind::NoStream);
         };
-        let decoded = self.config.venue.decode(bytes, pending);
+        let decoded = self.config.venue.decode(bytes, pending, &mut self.scratch);
         clock.parsed();
         self.after_decode(decoded, recv, sink, clock)
     }
 
-    /// Sequencing, validity, metrics and triggers for a message decoded into
-    /// the pending book.
+    /// Sequencing, validity, metrics and triggers for a decoded message.
     #[inline]
     fn after_decode(
         &mut self,
@@ -288,45 +341,272 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
             Ok(Message::Reply) => return FrameOutcome::Reply,
             Err(e) => return FrameOutcome::Rejected(e),
         };
-        if let Some(n) = self.counters.frames_by_pair.get_mut(pair.index()) {
+        if let Some(n) = self.core.counters.frames_by_pair.get_mut(pair.index()) {
             *n += 1;
         }
-        if self.books.sequence(pair, event) == Sequence::Duplicate {
+        match event {
+            BookEvent::Snapshot => self.on_partial(pair, recv, sink, clock),
+            BookEvent::Diff => self.on_diff(pair, recv, sink, clock),
+            BookEvent::Touch => self.on_touch(pair, recv, sink, clock),
+        }
+    }
+
+    /// A partial-depth snapshot in the pending book.
+    #[inline]
+    fn on_partial(
+        &mut self,
+        pair: PairId,
+        recv: UnixNanos,
+        sink: &mut impl EngineSink,
+        clock: &mut impl StageClock,
+    ) -> FrameOutcome {
+        if self.books.sequence(pair) == Sequence::Duplicate {
             return FrameOutcome::Duplicate(pair);
         }
         let Some(book) = self.books.pending() else {
             return FrameOutcome::Rejected(RejectKind::NoStream);
         };
-        match book.shape() {
-            BookShape::Valid => {}
-            BookShape::Crossed => return FrameOutcome::Crossed(pair),
-            BookShape::Empty => return FrameOutcome::Empty(pair),
+        let view = banded(book.view(), self.config.band_bps);
+        let (imb, weighted) = match self.core.measure(&self.config, pair, &view) {
+            Ok(m) => m,
+            Err(outcome) => return outcome,
+        };
+        self.books.apply(pair);
+        let Some(book) = self.books.book(pair) else {
+            return FrameOutcome::Rejected(RejectKind::NoStream);
+        };
+        let view = banded(book.view(), self.config.band_bps);
+        self.core.emit(&self.config, pair, &view, imb, weighted, recv, sink, clock)
+    }
+
+    /// A diff-depth event in the scratch.
+    #[inline]
+    fn on_diff(
+        &mut self,
+        pair: PairId,
+        recv: UnixNanos,
+        sink: &mut impl EngineSink,
+        clock: &mut impl StageClock,
+    ) -> FrameOutcome {
+        let Some(local) = &mut self.local else { return FrameOutcome::Rejected(RejectKind::UnknownStream) };
+        match local.on_diff(pair, &self.scratch.diff, recv) {
+            DiffStep::Applied => self.evaluate_local(pair, recv, sink, clock),
+            DiffStep::Stale => FrameOutcome::Stale(pair),
+            DiffStep::Buffered => FrameOutcome::Buffered(pair),
+            DiffStep::Gap => FrameOutcome::Resync(pair),
         }
-        let needs_weighted = self.metrics.needs(MetricKind::WeightedImbalance);
-        let computed = if needs_weighted {
-            imbalance_and_weighted(book, self.config.volume, &self.config.weights).map(|(imb, w)| (imb, w.ok()))
+    }
+
+    /// A best bid/ask update in the scratch.
+    #[inline]
+    fn on_touch(
+        &mut self,
+        pair: PairId,
+        recv: UnixNanos,
+        sink: &mut impl EngineSink,
+        clock: &mut impl StageClock,
+    ) -> FrameOutcome {
+        let Some(local) = &mut self.local else { return FrameOutcome::Rejected(RejectKind::UnknownStream) };
+        match local.on_touch(pair, &self.scratch.touch) {
+            TouchStep::Applied => self.evaluate_local(pair, recv, sink, clock),
+            TouchStep::Stale => FrameOutcome::Stale(pair),
+            TouchStep::Unsynced => FrameOutcome::Unsynced(pair),
+        }
+    }
+
+    /// Metrics and triggers on `pair`'s local book as it is now.
+    #[inline]
+    fn evaluate_local(
+        &mut self,
+        pair: PairId,
+        recv: UnixNanos,
+        sink: &mut impl EngineSink,
+        clock: &mut impl StageClock,
+    ) -> FrameOutcome {
+        let Some(view) = self.local.as_mut().and_then(|l| l.view(pair)) else {
+            return FrameOutcome::Rejected(RejectKind::NoStream);
+        };
+        match self.core.measure(&self.config, pair, &view) {
+            Ok((imb, weighted)) => self.core.emit(&self.config, pair, &view, imb, weighted, recv, sink, clock),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// A depth snapshot for `pair`'s local book (a REST reply to request
+    /// `attempt`, or a recording's snapshot line: `attempt = None`). When it
+    /// is applied, the events held since the stream opened follow, each
+    /// evaluated as of its own receive time.
+    pub fn on_snapshot(
+        &mut self,
+        pair: PairId,
+        attempt: Option<u64>,
+        last_update_id: u64,
+        bids: &[Level],
+        asks: &[Level],
+        sink: &mut impl EngineSink,
+    ) -> SnapshotOutcome {
+        let mut out = SnapshotOutcome { step: SnapshotStep::Unwanted, evaluated: 0, alerts: 0, gap: false };
+        let Some(local) = &mut self.local else { return out };
+        out.step = local.on_snapshot(pair, attempt, last_update_id, bids, asks);
+        if out.step != SnapshotStep::Applied {
+            return out;
+        }
+        while let Some((step, recv)) = self.local.as_mut().and_then(|l| l.next_buffered(pair)) {
+            match step {
+                DiffStep::Applied => {
+                    let outcome = self.evaluate_local(pair, recv, sink, &mut NoClock);
+                    self.core.count(outcome);
+                    if let FrameOutcome::Evaluated { alerts, .. } = outcome {
+                        out.evaluated += 1;
+                        out.alerts += alerts;
+                    }
+                }
+                DiffStep::Gap => {
+                    out.gap = true;
+                    break;
+                }
+                DiffStep::Stale | DiffStep::Buffered => {}
+            }
+        }
+        out
+    }
+
+    /// The local books (diff mode).
+    pub fn local_books(&self) -> Option<&LocalBooks> {
+        self.local.as_ref()
+    }
+
+    /// The local books, to hand out snapshot requests and streak reports.
+    pub fn local_books_mut(&mut self) -> Option<&mut LocalBooks> {
+        self.local.as_mut()
+    }
+
+    /// Marks `pairs` as delivered by two connections at once (or no longer).
+    /// While set, a pair's snapshots that are not newer than its book are
+    /// skipped as [`FrameOutcome::Duplicate`], so a make-before-break
+    /// reconnection neither loses nor double-counts a frame. Clearing it
+    /// keeps deduplicating until the remaining connection sends a newer
+    /// snapshot: when the old connection was ahead, frames it already
+    /// delivered may still be in flight on the new one.
+    pub fn set_overlap(&mut self, pairs: &[PairId], on: bool) {
+        self.books.set_overlap(pairs, on);
+    }
+
+    /// Running totals.
+    pub fn counters(&self) -> &EngineCounters {
+        &self.core.counters
+    }
+
+    /// The validated configuration the engine runs with.
+    pub fn config(&self) -> &EngineConfig<V> {
+        &self.config
+    }
+
+    /// The last evaluated partial-depth book of a pair.
+    pub fn book(&self, pair: PairId) -> Option<&Book> {
+        self.books.book(pair)
+    }
+
+    /// The exchange's event time (Unix ms) of the pair's book as last
+    /// updated, whichever kind of book the pair has.
+    pub fn event_time_ms(&self, pair: PairId) -> Option<u64> {
+        match &self.local {
+            Some(local) => local.event_time_ms(pair),
+            None => self.books.book(pair).and_then(|b| b.event_time_ms),
+        }
+    }
+
+    /// Trigger state of (pair, trigger), for inspection.
+    pub fn trigger_state(&self, pair: PairId, trigger: TriggerId) -> Option<TriggerState> {
+        self.core.lanes.state(pair, trigger)
+    }
+
+    /// The action hook, e.g. to read what an execution hook did.
+    pub fn hook(&self) -> &H {
+        &self.core.hook
+    }
+}
+
+/// `view` within `band_bps` of its mid, when a band is configured.
+#[inline(always)]
+fn banded(view: BookView<'_>, band_bps: Option<u32>) -> BookView<'_> {
+    match band_bps {
+        None => view,
+        Some(bps) => {
+            let (bids, asks) = within_band(view.bids, view.asks, bps);
+            BookView { bids, asks, ..view }
+        }
+    }
+}
+
+impl<H: ActionHook> Core<H> {
+    #[inline]
+    fn count(&mut self, outcome: FrameOutcome) {
+        let c = &mut self.counters;
+        match outcome {
+            FrameOutcome::Evaluated { .. } => c.evaluated += 1,
+            FrameOutcome::Crossed(_) => c.crossed += 1,
+            FrameOutcome::Empty(_) => c.empty += 1,
+            FrameOutcome::Overflow(_) => c.overflow += 1,
+            FrameOutcome::Duplicate(_) => c.duplicates += 1,
+            FrameOutcome::ServerShutdown => c.server_shutdowns += 1,
+            FrameOutcome::Reply => c.replies += 1,
+            // Counted by the local books.
+            FrameOutcome::Buffered(_)
+            | FrameOutcome::Stale(_)
+            | FrameOutcome::Resync(_)
+            | FrameOutcome::Unsynced(_) => {}
+            FrameOutcome::Rejected(e) => {
+                if let Some(n) = c.errors.get_mut(e.index()) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+
+    /// Whether `view` can be evaluated, and its imbalance ratios.
+    #[inline]
+    fn measure<V: Venue>(
+        &self,
+        config: &EngineConfig<V>,
+        pair: PairId,
+        view: &BookView<'_>,
+    ) -> Result<(Imbalance, Option<Reading>), FrameOutcome> {
+        match view.shape() {
+            BookShape::Valid => {}
+            BookShape::Crossed => return Err(FrameOutcome::Crossed(pair)),
+            BookShape::Empty => return Err(FrameOutcome::Empty(pair)),
+        }
+        let computed = if self.metrics.needs(MetricKind::WeightedImbalance) {
+            imbalance_and_weighted(view, config.volume, &config.weights).map(|(imb, w)| (imb, w.ok()))
         } else {
-            imbalance(book, self.config.volume).map(|imb| (imb, None))
+            imbalance(view, config.volume).map(|imb| (imb, None))
         };
-        let (imb, weighted) = match computed {
-            Ok(both) => both,
-            Err(MetricError::Overflow) => return FrameOutcome::Overflow(pair),
-            Err(MetricError::NoVolume | MetricError::OneSided | MetricError::Warmup) => {
-                return FrameOutcome::Empty(pair);
-            }
-        };
-        let had_book = self.books.apply(pair, event);
-        let readings = match self.books.book(pair) {
-            Some(book) => {
-                let prev = if had_book { self.books.previous() } else { None };
-                self.metrics.readings(pair, imb.ratio, weighted, book, prev)
-            }
-            None => MetricSet::ratios_only(imb.ratio, weighted),
-        };
-        if sink.wants_metrics()
-            && let Some(book) = self.books.book(pair)
-        {
-            let (best_bid, best_ask) = book.best_prices();
+        match computed {
+            Ok(both) => Ok(both),
+            Err(MetricError::Overflow) => Err(FrameOutcome::Overflow(pair)),
+            Err(MetricError::NoVolume | MetricError::OneSided | MetricError::Warmup) => Err(FrameOutcome::Empty(pair)),
+        }
+    }
+
+    /// The remaining metrics, the triggers' decision and the alerts for
+    /// `pair`'s book `view`, measured as `imb` (and `weighted`).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn emit<V: Venue>(
+        &mut self,
+        config: &EngineConfig<V>,
+        pair: PairId,
+        view: &BookView<'_>,
+        imb: Imbalance,
+        weighted: Option<Reading>,
+        recv: UnixNanos,
+        sink: &mut impl EngineSink,
+        clock: &mut impl StageClock,
+    ) -> FrameOutcome {
+        let readings = self.metrics.readings(pair, imb.ratio, weighted, view);
+        let (best_bid, best_ask) = view.best_prices();
+        if sink.wants_metrics() {
             let exact = |m: MetricKind| readings[m.index()].map(|r| r.exact);
             sink.metric(&MetricUpdate {
                 recv,
@@ -334,7 +614,7 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
                 imbalance: imb,
                 best_bid,
                 best_ask,
-                last_update_id: book.last_update_id,
+                last_update_id: view.last_update_id,
                 weighted_imbalance: exact(MetricKind::WeightedImbalance),
                 microprice_offset_bps: exact(MetricKind::MicropriceOffsetBps),
                 spread_bps: exact(MetricKind::SpreadBps),
@@ -344,15 +624,11 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
         let total_volume = imb.bid.raw + imb.ask.raw;
         // Decide first, emit after: the decision loop keeps only what the
         // conditions need live, and the decision instant excludes the sinks.
-        let fired = self.lanes.decide(&self.config.triggers, pair, &readings, total_volume, recv);
+        let fired = self.lanes.decide(&config.triggers, pair, &readings, total_volume, recv);
         clock.decided();
-        let Some(book) = self.books.book(pair) else {
-            return FrameOutcome::Evaluated { pair, alerts: 0 };
-        };
-        let (best_bid, best_ask) = book.best_prices();
-        let npairs = self.books.pairs();
+        let npairs = self.counters.frames_by_pair.len();
         for &tid in fired {
-            let Some(spec) = self.config.triggers.get(tid.index()) else { continue };
+            let Some(spec) = config.triggers.get(tid.index()) else { continue };
             let Some(first) = &readings[spec.metric.index()] else { continue };
             let mut extra_values = [Fraction::default(); MAX_CONDITIONS - 1];
             for (c, slot) in spec.extra.iter().zip(extra_values.iter_mut()) {
@@ -371,52 +647,16 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
                 ask_volume: imb.ask,
                 best_bid,
                 best_ask,
-                last_update_id: book.last_update_id,
+                last_update_id: view.last_update_id,
             };
             self.next_seq += 1;
             if let Some(n) = self.counters.alerts.get_mut(tid.index() * npairs + pair.index()) {
                 *n += 1;
             }
-            self.hook.on_fire(&alert, book);
+            self.hook.on_fire(&alert, view);
             sink.alert(&alert);
         }
         FrameOutcome::Evaluated { pair, alerts: fired.len() as u32 }
-    }
-
-    /// Marks `pairs` as delivered by two connections at once (or no longer).
-    /// While set, a pair's snapshots that are not newer than its book are
-    /// skipped as [`FrameOutcome::Duplicate`], so a make-before-break
-    /// reconnection neither loses nor double-counts a frame. Clearing it
-    /// keeps deduplicating until the remaining connection sends a newer
-    /// snapshot: when the old connection was ahead, frames it already
-    /// delivered may still be in flight on the new one.
-    pub fn set_overlap(&mut self, pairs: &[PairId], on: bool) {
-        self.books.set_overlap(pairs, on);
-    }
-
-    /// Running totals.
-    pub fn counters(&self) -> &EngineCounters {
-        &self.counters
-    }
-
-    /// The validated configuration the engine runs with.
-    pub fn config(&self) -> &EngineConfig<V> {
-        &self.config
-    }
-
-    /// The last evaluated book of a pair.
-    pub fn book(&self, pair: PairId) -> Option<&Book> {
-        self.books.book(pair)
-    }
-
-    /// Trigger state of (pair, trigger), for inspection.
-    pub fn trigger_state(&self, pair: PairId, trigger: TriggerId) -> Option<TriggerState> {
-        self.lanes.state(pair, trigger)
-    }
-
-    /// The action hook, e.g. to read what an execution hook did.
-    pub fn hook(&self) -> &H {
-        &self.hook
     }
 }
 
@@ -586,7 +826,7 @@ mod tests {
     struct Recorder(Vec<(u64, u64)>);
 
     impl ActionHook for Recorder {
-        fn on_fire(&mut self, alert: &Alert, book: &Book) {
+        fn on_fire(&mut self, alert: &Alert, book: &BookView<'_>) {
             self.0.push((alert.seq, book.last_update_id));
         }
     }

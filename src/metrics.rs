@@ -7,7 +7,7 @@
 //! metric is one function over a pair's book (OFI also over its own small
 //! fixed-size history), registered by [`MetricKind`].
 
-use crate::book::{Book, Level};
+use crate::book::{Level, Sides};
 use crate::exact::{Fraction, Reading, mul_u64};
 use crate::pairs::PairId;
 use crate::units::{Volume, VolumeMode};
@@ -155,9 +155,9 @@ pub struct Imbalance {
 
 /// `(BidVol − AskVol) / (BidVol + AskVol)` over the first `top_n` levels.
 #[inline]
-pub fn imbalance(book: &Book, spec: VolumeSpec) -> Result<Imbalance, MetricError> {
-    let bid = side_volume(book.bids.levels(), spec)?;
-    let ask = side_volume(book.asks.levels(), spec)?;
+pub fn imbalance(book: &impl Sides, spec: VolumeSpec) -> Result<Imbalance, MetricError> {
+    let bid = side_volume(book.bids(), spec)?;
+    let ask = side_volume(book.asks(), spec)?;
     Ok(Imbalance {
         bid: Volume { raw: bid, mode: spec.mode },
         ask: Volume { raw: ask, mode: spec.mode },
@@ -176,7 +176,7 @@ pub fn imbalance(book: &Book, spec: VolumeSpec) -> Result<Imbalance, MetricError
 /// for real books. Only beyond that are the weighted sums redone with checks.
 #[inline]
 pub fn imbalance_and_weighted(
-    book: &Book,
+    book: &impl Sides,
     spec: VolumeSpec,
     w: &LevelWeights,
 ) -> Result<(Imbalance, Result<Reading, MetricError>), MetricError> {
@@ -199,15 +199,15 @@ pub fn imbalance_and_weighted(
             .zip(w.0.iter())
             .try_fold(0u128, |acc, (l, &wi)| mul_u64(level_volume(l, spec.mode), wi).and_then(|t| acc.checked_add(t)))
     }
-    let (bid, mut wbid) = sides(book.bids.levels(), spec, w)?;
-    let (ask, mut wask) = sides(book.asks.levels(), spec, w)?;
+    let (bid, mut wbid) = sides(book.bids(), spec, w)?;
+    let (ask, mut wask) = sides(book.asks(), spec, w)?;
     let imb = Imbalance {
         bid: Volume { raw: bid, mode: spec.mode },
         ask: Volume { raw: ask, mode: spec.mode },
         ratio: Reading::new(ratio(bid, ask)?),
     };
     if bid >= EXACT_BELOW || ask >= EXACT_BELOW {
-        match (checked_weighted(book.bids.levels(), spec, w), checked_weighted(book.asks.levels(), spec, w)) {
+        match (checked_weighted(book.bids(), spec, w), checked_weighted(book.asks(), spec, w)) {
             (Some(b), Some(a)) => (wbid, wask) = (b, a),
             _ => return Ok((imb, Err(MetricError::Overflow))),
         }
@@ -244,22 +244,22 @@ impl LevelWeights {
 /// The imbalance ratio with level `i` weighted by `decay^i`: pressure at the
 /// touch counts more than far levels.
 #[inline]
-pub fn weighted_imbalance(book: &Book, spec: VolumeSpec, w: &LevelWeights) -> Result<Reading, MetricError> {
+pub fn weighted_imbalance(book: &impl Sides, spec: VolumeSpec, w: &LevelWeights) -> Result<Reading, MetricError> {
     imbalance_and_weighted(book, spec, w)?.1
 }
 
 /// The best bid and ask levels, when both sides have one.
 #[inline]
-pub(crate) fn touch(book: &Book) -> Result<(Level, Level), MetricError> {
-    match (book.bids.best(), book.asks.best()) {
-        (Some(b), Some(a)) => Ok((b, a)),
+pub(crate) fn touch(book: &impl Sides) -> Result<(Level, Level), MetricError> {
+    match (book.bids().first(), book.asks().first()) {
+        (Some(&b), Some(&a)) => Ok((b, a)),
         _ => Err(MetricError::OneSided),
     }
 }
 
 /// `(ask − bid) / mid × 10⁴ = 2·10⁴ (ask − bid) / (ask + bid)`.
 #[inline]
-pub fn spread_bps(book: &Book) -> Result<Reading, MetricError> {
+pub fn spread_bps(book: &impl Sides) -> Result<Reading, MetricError> {
     let (b, a) = touch(book)?;
     spread_bps_at(&b, &a)
 }
@@ -277,7 +277,7 @@ pub(crate) fn spread_bps_at(b: &Level, a: &Level) -> Result<Reading, MetricError
 /// `10⁴ (ask − bid)(bidQty − askQty) / ((bidQty + askQty)(bid + ask))`:
 /// positive when the bid queue is the heavier one (price pressure upwards).
 #[inline]
-pub fn microprice_offset_bps(book: &Book) -> Result<Reading, MetricError> {
+pub fn microprice_offset_bps(book: &impl Sides) -> Result<Reading, MetricError> {
     let (b, a) = touch(book)?;
     microprice_offset_bps_at(&b, &a)
 }
@@ -310,8 +310,13 @@ pub(crate) fn microprice_offset_bps_at(b: &Level, a: &Level) -> Result<Reading, 
 /// best-level depth `(qb + qa)/2` over the same updates, i.e.
 /// `2N·Σe / Σ(qb + qa)` — dimensionless, comparable across pairs. It exists
 /// once `window` differences have been seen. Storage is allocated once.
+/// The window keeps the touch of the last book it was shown, so any kind of
+/// book (a snapshot, the local book updated in place) feeds it the same way.
 #[derive(Clone, Debug)]
 pub struct OfiWindow {
+    /// The touch of the previous book shown (`None` before the first, or
+    /// when that book was one-sided).
+    prev: Option<(Level, Level)>,
     e: Vec<i128>,
     depth: Vec<u128>,
     next: usize,
@@ -324,14 +329,16 @@ impl OfiWindow {
     /// A window of `n ≥ 1` updates.
     pub fn new(n: usize) -> Self {
         let n = n.max(1);
-        OfiWindow { e: vec![0; n], depth: vec![0; n], next: 0, filled: 0, sum_e: 0, sum_depth: 0 }
+        OfiWindow { prev: None, e: vec![0; n], depth: vec![0; n], next: 0, filled: 0, sum_e: 0, sum_depth: 0 }
     }
 
-    /// Adds the step from `prev` to `cur` (consecutive evaluated books of the
-    /// pair). One-sided books add nothing.
+    /// Adds the step from the previous book shown to `cur` (consecutive
+    /// evaluated books of the pair). A step from or to a one-sided book adds
+    /// nothing.
     #[inline]
-    pub fn push(&mut self, prev: &Book, cur: &Book) {
-        let (Ok((pb, pa)), Ok((cb, ca))) = (touch(prev), touch(cur)) else { return };
+    pub fn push(&mut self, cur: &impl Sides) {
+        let now = touch(cur).ok();
+        let (Some((pb, pa)), Some((cb, ca))) = (std::mem::replace(&mut self.prev, now), now) else { return };
         let q = |x: crate::units::Qty| i128::from(x.0);
         let mut e: i128 = 0;
         if cb.price >= pb.price {
@@ -413,18 +420,10 @@ impl MetricSet {
         r
     }
 
-    /// The needed metrics for `pair`'s new `book`, beside the ratios; `prev`
-    /// is the pair's previous book, if it had one (it feeds the OFI history,
-    /// which this updates).
+    /// The needed metrics for `pair`'s new `book`, beside the ratios (this
+    /// updates the OFI history with the book).
     #[inline]
-    pub fn readings(
-        &mut self,
-        pair: PairId,
-        ratio: Reading,
-        weighted: Option<Reading>,
-        book: &Book,
-        prev: Option<&Book>,
-    ) -> Readings {
+    pub fn readings(&mut self, pair: PairId, ratio: Reading, weighted: Option<Reading>, book: &impl Sides) -> Readings {
         let mut r = Self::ratios_only(ratio, weighted);
         let (micro, spread) = (self.needs(MetricKind::MicropriceOffsetBps), self.needs(MetricKind::SpreadBps));
         // Both touch metrics from one look at the best levels.
@@ -439,9 +438,7 @@ impl MetricSet {
             }
         }
         if let Some(window) = self.ofi.get_mut(pair.index()) {
-            if let Some(prev) = prev {
-                window.push(prev, book);
-            }
+            window.push(book);
             r[MetricKind::Ofi.index()] = window.reading().ok();
         }
         r
@@ -451,7 +448,7 @@ impl MetricSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book::Level;
+    use crate::book::{Book, Level};
     use crate::exact::Decimal;
     use crate::units::{Price, Qty};
     use std::cmp::Ordering::*;
@@ -608,14 +605,21 @@ mod tests {
         let b0 = book(&[(100, 5)], &[(101, 5)]);
         // Bid queue grows at the same price: e = 7 − 5 = +2 (ask unchanged: −5 + 5).
         let b1 = book(&[(100, 7)], &[(101, 5)]);
-        w.push(&b0, &b1);
+        w.push(&b0);
+        assert_eq!(w.reading(), Err(MetricError::Warmup), "the first book is no step");
+        w.push(&b1);
         assert_eq!(w.reading(), Err(MetricError::Warmup));
         // Both prices fall by one tick: the old bid queue is gone (e_b = −7)
         // and the ask improves with 4 (e_a = −4): e = −11, Σe = 2 − 11 = −9.
         let b2 = book(&[(99, 7)], &[(100, 4)]);
-        w.push(&b1, &b2);
+        w.push(&b2);
         // Depth: (7+5) + (7+4) = 23 → OFI = 2·2·(−9)/23.
         let r = w.reading().unwrap();
         assert_eq!(r.exact, frac(true, 36, 23));
+        // A one-sided book breaks the chain: neither step around it counts.
+        let one_sided = book(&[(99, 7)], &[]);
+        w.push(&one_sided);
+        w.push(&b2);
+        assert_eq!(w.reading().unwrap().exact, frac(true, 36, 23));
     }
 }

@@ -26,7 +26,7 @@ pub enum RejectKind {
     TooManyDecimals,
     #[error("a number does not fit in 64 bits")]
     Overflow,
-    #[error("a side has more than 20 levels")]
+    #[error("a side has more levels than the book or event holds")]
     TooManyLevels,
     #[error("bids are not strictly descending")]
     BidsNotDescending,
@@ -44,11 +44,13 @@ pub enum RejectKind {
     UnknownStream,
     #[error("a depth payload without a stream name")]
     NoStream,
+    #[error("a diff event's first update id is after its last")]
+    UpdateIdsReversed,
 }
 
 impl RejectKind {
     /// Every kind, in counter order.
-    pub const ALL: [RejectKind; 17] = [
+    pub const ALL: [RejectKind; 18] = [
         RejectKind::Truncated,
         RejectKind::Syntax,
         RejectKind::WrongType,
@@ -66,6 +68,7 @@ impl RejectKind {
         RejectKind::TrailingBytes,
         RejectKind::UnknownStream,
         RejectKind::NoStream,
+        RejectKind::UpdateIdsReversed,
     ];
 
     /// Number of kinds; sizes counter arrays.
@@ -97,6 +100,7 @@ impl RejectKind {
             RejectKind::TrailingBytes => "trailing_bytes",
             RejectKind::UnknownStream => "unknown_stream",
             RejectKind::NoStream => "no_stream",
+            RejectKind::UpdateIdsReversed => "update_ids_reversed",
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use imbalance_monitor::alert::{ActionHook, Alert};
-use imbalance_monitor::book::Book;
+use imbalance_monitor::book::BookView;
 use imbalance_monitor::engine::{Engine, EngineConfig};
 use imbalance_monitor::feed::{FeedConfig, tls};
 use imbalance_monitor::gauges::PairGauges;
@@ -76,7 +76,7 @@ struct Window {
 }
 
 impl ActionHook for Window {
-    fn on_fire(&mut self, _alert: &Alert, _book: &Book) {
+    fn on_fire(&mut self, _alert: &Alert, _book: &BookView<'_>) {
         self.fired += 1;
         if self.fired == WARM_UP {
             ALLOCS.with(|n| n.set(0));

@@ -55,7 +55,6 @@ fn every_metric_matches_exact_rational_arithmetic_on_real_frames() {
         let table = StreamTable::new(&[sym.into()], StreamKind { depth: Depth::D10, speed: UpdateSpeed::Ms100 });
         let mut reader = RecordingReader::open(&Path::new("tests/fixtures").join(file)).unwrap();
         let mut ofi = OfiWindow::new(10);
-        let mut prev: Option<Book> = None;
         let weights = LevelWeights::from_decay(0.5);
         let mut idx = 0;
         while let Some(Line::Frame { json, .. }) = reader.next_line().unwrap() {
@@ -65,9 +64,7 @@ fn every_metric_matches_exact_rational_arithmetic_on_real_frames() {
             let qty10 = VolumeSpec { mode: VolumeMode::Qty, top_n: 10 };
             let notional10 = VolumeSpec { mode: VolumeMode::Notional, top_n: 10 };
             let notional5 = VolumeSpec { mode: VolumeMode::Notional, top_n: 5 };
-            if let Some(p) = &prev {
-                ofi.push(p, &book);
-            }
+            ofi.push(&book);
             let ours = [
                 ("imbalance_qty", imbalance(&book, qty10).map(|i| i.ratio)),
                 ("imbalance_notional", imbalance(&book, notional10).map(|i| i.ratio)),
@@ -89,7 +86,6 @@ fn every_metric_matches_exact_rational_arithmetic_on_real_frames() {
                 }
                 checked += 1;
             }
-            prev = Some(book);
             idx += 1;
         }
     }

@@ -274,6 +274,7 @@ fn scanner(input: &[u8], streams: &StreamTable) -> Option<Outcome> {
             bids: book.bids.levels().iter().map(|l| (l.price.0, l.qty.0)).collect(),
             asks: book.asks.levels().iter().map(|l| (l.price.0, l.qty.0)).collect(),
         }),
+        Message::Book(_, BookEvent::Diff | BookEvent::Touch) => None,
         Message::ServerShutdown => Some(Outcome::ServerShutdown),
         Message::Reply => Some(Outcome::Reply),
     }

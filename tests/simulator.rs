@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use imbalance_monitor::book::{Book, BookEvent, BookShape};
+use imbalance_monitor::book::{Book, BookEvent, BookShape, Sides};
 use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::simulator::{Rate, RunningSimulator, SimOptions, SimStats, Simulator, listening_line};
 use imbalance_monitor::venue::Message as Parsed;

@@ -7,6 +7,9 @@
 //! read a side as a slice of levels ([`BookSide::levels`]), so a deeper book
 //! kind serves them unchanged.
 
+pub mod event;
+pub mod ladder;
+pub mod local;
 pub mod stage;
 
 use std::marker::PhantomData;
@@ -14,11 +17,69 @@ use std::marker::PhantomData;
 use crate::units::{Price, Qty};
 
 /// How a decoded message changes a pair's book; the [`stage`] applies it.
-/// Diff-depth updates and best-bid/ask overlays are the next variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BookEvent {
-    /// A partial-depth snapshot: replaces both sides.
+    /// A partial-depth snapshot: replaces both sides (in the decoder's
+    /// pending [`Book`]).
     Snapshot,
+    /// A diff-depth event: changes some levels of the local book (in the
+    /// decoder's [`event::DiffEvent`]).
+    Diff,
+    /// A best bid/ask update: overlays the touch of the local book (in the
+    /// decoder's [`event::TouchEvent`]).
+    Touch,
+}
+
+/// Both sides of a book as slices, best first: what metrics read, whatever
+/// kind of book holds the levels (a partial snapshot's fixed arrays, the
+/// local book's full depth, a touch overlay on it).
+pub trait Sides {
+    /// Bids, best (highest) first, strictly descending.
+    fn bids(&self) -> &[Level];
+    /// Asks, best (lowest) first, strictly ascending.
+    fn asks(&self) -> &[Level];
+
+    /// Classifies the book; only a `Valid` book reaches metrics and triggers.
+    #[inline]
+    fn shape(&self) -> BookShape {
+        match (self.bids().first(), self.asks().first()) {
+            (None, None) => BookShape::Empty,
+            (Some(b), Some(a)) if b.price >= a.price => BookShape::Crossed,
+            _ => BookShape::Valid,
+        }
+    }
+
+    /// Best bid and best ask prices, when present.
+    #[inline]
+    fn best_prices(&self) -> (Option<Price>, Option<Price>) {
+        (self.bids().first().map(|l| l.price), self.asks().first().map(|l| l.price))
+    }
+}
+
+/// A book as metrics, triggers and action hooks see it: the levels that
+/// count (after any touch overlay and price band), and the update id and
+/// event time they are as of.
+#[derive(Clone, Copy, Debug)]
+pub struct BookView<'a> {
+    pub bids: &'a [Level],
+    pub asks: &'a [Level],
+    /// The book's update id: a snapshot's `lastUpdateId`, or the last
+    /// applied event's (diff `u`, or the overlaying best bid/ask's `u`).
+    pub last_update_id: u64,
+    /// The exchange's event time (Unix ms), when the stream carries one.
+    pub event_time_ms: Option<u64>,
+}
+
+impl Sides for BookView<'_> {
+    #[inline(always)]
+    fn bids(&self) -> &[Level] {
+        self.bids
+    }
+
+    #[inline(always)]
+    fn asks(&self) -> &[Level] {
+        self.asks
+    }
 }
 
 /// Largest partial-depth stream Binance offers (`@depth20`); every side has
@@ -173,20 +234,27 @@ pub enum BookShape {
 }
 
 impl Book {
-    /// Classifies the book; only a `Valid` book reaches metrics and triggers.
+    /// The snapshot as metrics see it.
     #[inline]
-    pub fn shape(&self) -> BookShape {
-        match (self.bids.best(), self.asks.best()) {
-            (None, None) => BookShape::Empty,
-            (Some(b), Some(a)) if b.price >= a.price => BookShape::Crossed,
-            _ => BookShape::Valid,
+    pub fn view(&self) -> BookView<'_> {
+        BookView {
+            bids: self.bids.levels(),
+            asks: self.asks.levels(),
+            last_update_id: self.last_update_id,
+            event_time_ms: self.event_time_ms,
         }
     }
+}
 
-    /// Best bid and best ask prices, when present.
-    #[inline]
-    pub fn best_prices(&self) -> (Option<Price>, Option<Price>) {
-        (self.bids.best().map(|l| l.price), self.asks.best().map(|l| l.price))
+impl Sides for Book {
+    #[inline(always)]
+    fn bids(&self) -> &[Level] {
+        self.bids.levels()
+    }
+
+    #[inline(always)]
+    fn asks(&self) -> &[Level] {
+        self.asks.levels()
     }
 }
 

@@ -2,17 +2,18 @@
 //! next message into, and the sequencing that decides whether an event is
 //! news.
 //!
-//! Today's only event is a [`BookEvent::Snapshot`], which replaces both
-//! sides; sequencing is the `lastUpdateId` dedupe while two connections
-//! carry a pair (make-before-break). Diff and touch events, and the update-id
-//! chains and resync state they need, belong here too.
+//! This stage holds partial-depth books: a [`super::BookEvent::Snapshot`]
+//! replaces both sides; sequencing is the `lastUpdateId` dedupe while two
+//! connections carry a pair (make-before-break). Diff and touch events, and
+//! the update-id chains and resync state they need, are the local books'
+//! ([`super::local`]).
 //!
 //! Storage is one slot per pair plus one pending slot, allocated once;
 //! applying an event swaps the pending slot with the pair's (an index swap,
 //! no copy), so the pair's previous book stays readable until the next
 //! message is decoded.
 
-use super::{Book, BookEvent};
+use super::Book;
 use crate::pairs::PairId;
 
 /// Whether a decoded event changes the pair's book.
@@ -79,43 +80,35 @@ impl BookStage {
         self.slots.get(self.pending)
     }
 
-    /// Sequencing: whether the pending `event` for `pair` is news. A newer
+    /// Sequencing: whether the pending snapshot for `pair` is news. A newer
     /// snapshot after an overlap ended ends the deduplication. Without an
     /// overlap (nearly always) this is one load and a compare.
     #[inline]
-    pub fn sequence(&mut self, pair: PairId, event: BookEvent) -> Sequence {
-        match event {
-            BookEvent::Snapshot => {
-                let i = pair.index();
-                let overlap = self.overlap.get(i).copied().unwrap_or(Overlap::Off);
-                if overlap == Overlap::Off || !self.has_book.get(i).copied().unwrap_or(false) {
-                    return Sequence::Fresh;
-                }
-                let cur = self.current.get(i).and_then(|&s| self.slots.get(s));
-                let (Some(cur), Some(new)) = (cur, self.slots.get(self.pending)) else { return Sequence::Fresh };
-                if new.last_update_id <= cur.last_update_id {
-                    return Sequence::Duplicate;
-                }
-                if overlap == Overlap::Ending
-                    && let Some(o) = self.overlap.get_mut(i)
-                {
-                    *o = Overlap::Off;
-                }
-                Sequence::Fresh
-            }
+    pub fn sequence(&mut self, pair: PairId) -> Sequence {
+        let i = pair.index();
+        let overlap = self.overlap.get(i).copied().unwrap_or(Overlap::Off);
+        if overlap == Overlap::Off || !self.has_book.get(i).copied().unwrap_or(false) {
+            return Sequence::Fresh;
         }
+        let cur = self.current.get(i).and_then(|&s| self.slots.get(s));
+        let (Some(cur), Some(new)) = (cur, self.slots.get(self.pending)) else { return Sequence::Fresh };
+        if new.last_update_id <= cur.last_update_id {
+            return Sequence::Duplicate;
+        }
+        if overlap == Overlap::Ending
+            && let Some(o) = self.overlap.get_mut(i)
+        {
+            *o = Overlap::Off;
+        }
+        Sequence::Fresh
     }
 
-    /// Applies the pending `event` to `pair`'s book; returns whether the pair
-    /// had a book before (then [`BookStage::previous`] is that book).
+    /// Applies the pending snapshot to `pair`'s book; returns whether the
+    /// pair had a book before (then [`BookStage::previous`] is that book).
     #[inline]
-    pub fn apply(&mut self, pair: PairId, event: BookEvent) -> bool {
-        match event {
-            BookEvent::Snapshot => {
-                if let Some(cur) = self.current.get_mut(pair.index()) {
-                    std::mem::swap(cur, &mut self.pending);
-                }
-            }
+    pub fn apply(&mut self, pair: PairId) -> bool {
+        if let Some(cur) = self.current.get_mut(pair.index()) {
+            std::mem::swap(cur, &mut self.pending);
         }
         self.has_book.get_mut(pair.index()).map(|h| std::mem::replace(h, true)).unwrap_or(false)
     }
@@ -169,9 +162,9 @@ mod tests {
     fn a_snapshot_replaces_the_book_and_the_previous_one_stays_readable() {
         let mut stage = BookStage::new(2);
         decode(&mut stage, 5, 100);
-        assert!(!stage.apply(PairId(1), BookEvent::Snapshot));
+        assert!(!stage.apply(PairId(1)));
         decode(&mut stage, 6, 101);
-        assert!(stage.apply(PairId(1), BookEvent::Snapshot));
+        assert!(stage.apply(PairId(1)));
         assert_eq!(stage.book(PairId(1)).map(|b| b.last_update_id), Some(6));
         assert_eq!(stage.previous().map(|b| b.last_update_id), Some(5));
         assert_eq!(stage.book(PairId(0)).map(|b| b.bids.len()), Some(0));
@@ -181,23 +174,23 @@ mod tests {
     fn while_two_connections_overlap_only_newer_snapshots_are_fresh() {
         let mut stage = BookStage::new(1);
         decode(&mut stage, 10, 100);
-        assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Fresh);
-        stage.apply(PairId(0), BookEvent::Snapshot);
+        assert_eq!(stage.sequence(PairId(0)), Sequence::Fresh);
+        stage.apply(PairId(0));
         decode(&mut stage, 10, 100);
-        assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Fresh, "no overlap: no dedupe");
+        assert_eq!(stage.sequence(PairId(0)), Sequence::Fresh, "no overlap: no dedupe");
         stage.set_overlap(&[PairId(0)], true);
-        assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Duplicate);
+        assert_eq!(stage.sequence(PairId(0)), Sequence::Duplicate);
         decode(&mut stage, 11, 100);
-        assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Fresh);
-        stage.apply(PairId(0), BookEvent::Snapshot);
+        assert_eq!(stage.sequence(PairId(0)), Sequence::Fresh);
+        stage.apply(PairId(0));
         stage.set_overlap(&[PairId(0)], false);
         // Ending: still deduplicated until something newer arrives.
         decode(&mut stage, 11, 100);
-        assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Duplicate);
+        assert_eq!(stage.sequence(PairId(0)), Sequence::Duplicate);
         decode(&mut stage, 12, 100);
-        assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Fresh);
-        stage.apply(PairId(0), BookEvent::Snapshot);
+        assert_eq!(stage.sequence(PairId(0)), Sequence::Fresh);
+        stage.apply(PairId(0));
         decode(&mut stage, 3, 100);
-        assert_eq!(stage.sequence(PairId(0), BookEvent::Snapshot), Sequence::Fresh, "overlap over: no dedupe");
+        assert_eq!(stage.sequence(PairId(0)), Sequence::Fresh, "overlap over: no dedupe");
     }
 }

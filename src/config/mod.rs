@@ -11,6 +11,7 @@ mod locate;
 mod pairs;
 mod raw;
 mod render;
+mod rest_url;
 pub mod telegram;
 mod triggers;
 mod ws_url;
@@ -20,11 +21,14 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::book::local::LocalBookConfig;
 use crate::engine::EngineConfig;
 use crate::logging::{LogFile, Rotation};
 use crate::metrics::{LevelWeights, VolumeSpec};
 use crate::triggers::TriggerSpec;
-use crate::venue::binance_spot::{Depth, StreamKind, StreamTable, UpdateSpeed};
+use crate::venue::binance_spot::{Depth, DiffKind, StreamKind, StreamTable, UpdateSpeed};
+
+pub use raw::BookMode;
 
 pub use env::Env;
 pub use history::{HistoryBackend, HistoryConfig};
@@ -98,6 +102,23 @@ pub struct BinanceConfig {
     pub stale_after: Duration,
     /// Rotate (make-before-break) a connection this old.
     pub max_connection_age: Duration,
+    /// Partial-depth snapshots, or a local book from diffs.
+    pub book: BookMode,
+    /// REST base of depth snapshots (diff mode).
+    pub rest_url: String,
+    /// Levels per side of each snapshot (diff mode).
+    pub snapshot_limit: u32,
+    /// `<sym>@bookTicker` overlays the touch (diff mode).
+    pub book_ticker: bool,
+}
+
+impl BinanceConfig {
+    /// Levels each local book keeps per side: twice the snapshot's, so levels
+    /// that appear beyond the snapshot's depth have room before the worst
+    /// are dropped.
+    pub fn book_capacity(&self) -> usize {
+        (self.snapshot_limit as usize).saturating_mul(2).max(64)
+    }
 }
 
 /// Hot/cold thread settings.
@@ -149,6 +170,8 @@ pub struct Config {
     pub decay: f64,
     /// Updates in the `ofi` window.
     pub ofi_window: usize,
+    /// Only levels within this many basis points of the mid count.
+    pub band_bps: Option<u32>,
     /// Log a METRIC line per evaluated update (cold side).
     pub log_metrics: bool,
     pub triggers: Vec<TriggerSpec>,
@@ -213,7 +236,13 @@ impl Config {
 
     /// The interned stream table for these pairs.
     pub fn stream_table(&self) -> StreamTable {
-        StreamTable::new(&self.pairs, self.binance.stream)
+        match self.binance.book {
+            BookMode::Partial => StreamTable::new(&self.pairs, self.binance.stream),
+            BookMode::Diff => StreamTable::diff(
+                &self.pairs,
+                DiffKind { speed: self.binance.stream.speed, book_ticker: self.binance.book_ticker },
+            ),
+        }
     }
 
     /// What the engine needs.
@@ -224,6 +253,10 @@ impl Config {
             triggers: self.triggers.clone(),
             weights: LevelWeights::from_decay(self.decay),
             ofi_window: self.ofi_window,
+            band_bps: self.band_bps,
+            local_book: (self.binance.book == BookMode::Diff)
+                .then(|| LocalBookConfig::new(self.binance.book_capacity(), self.volume.top_n, self.band_bps)),
+            max_event_levels: crate::engine::MAX_EVENT_LEVELS,
         }
     }
 }
@@ -321,8 +354,30 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
             format_args!("is {max_streams}; use 1 to 1024 (Binance allows at most 1024 streams per connection)"),
         );
     } else if ws_url_ok {
-        let table = StreamTable::new(pairs.symbols(), StreamKind { depth, speed });
+        let table = match raw.binance.book {
+            BookMode::Partial => StreamTable::new(pairs.symbols(), StreamKind { depth, speed }),
+            BookMode::Diff => {
+                StreamTable::diff(pairs.symbols(), DiffKind { speed, book_ticker: raw.binance.book_ticker })
+            }
+        };
         ws_url::check_streams(&ws_url, &table, max_streams as usize, &mut p);
+    }
+    let diff = raw.binance.book == BookMode::Diff;
+    let rest_url = raw.binance.rest_url.trim().to_string();
+    let limit = raw.binance.snapshot_limit;
+    if diff {
+        rest_url::check(&rest_url, &mut p);
+        if !(5..=5000).contains(&limit) {
+            p.add(
+                "binance.snapshot_limit",
+                format_args!("is {limit}; Binance's depth snapshot takes 5 to 5000 levels (default 1000)"),
+            );
+        }
+    } else if raw.binance.book_ticker {
+        p.add(
+            "binance.book_ticker",
+            "is true but binance.book is \"partial\"; the touch overlay needs the local book: set book = \"diff\"",
+        );
     }
     if raw.binance.stale_after_ms < 100 {
         p.add(
@@ -344,7 +399,17 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
     }
 
     let top_n = raw.metrics.top_n.unwrap_or(depth.levels() as u32) as usize;
-    if top_n == 0 || top_n > depth.levels() {
+    if diff {
+        if top_n == 0 || top_n > limit as usize {
+            p.add(
+                "metrics.top_n",
+                format_args!(
+                    "is {top_n}; with binance.book = \"diff\" it must be between 1 and binance.snapshot_limit ({limit}): \
+                     levels beyond the snapshot's depth appear only when they change, so deeper is not knowable"
+                ),
+            );
+        }
+    } else if top_n == 0 || top_n > depth.levels() {
         p.add(
             "metrics.top_n",
             format_args!(
@@ -354,7 +419,29 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
         );
     }
 
+    let band_bps = raw.metrics.band_bps;
+    if let Some(bps) = band_bps
+        && !(1..=10_000).contains(&bps)
+    {
+        p.add("metrics.band_bps", format_args!("is {bps}; use 1 to 10000 basis points of the mid (250 = 2.5 %)"));
+    }
+
     let triggers = triggers::validate_all(&raw, &pairs, &mut p);
+    if top_n > crate::book::MAX_LEVELS
+        && triggers.iter().any(|t| {
+            let w = crate::metrics::MetricKind::WeightedImbalance;
+            t.metric == w || t.extra.iter().any(|c| c.metric == w)
+        })
+    {
+        p.add(
+            "metrics.top_n",
+            format_args!(
+                "is {top_n}; weighted_imbalance weighs at most {} levels (metrics.decay): use top_n ≤ {} with it",
+                crate::book::MAX_LEVELS,
+                crate::book::MAX_LEVELS
+            ),
+        );
+    }
     let directions = triggers::directions(&raw, &triggers);
 
     let decay = raw.metrics.decay;
@@ -465,7 +552,12 @@ fn validate(path: &Path, mut raw: RawConfig, env: &Env, problems: &mut Vec<Probl
             max_streams_per_connection: max_streams.clamp(1, 1024) as usize,
             stale_after: Duration::from_millis(raw.binance.stale_after_ms),
             max_connection_age: Duration::from_secs(raw.binance.max_connection_age_sec),
+            book: raw.binance.book,
+            rest_url,
+            snapshot_limit: limit.clamp(5, 5000),
+            book_ticker: raw.binance.book_ticker,
         },
+        band_bps,
         volume: VolumeSpec { mode: raw.metrics.volume_mode, top_n },
         decay,
         ofi_window: ofi_window.clamp(1, 10_000) as usize,

@@ -71,6 +71,38 @@ pub struct RawBinance {
     pub stale_after_ms: u64,
     #[serde(default = "default_max_age")]
     pub max_connection_age_sec: u64,
+    /// `partial` (depth snapshots) or `diff` (a local book).
+    #[serde(default)]
+    pub book: BookMode,
+    /// REST base for depth snapshots in diff mode.
+    #[serde(default = "default_rest_url")]
+    pub rest_url: String,
+    /// Levels per side of each REST snapshot (diff mode).
+    #[serde(default = "default_snapshot_limit")]
+    pub snapshot_limit: u32,
+    /// Add `<sym>@bookTicker` as the touch overlay (diff mode).
+    #[serde(default)]
+    pub book_ticker: bool,
+}
+
+/// Where a pair's book comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BookMode {
+    /// `<sym>@depth<N>@100ms` snapshots of the top N levels.
+    #[default]
+    Partial,
+    /// `<sym>@depth@100ms` diffs on a REST snapshot: the local book.
+    Diff,
+}
+
+fn default_rest_url() -> String {
+    "https://api.binance.com".into()
+}
+
+/// Binance's default for the local-book procedure's snapshot.
+fn default_snapshot_limit() -> u32 {
+    1000
 }
 
 impl Default for RawBinance {
@@ -83,6 +115,10 @@ impl Default for RawBinance {
             max_streams_per_connection: default_max_streams(),
             stale_after_ms: default_stale_after_ms(),
             max_connection_age_sec: default_max_age(),
+            book: BookMode::default(),
+            rest_url: default_rest_url(),
+            snapshot_limit: default_snapshot_limit(),
+            book_ticker: false,
         }
     }
 }
@@ -130,6 +166,8 @@ pub struct RawMetrics {
     /// Updates in the `ofi` window.
     #[serde(default = "default_ofi_window")]
     pub ofi_window: u32,
+    /// Only levels within this many basis points of the mid count.
+    pub band_bps: Option<u32>,
 }
 
 impl Default for RawMetrics {
@@ -140,6 +178,7 @@ impl Default for RawMetrics {
             log_metrics: false,
             decay: default_decay(),
             ofi_window: default_ofi_window(),
+            band_bps: None,
         }
     }
 }

@@ -145,6 +145,7 @@ pub fn evaluate(config: &Config, files: &[PathBuf], options: &EvalOptions) -> Re
     // Each frame is decoded once, here; every engine takes the decoded book.
     let venue = config.stream_table();
     let mut decoded_book = Book::default();
+    let mut scratch = crate::book::event::EventScratch::default();
     let mut fired: Vec<Alert> = Vec::with_capacity(64);
     let (mut lines, mut malformed) = (0u64, 0u64);
 
@@ -155,7 +156,7 @@ pub fn evaluate(config: &Config, files: &[PathBuf], options: &EvalOptions) -> Re
                 malformed += 1;
                 continue;
             };
-            let decoded = venue.decode(json, &mut decoded_book);
+            let decoded = venue.decode(json, &mut decoded_book, &mut scratch);
             for (gi, (engine, group)) in engines.iter_mut().zip(&groups).enumerate() {
                 fired.clear();
                 let outcome = engine.on_decoded(decoded, &decoded_book, recv, &mut fired);

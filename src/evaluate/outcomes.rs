@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use crate::book::Book;
+use crate::book::{Book, Sides};
 use crate::exact::Fraction;
 use crate::pairs::PairId;
 use crate::units::{Price, UnixNanos};

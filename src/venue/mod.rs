@@ -10,6 +10,7 @@
 
 pub mod binance_spot;
 
+use crate::book::event::EventScratch;
 use crate::book::{Book, BookEvent};
 use crate::feed::ConnectionRules;
 use crate::pairs::{PairId, PairTable};
@@ -39,10 +40,11 @@ pub struct StreamGroup {
 /// (the pairs and stream kind) and then only read; [`Venue::decode`] is the
 /// hot path and must not allocate, panic, or read a price through `f64`.
 pub trait Venue: std::fmt::Debug {
-    /// Decodes one message. On `Ok(Message::Book(..))`, `book` holds what
-    /// the event carries; on any other result its content is unspecified
-    /// (it is scratch space).
-    fn decode(&self, bytes: &[u8], book: &mut Book) -> Result<Message, RejectKind>;
+    /// Decodes one message. On `Ok(Message::Book(_, event))` the event is in
+    /// `book` (a [`BookEvent::Snapshot`]) or in `events` (a diff or best
+    /// bid/ask update); on any other result their content is unspecified
+    /// (they are scratch space).
+    fn decode(&self, bytes: &[u8], book: &mut Book, events: &mut EventScratch) -> Result<Message, RejectKind>;
 
     /// The pairs this venue serves, in config order.
     fn pair_table(&self) -> &PairTable;

@@ -374,7 +374,7 @@ const LEVEL_WINDOW: usize = 40;
 /// in bytes. `None` for anything else, which [`Scan::level`] then reads; for
 /// every input this accepts, `Scan::level` reads the same level.
 #[inline(always)]
-fn fast_level(b: &[u8]) -> Option<(Level, usize)> {
+pub(super) fn fast_level(b: &[u8]) -> Option<(Level, usize)> {
     if let Some(window) = b.first_chunk::<LEVEL_WINDOW>() {
         return fast_level_in(window);
     }
@@ -504,7 +504,7 @@ mod tests {
     #[test]
     fn crossed_book_parses_so_the_engine_can_count_it() {
         let (_, b) = parse(&depth(r#"[["2","1"]]"#, r#"[["1","1"]]"#)).unwrap();
-        assert_eq!(b.shape(), crate::book::BookShape::Crossed);
+        assert_eq!(crate::book::Sides::shape(&b), crate::book::BookShape::Crossed);
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! decoder with its fast path, connection rules and trade links.
 
 mod depth;
+mod diff;
 mod links;
 mod streams;
 
 use std::time::Duration;
 
 use crate::book::Book;
+use crate::book::event::EventScratch;
 use crate::feed::ConnectionRules;
 use crate::pairs::PairTable;
 use crate::reject::RejectKind;
@@ -15,14 +17,18 @@ use crate::reject::RejectKind;
 use super::{Message, StreamGroup, Venue};
 
 pub use depth::parse_message;
+pub use diff::parse_diff_message;
 pub use links::{split_symbol, trade_link};
-pub use streams::{Depth, StreamKind, StreamTable, UpdateSpeed, combined_stream_url};
+pub use streams::{Depth, DiffKind, StreamKind, StreamRole, StreamTable, UpdateSpeed, combined_stream_url};
 
 /// Binance Spot is its stream table: the pairs and the one stream kind they
 /// are read from.
 impl Venue for StreamTable {
     #[inline]
-    fn decode(&self, bytes: &[u8], book: &mut Book) -> Result<Message, RejectKind> {
+    fn decode(&self, bytes: &[u8], book: &mut Book, events: &mut EventScratch) -> Result<Message, RejectKind> {
+        if self.diff_kind().is_some() {
+            return parse_diff_message(bytes, self, events);
+        }
         parse_message(bytes, self, book)
     }
 
@@ -32,7 +38,8 @@ impl Venue for StreamTable {
 
     fn stream_groups(&self, ws_url: &str, max_streams_per_connection: usize) -> Vec<StreamGroup> {
         let all: Vec<_> = self.pairs().collect();
-        all.chunks(max_streams_per_connection.max(1))
+        let per_pair = self.streams_per_pair();
+        all.chunks((max_streams_per_connection / per_pair).max(1))
             .map(|chunk| StreamGroup { url: combined_stream_url(ws_url, self, chunk), pairs: chunk.to_vec() })
             .collect()
     }

@@ -89,13 +89,42 @@ impl StreamKind {
     }
 }
 
+/// Which streams keep a local book: diff depth at a speed, and optionally
+/// the best bid/ask stream as the touch overlay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DiffKind {
+    pub speed: UpdateSpeed,
+    pub book_ticker: bool,
+}
+
+impl DiffKind {
+    /// `depth@100ms`, or `depth` at 1000 ms (Binance's names).
+    pub fn label(self) -> String {
+        format!("depth{}", self.speed.suffix())
+    }
+}
+
+/// What a local-book stream carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StreamRole {
+    /// `<sym>@depth@100ms` / `<sym>@depth`.
+    Diff,
+    /// `<sym>@bookTicker`.
+    Touch,
+}
+
 /// The configured pairs and the stream name of each.
 #[derive(Clone, Debug)]
 pub struct StreamTable {
     kind: StreamKind,
+    /// Diff mode: the local-book streams (then `kind` is unused).
+    diff: Option<DiffKind>,
     pairs: PairTable,
+    /// Per pair, its streams joined by `/` (as in a combined-stream URL).
     names: Vec<String>,
     by_name: HashMap<Box<[u8]>, PairId, BuildHasherDefault<Fnv>>,
+    /// Diff mode: every stream name with its pair and role.
+    roles: HashMap<Box<[u8]>, (PairId, StreamRole), BuildHasherDefault<Fnv>>,
 }
 
 impl StreamTable {
@@ -112,7 +141,55 @@ impl StreamTable {
             by_name.entry(name.as_bytes().into()).or_insert(id);
             names.push(name);
         }
-        Self { kind, pairs: PairTable::new(symbols), names, by_name }
+        Self { kind, diff: None, pairs: PairTable::new(symbols), names, by_name, roles: HashMap::default() }
+    }
+
+    /// Interns `symbols` for local-book streams of `kind`.
+    pub fn diff(symbols: &[String], kind: DiffKind) -> Self {
+        let mut roles = HashMap::default();
+        let mut names = Vec::with_capacity(symbols.len());
+        for (i, sym) in symbols.iter().enumerate() {
+            let id = PairId(u16::try_from(i).unwrap_or(u16::MAX));
+            let lower = sym.to_ascii_lowercase();
+            let diff = format!("{lower}@{}", kind.label());
+            roles.entry(diff.as_bytes().into()).or_insert((id, StreamRole::Diff));
+            let mut joined = diff;
+            if kind.book_ticker {
+                let touch = format!("{lower}@bookTicker");
+                roles.entry(touch.as_bytes().into()).or_insert((id, StreamRole::Touch));
+                joined.push('/');
+                joined.push_str(&touch);
+            }
+            names.push(joined);
+        }
+        let kind_unused = StreamKind { depth: Depth::D20, speed: kind.speed };
+        Self {
+            kind: kind_unused,
+            diff: Some(kind),
+            pairs: PairTable::new(symbols),
+            names,
+            by_name: HashMap::default(),
+            roles,
+        }
+    }
+
+    /// Diff mode's streams, if the table is in diff mode.
+    pub fn diff_kind(&self) -> Option<DiffKind> {
+        self.diff
+    }
+
+    /// Streams each pair subscribes to.
+    pub fn streams_per_pair(&self) -> usize {
+        match self.diff {
+            Some(DiffKind { book_ticker: true, .. }) => 2,
+            _ => 1,
+        }
+    }
+
+    /// Diff mode: the pair and role of a stream name, if it is one of ours.
+    #[inline]
+    pub fn lookup_role(&self, stream: &[u8]) -> Option<(PairId, StreamRole)> {
+        self.roles.get(stream).copied()
     }
 
     /// The pair a stream name belongs to, if it is one of ours.
@@ -146,7 +223,8 @@ impl StreamTable {
         self.pairs.symbol(pair)
     }
 
-    /// Stream name of a pair (`btcusdt@depth10@100ms`).
+    /// Stream name of a pair (`btcusdt@depth10@100ms`; in diff mode with
+    /// the ticker, both: `btcusdt@depth@100ms/btcusdt@bookTicker`).
     pub fn stream_name(&self, pair: PairId) -> &str {
         self.names.get(pair.index()).map_or("?", String::as_str)
     }

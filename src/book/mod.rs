@@ -7,6 +7,7 @@
 //! read a side as a slice of levels ([`BookSide::levels`]), so a deeper book
 //! kind serves them unchanged.
 
+pub mod ladder;
 pub mod stage;
 
 use std::marker::PhantomData;

@@ -44,11 +44,13 @@ pub enum RejectKind {
     UnknownStream,
     #[error("a depth payload without a stream name")]
     NoStream,
+    #[error("a REST depth snapshot has more levels on a side than its buffer holds")]
+    SnapshotTooDeep,
 }
 
 impl RejectKind {
     /// Every kind, in counter order.
-    pub const ALL: [RejectKind; 17] = [
+    pub const ALL: [RejectKind; 18] = [
         RejectKind::Truncated,
         RejectKind::Syntax,
         RejectKind::WrongType,
@@ -66,6 +68,7 @@ impl RejectKind {
         RejectKind::TrailingBytes,
         RejectKind::UnknownStream,
         RejectKind::NoStream,
+        RejectKind::SnapshotTooDeep,
     ];
 
     /// Number of kinds; sizes counter arrays.
@@ -97,6 +100,7 @@ impl RejectKind {
             RejectKind::TrailingBytes => "trailing_bytes",
             RejectKind::UnknownStream => "unknown_stream",
             RejectKind::NoStream => "no_stream",
+            RejectKind::SnapshotTooDeep => "snapshot_too_deep",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod depth;
 mod links;
+pub mod snapshot;
 mod streams;
 
 use std::time::Duration;

@@ -42,6 +42,7 @@ pub mod sbe;
 pub mod scan;
 pub mod simulator;
 pub mod sinks;
+pub mod snapshot;
 pub mod stats;
 pub mod triggers;
 pub mod units;

@@ -46,11 +46,13 @@ pub enum RejectKind {
     NoStream,
     #[error("a diff event's first update id is after its last")]
     UpdateIdsReversed,
+    #[error("a REST depth snapshot has more levels on a side than its buffer holds")]
+    SnapshotTooDeep,
 }
 
 impl RejectKind {
     /// Every kind, in counter order.
-    pub const ALL: [RejectKind; 18] = [
+    pub const ALL: [RejectKind; 19] = [
         RejectKind::Truncated,
         RejectKind::Syntax,
         RejectKind::WrongType,
@@ -69,6 +71,7 @@ impl RejectKind {
         RejectKind::UnknownStream,
         RejectKind::NoStream,
         RejectKind::UpdateIdsReversed,
+        RejectKind::SnapshotTooDeep,
     ];
 
     /// Number of kinds; sizes counter arrays.
@@ -101,6 +104,7 @@ impl RejectKind {
             RejectKind::UnknownStream => "unknown_stream",
             RejectKind::NoStream => "no_stream",
             RejectKind::UpdateIdsReversed => "update_ids_reversed",
+            RejectKind::SnapshotTooDeep => "snapshot_too_deep",
         }
     }
 }

@@ -4,6 +4,7 @@
 mod depth;
 mod diff;
 mod links;
+pub mod snapshot;
 mod streams;
 
 use std::time::Duration;

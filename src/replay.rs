@@ -17,6 +17,28 @@ use crate::reject::RejectKind;
 use crate::sinks::Catalog;
 use crate::sinks::journal::{Journal, JournalError};
 use crate::triggers::TriggerId;
+use crate::venue::binance_spot::collector::{is_snapshot_line, snapshot_symbol, stream_symbol};
+use crate::venue::binance_spot::snapshot::{SnapshotBook, parse_snapshot};
+
+/// Lines a file's symbol is looked for in (its streams name it), for bare
+/// snapshot lines that name none.
+const SYMBOL_SCAN_LINES: usize = 100_000;
+
+/// The symbol a collector file is about: the first stream its lines name.
+fn file_symbol(path: &std::path::Path) -> Option<String> {
+    let mut reader = RecordingReader::open(path).ok()?;
+    for _ in 0..SYMBOL_SCAN_LINES {
+        match reader.next_line().ok()?? {
+            Line::Frame { json, .. } => {
+                if let Some(sym) = stream_symbol(json) {
+                    return Some(sym);
+                }
+            }
+            Line::Malformed => {}
+        }
+    }
+    None
+}
 
 /// Why a replay stopped.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +83,10 @@ pub struct ReplayReport {
     pub files: usize,
     pub lines: u64,
     pub malformed_lines: u64,
+    /// Bare REST snapshot lines read (diff mode), and those the local book
+    /// was set from.
+    pub snapshot_lines: u64,
+    pub snapshots_applied: u64,
     pub counters: EngineCounters,
     /// Engine time per frame, nanoseconds.
     pub frame_ns: Histogram<u64>,
@@ -69,6 +95,8 @@ pub struct ReplayReport {
     pub alerts: Vec<Alert>,
     /// Rows written to the history database, when `[history]` is configured.
     pub history: Option<BackfillReport>,
+    /// The local books' counters (diff mode).
+    pub local: Option<crate::book::local::LocalCounters>,
 }
 
 /// Replays `files` in order through a fresh engine built from `config`,
@@ -103,9 +131,13 @@ pub fn replay(
     let mut journal = journal;
     let mut pending =
         Collected { alerts: Vec::with_capacity(16), metrics: Vec::with_capacity(4), wants_metrics: history.is_some() };
+    let diff_mode = engine.local_books().is_some();
+    let mut snapshot = SnapshotBook::with_capacity(if diff_mode { 5000 } else { 0 });
+    let (mut snapshot_lines, mut snapshots_applied) = (0u64, 0u64);
 
     let result: Result<(), ReplayError> = (|| {
-        for reader in &mut readers {
+        for (reader, path) in readers.iter_mut().zip(files) {
+            let mut this_file: Option<Option<String>> = None;
             while let Some(line) = reader.next_line()? {
                 lines += 1;
                 let Line::Frame { recv, json } = line else {
@@ -113,7 +145,28 @@ pub fn replay(
                     continue;
                 };
                 let start = Instant::now();
-                let outcome = engine.on_frame(json, recv, &mut pending);
+                let outcome = if diff_mode && is_snapshot_line(json) {
+                    // Synced from the recording's snapshots with the live code:
+                    // the events held so far follow it, each as of its own time.
+                    snapshot_lines += 1;
+                    let symbol = match snapshot_symbol(json) {
+                        Some(s) => Some(s.to_string()),
+                        None => this_file.get_or_insert_with(|| file_symbol(path)).clone(),
+                    };
+                    let pair = symbol.and_then(|s| catalog.pairs().find(|&p| catalog.symbol(p) == s));
+                    match (pair, parse_snapshot(json, &mut snapshot)) {
+                        (Some(pair), Ok(())) => {
+                            let o = engine.on_snapshot(pair, None, snapshot.last_update_id, &snapshot.bids, &snapshot.asks, &mut pending);
+                            if o.step == crate::book::local::SnapshotStep::Applied {
+                                snapshots_applied += 1;
+                            }
+                        }
+                        _ => {}
+                    }
+                    None
+                } else {
+                    Some(engine.on_frame(json, recv, &mut pending))
+                };
                 let took = start.elapsed();
                 engine_time += took;
                 frame_ns.saturating_record(took.as_nanos().max(1) as u64);
@@ -122,7 +175,7 @@ pub fn replay(
                         h.sample(&m, &catalog)?;
                     }
                 }
-                if let FrameOutcome::Evaluated { alerts: 1.., .. } = outcome {
+                if outcome.is_none() || matches!(outcome, Some(FrameOutcome::Evaluated { alerts: 1.., .. })) {
                     for a in pending.alerts.drain(..) {
                         let view = catalog.view(&a);
                         writeln!(out, "{}", view.log_line())?;
@@ -151,10 +204,13 @@ pub fn replay(
         files: files.len(),
         lines,
         malformed_lines: malformed,
+        snapshot_lines,
+        snapshots_applied,
         counters: engine.counters().clone(),
         frame_ns,
         engine_time,
         alerts: report_alerts,
+        local: engine.local_books().map(|l| *l.counters()),
     })
 }
 
@@ -182,6 +238,22 @@ impl ReplayReport {
         for pair in catalog.pairs() {
             let n = c.frames_by_pair.get(pair.index()).copied().unwrap_or(0);
             writeln!(out, "  frames {:<14} {n}", catalog.symbol(pair))?;
+        }
+        if let Some(l) = &self.local {
+            writeln!(
+                out,
+                "local book: snapshot lines: {} (applied {}) | buffered: {} | stale: {} | gaps: {} | resyncs: {} | buffer overflows: {} | touches: {} (stale {}) | levels dropped: {}",
+                self.snapshot_lines,
+                self.snapshots_applied,
+                l.buffered,
+                l.stale_events,
+                l.gaps,
+                l.resyncs,
+                l.buffer_overflows,
+                l.touches,
+                l.stale_touches,
+                l.levels_dropped
+            )?;
         }
         writeln!(out, "alerts: {}", self.alerts.len())?;
         if let Some(h) = &self.history {

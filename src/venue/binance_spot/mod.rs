@@ -1,6 +1,7 @@
 //! Binance Spot: stream naming, the combined-stream URL, the partial-depth
 //! decoder with its fast path, connection rules and trade links.
 
+pub mod collector;
 mod depth;
 mod diff;
 mod links;

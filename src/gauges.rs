@@ -29,6 +29,9 @@ pub struct PairGauges {
     /// Why each pair's feed is down and when it is tried again (empty while
     /// it is up or being established): what `/healthz` says besides "stale".
     pub feed_down: Vec<TextCell>,
+    /// Why each pair's local book is not synced (empty while it is, or in
+    /// partial mode): such a pair is stale for `/healthz`.
+    pub unsynced: Vec<TextCell>,
 }
 
 impl PairGauges {
@@ -42,6 +45,7 @@ impl PairGauges {
             best_ask: (0..pairs).map(|_| AtomicU64::new(0)).collect(),
             connections_open: AtomicU32::new(0),
             feed_down: (0..pairs).map(|_| TextCell::new()).collect(),
+            unsynced: (0..pairs).map(|_| TextCell::new()).collect(),
         })
     }
 
@@ -107,6 +111,18 @@ impl PairGauges {
         if let Some(cell) = self.feed_down.get(pair) {
             cell.set(why);
         }
+    }
+
+    /// Records why a pair's local book is not synced (`""`: it is).
+    pub fn set_unsynced(&self, pair: usize, why: &str) {
+        if let Some(cell) = self.unsynced.get(pair) {
+            cell.set(why);
+        }
+    }
+
+    /// Why a pair's local book is not synced, if it is not.
+    pub fn unsynced(&self, pair: usize) -> Option<String> {
+        self.unsynced.get(pair).map(TextCell::get).filter(|why| !why.is_empty())
     }
 
     /// Why a pair's feed is down, if it is.

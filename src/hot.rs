@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::alert::ActionHook;
+use crate::book::local::SnapshotStep;
 use crate::engine::{Engine, FrameOutcome, StageClock};
 use crate::feed::{
     Arrival, FeedConfig, FeedCounters, FeedError, FeedLoop, FrameHandler, FrameKind, GroupSpec, StopHandle,
@@ -19,9 +20,11 @@ use crate::gauges::PairGauges;
 use crate::handoff::HotSink;
 use crate::pairs::PairId;
 use crate::recorder::RecordProducer;
+use crate::snapshot::{SnapshotClient, SnapshotRequest};
 use crate::stats::{Stage, StatsPublisher};
 use crate::units::nanos;
 use crate::venue::Venue;
+use crate::venue::binance_spot::snapshot::SnapshotBook;
 
 /// Stage boundaries of one frame, read from the monotonic clock.
 struct Marks {
@@ -65,6 +68,8 @@ pub struct HotSide<H: ActionHook, S: HotSink> {
     recorder: Option<RecordProducer>,
     /// The pairs each connection group carries, by group index.
     group_pairs: Vec<Vec<PairId>>,
+    /// REST snapshots for the local books (diff mode).
+    snapshots: Option<SnapshotClient>,
 }
 
 impl<H: ActionHook, S: HotSink> HotSide<H, S> {
@@ -81,6 +86,105 @@ impl<H: ActionHook, S: HotSink> HotSide<H, S> {
     fn pairs_of(&self, group: usize) -> &[PairId] {
         self.group_pairs.get(group).map_or(&[], Vec::as_slice)
     }
+
+    /// After a local book fell out of sync or started buffering: hand out
+    /// the snapshot requests due, log the streak once, show it on `/healthz`.
+    #[cold]
+    fn local_book_waiting(&mut self, pair: PairId) {
+        self.request_snapshots();
+        let Some(local) = self.engine.local_books_mut() else { return };
+        let report = local.take_streak_report(pair);
+        let why = local.unsynced(pair);
+        let symbol = self.engine.config().venue.pair_table().symbol(pair);
+        if let Some(why) = report {
+            let resyncs = self.engine.local_books().map_or(0, |l| l.counters().resyncs);
+            log::warn!("BOOK | {symbol} {} (resyncs so far: {resyncs})", why.as_str());
+        }
+        if let (Some(g), Some(why)) = (&self.gauges, why) {
+            g.set_unsynced(pair.index(), why.as_str());
+        }
+    }
+
+    /// Hands the local books' due snapshot requests to the fetcher.
+    fn request_snapshots(&mut self) {
+        let (Some(client), Some(local)) = (&self.snapshots, self.engine.local_books_mut()) else { return };
+        if local.requests_due() {
+            local.take_requests(|pair, attempt| {
+                if !client.request(SnapshotRequest { pair, attempt }) {
+                    log::warn!("BOOK | snapshot request queue full; pair {} will ask again", pair.index());
+                }
+            });
+        }
+    }
+
+    /// Applies every snapshot the fetcher has delivered (never blocks).
+    fn drain_snapshots(&mut self) {
+        let Some(client) = self.snapshots.take() else { return };
+        while let Some(reply) = client.try_recv() {
+            let pair = reply.pair;
+            let book = &reply.book;
+            let out = self.engine.on_snapshot(
+                pair,
+                Some(reply.attempt),
+                book.last_update_id,
+                &book.bids,
+                &book.asks,
+                &mut self.sink,
+            );
+            let symbol = self.engine.config().venue.pair_table().symbol(pair).to_string();
+            match out.step {
+                SnapshotStep::Applied => {
+                    if let Some(r) = &mut self.recorder {
+                        r.push_large(crate::units::UnixNanos::now().0, &snapshot_line(book, &symbol));
+                    }
+                    if out.gap {
+                        log::warn!(
+                            "BOOK | {symbol} snapshot {} applied, but a held event skipped past it; resyncing",
+                            book.last_update_id
+                        );
+                    } else {
+                        log::info!(
+                            "BOOK | {symbol} synced from snapshot lastUpdateId={} ({} held event(s) applied, {} alert(s))",
+                            book.last_update_id,
+                            out.evaluated,
+                            out.alerts
+                        );
+                        if let Some(g) = &self.gauges {
+                            g.set_unsynced(pair.index(), "");
+                        }
+                    }
+                }
+                SnapshotStep::TooOld => log::info!(
+                    "BOOK | {symbol} snapshot lastUpdateId={} is older than the first held event; asking again",
+                    book.last_update_id
+                ),
+                SnapshotStep::Refused => {
+                    log::warn!("BOOK | {symbol} snapshot refused (sides out of order); asking again")
+                }
+                SnapshotStep::Unwanted => {}
+            }
+            client.recycle(reply.book);
+        }
+        self.snapshots = Some(client);
+        self.request_snapshots();
+    }
+}
+
+/// A snapshot as a recording line: the REST body with our `"symbol"`
+/// member, so replay files it under its pair whatever else the file holds.
+fn snapshot_line(book: &SnapshotBook, symbol: &str) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(64 + (book.bids.len() + book.asks.len()) * 36);
+    let _ = write!(s, "{{\"lastUpdateId\":{},\"symbol\":\"{symbol}\",\"bids\":[", book.last_update_id);
+    for (i, l) in book.bids.iter().enumerate() {
+        let _ = write!(s, "{}[\"{}\",\"{}\"]", if i > 0 { "," } else { "" }, l.price, l.qty);
+    }
+    s.push_str("],\"asks\":[");
+    for (i, l) in book.asks.iter().enumerate() {
+        let _ = write!(s, "{}[\"{}\",\"{}\"]", if i > 0 { "," } else { "" }, l.price, l.qty);
+    }
+    s.push_str("]}");
+    s.into_bytes()
 }
 
 impl<H: ActionHook, S: HotSink> FrameHandler for HotSide<H, S> {
@@ -121,6 +225,9 @@ impl<H: ActionHook, S: HotSink> FrameHandler for HotSide<H, S> {
         if let (Some(g), Some(pair)) = (self.gauges.as_deref(), outcome.pair()) {
             g.frame(pair.index(), recv.0);
         }
+        if let FrameOutcome::Buffered(pair) | FrameOutcome::Resync(pair) = outcome {
+            self.local_book_waiting(pair);
+        }
         // Market data is every outcome that belongs to a pair.
         match outcome {
             FrameOutcome::ServerShutdown => FrameKind::ServerShutdown,
@@ -149,6 +256,22 @@ impl<H: ActionHook, S: HotSink> FrameHandler for HotSide<H, S> {
                 gauges.set_feed_down(pair.index(), why);
             }
         }
+        // The local books of this connection's pairs miss what arrives
+        // while it is down: they resync from the next connection's events.
+        if let Some(pairs) = self.group_pairs.get(group)
+            && let Some(local) = self.engine.local_books_mut()
+        {
+            local.reconnected(pairs);
+            if let Some(g) = &self.gauges {
+                for pair in pairs {
+                    g.set_unsynced(pair.index(), crate::book::local::Unsynced::Reconnected.as_str());
+                }
+            }
+        }
+    }
+
+    fn on_wake(&mut self) {
+        self.drain_snapshots();
     }
 
     fn on_connections_open(&mut self, open: usize) {
@@ -158,6 +281,9 @@ impl<H: ActionHook, S: HotSink> FrameHandler for HotSide<H, S> {
     }
 
     fn after_batch(&mut self, now: Instant, feed: FeedCounters) {
+        if self.snapshots.is_some() {
+            self.drain_snapshots();
+        }
         self.sink.after_batch();
         if let Some(r) = &mut self.recorder {
             r.tick(now);
@@ -188,7 +314,7 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
         let venue = &engine.config().venue;
         let (groups, group_pairs) = connection_groups(venue, &config.ws_url, config.max_streams_per_connection);
         let rules = venue.connection_rules();
-        let side = HotSide { engine, sink, stats: None, gauges: None, recorder: None, group_pairs };
+        let side = HotSide { engine, sink, stats: None, gauges: None, recorder: None, group_pairs, snapshots: None };
         Ok(HotLoop { feed: FeedLoop::new(config, &groups, rules, side)? })
     }
 
@@ -205,6 +331,18 @@ impl<H: ActionHook, S: HotSink> HotLoop<H, S> {
     pub fn with_gauges(mut self, gauges: Arc<PairGauges>) -> Self {
         self.feed.handler_mut().gauges = Some(gauges);
         self
+    }
+
+    /// Takes REST snapshots for the local books from `client` (diff mode).
+    pub fn with_snapshots(mut self, client: SnapshotClient) -> Self {
+        self.feed.handler_mut().snapshots = Some(client);
+        self
+    }
+
+    /// The loop's waker, for a thread that hands it work (the snapshot
+    /// fetcher wakes it when a snapshot is ready).
+    pub fn waker(&self) -> Arc<mio::Waker> {
+        self.feed.waker()
     }
 
     /// Copies every received message to the recorder.

@@ -117,6 +117,20 @@ impl RecordProducer {
         buf.extend_from_slice(frame);
     }
 
+    /// Appends one message too large for a buffer (a REST snapshot line of
+    /// thousands of levels) in a buffer of its own. Rare, so allocating
+    /// here is fine; it is never on a per-frame path.
+    pub fn push_large(&mut self, recv_ns: u64, frame: &[u8]) {
+        self.hand_over();
+        let mut buf = Vec::with_capacity(12 + frame.len());
+        buf.extend_from_slice(&recv_ns.to_le_bytes());
+        buf.extend_from_slice(&(u32::try_from(frame.len()).unwrap_or(u32::MAX)).to_le_bytes());
+        buf.extend_from_slice(frame);
+        if self.full.try_send(buf).is_err() {
+            self.dropped += 1;
+        }
+    }
+
     /// Hands a partly filled buffer over if it has waited long enough.
     #[inline]
     pub fn tick(&mut self, now: Instant) {

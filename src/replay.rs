@@ -156,7 +156,14 @@ pub fn replay(
                     let pair = symbol.and_then(|s| catalog.pairs().find(|&p| catalog.symbol(p) == s));
                     match (pair, parse_snapshot(json, &mut snapshot)) {
                         (Some(pair), Ok(())) => {
-                            let o = engine.on_snapshot(pair, None, snapshot.last_update_id, &snapshot.bids, &snapshot.asks, &mut pending);
+                            let o = engine.on_snapshot(
+                                pair,
+                                None,
+                                snapshot.last_update_id,
+                                &snapshot.bids,
+                                &snapshot.asks,
+                                &mut pending,
+                            );
                             if o.step == crate::book::local::SnapshotStep::Applied {
                                 snapshots_applied += 1;
                             }

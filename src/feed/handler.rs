@@ -60,6 +60,10 @@ pub trait FrameHandler {
     /// `group` has no connection; `why` says why and when the next attempt is.
     fn on_feed_down(&mut self, _group: usize, _why: &str) {}
 
+    /// The feed's waker fired (another thread has something for the
+    /// handler, e.g. a REST snapshot): look for it without blocking.
+    fn on_wake(&mut self) {}
+
     /// Open connections now.
     fn on_connections_open(&mut self, _open: usize) {}
 

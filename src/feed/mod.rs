@@ -230,6 +230,12 @@ impl<F: FrameHandler> FeedLoop<F> {
         &mut self.handler
     }
 
+    /// The poll's waker: another thread that has something for the handler
+    /// wakes the loop with it ([`FrameHandler::on_wake`]).
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
+
     /// A handle that stops the loop from any thread.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle { flag: Arc::clone(&self.stop), waker: Arc::clone(&self.waker) }
@@ -274,7 +280,10 @@ impl<F: FrameHandler> FeedLoop<F> {
             let recv = UnixNanos::now();
             for event in events.iter() {
                 match event.token() {
-                    WAKER => self.on_dns(now),
+                    WAKER => {
+                        self.on_dns(now);
+                        self.handler.on_wake();
+                    }
                     SIGNALS => {
                         if let Some(s) = &mut self.signals {
                             for sig in s.pending() {

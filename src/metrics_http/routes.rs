@@ -50,6 +50,10 @@ fn health(state: &State) -> (bool, String) {
     let limit = u64::try_from(state.stale_after.as_nanos()).unwrap_or(u64::MAX);
     let mut stale = Vec::new();
     for (i, pair) in state.pairs.iter().enumerate() {
+        if let Some(why) = state.gauges.unsynced(i) {
+            stale.push(format!("{pair} ({why})"));
+            continue;
+        }
         match state.gauges.last_frame(i) {
             None => stale.push(format!("{pair} (no frame yet)")),
             Some(t) if now.saturating_sub(t) > limit => {

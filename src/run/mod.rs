@@ -48,6 +48,8 @@ pub enum RunError {
     Record(#[from] RecordError),
     #[error(transparent)]
     Sinks(#[from] BuildError),
+    #[error(transparent)]
+    Snapshots(#[from] crate::snapshot::SnapshotError),
     #[error("--hdr-log {path}: cannot create: {source}")]
     HdrLog {
         path: PathBuf,
@@ -107,6 +109,8 @@ pub struct Runner {
     metrics_addr: Option<std::net::SocketAddr>,
     gauges: Arc<PairGauges>,
     dashboard: Option<Arc<WatchHub>>,
+    /// The REST snapshot fetcher (diff mode).
+    fetcher: Option<crate::snapshot::Fetcher>,
 }
 
 /// How often [`Runner::wait`] looks for a cold thread that ended early.
@@ -181,14 +185,43 @@ impl Runner {
         if let Some(p) = record_producer {
             hot_loop = hot_loop.with_recorder(p);
         }
+        let fetcher = if config.binance.book == crate::config::BookMode::Diff {
+            let mut fc = crate::snapshot::FetcherConfig::new(
+                &config.binance.rest_url,
+                config.binance.snapshot_limit,
+                config.pairs.clone(),
+            );
+            fc.ca_file = config.binance.ca_file.clone();
+            let waker = hot_loop.waker();
+            let (client, fetcher) = crate::snapshot::spawn(
+                fc,
+                Box::new(move || {
+                    let _ = waker.wake();
+                }),
+            )?;
+            hot_loop = hot_loop.with_snapshots(client);
+            Some(fetcher)
+        } else {
+            None
+        };
         if options.handle_signals {
             hot_loop.handle_signals().map_err(RunError::Signals)?;
         }
         let stop = hot_loop.stop_handle();
+        let stream = match config.stream_table().diff_kind() {
+            Some(d) => format!(
+                "{} + REST snapshots (limit {}) from {}{}",
+                d.label(),
+                config.binance.snapshot_limit,
+                config.binance.rest_url,
+                if d.book_ticker { " + bookTicker" } else { "" }
+            ),
+            None => config.binance.stream.label(),
+        };
         log::info!(
             "Runner started | pairs=[{}] | stream={} | connections={} | volume={} top_n={} | triggers={}",
             config.pairs.join(", "),
-            config.binance.stream.label(),
+            stream,
             hot_loop.connection_groups(),
             config.volume.mode,
             config.volume.top_n,
@@ -235,7 +268,7 @@ impl Runner {
                 HotReport { engine: engine.counters().clone(), handoff: hand_off.counters(), feed }
             })
             .map_err(RunError::Thread)?;
-        Ok(Runner { stop, hot, cold, recorder, metrics_addr, gauges, dashboard })
+        Ok(Runner { stop, hot, cold, recorder, metrics_addr, gauges, dashboard, fetcher })
     }
 
     /// Where the metrics endpoint listens, when enabled.
@@ -286,6 +319,9 @@ impl Runner {
             panicked.push("hot");
             HotReport::default()
         });
+        if let Some(f) = self.fetcher {
+            f.stop();
+        }
         let cold = self.cold.join().unwrap_or_else(|_| {
             log::error!("COLD | the cold thread panicked (see the PANIC line); the run ends with a failure");
             panicked.push("cold");

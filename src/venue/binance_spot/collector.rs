@@ -11,7 +11,8 @@
 /// stream envelope), judged by its first member as both writers emit it.
 pub fn is_snapshot_line(json: &[u8]) -> bool {
     let t = json.trim_ascii_start();
-    t.starts_with(b"{\"lastUpdateId\"") || (t.starts_with(b"{") && !contains(t, b"\"stream\"") && contains(t, b"\"lastUpdateId\""))
+    t.starts_with(b"{\"lastUpdateId\"")
+        || (t.starts_with(b"{") && !contains(t, b"\"stream\"") && contains(t, b"\"lastUpdateId\""))
 }
 
 /// The `"symbol"` member of a snapshot line, as our recorder writes it.

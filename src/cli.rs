@@ -20,7 +20,7 @@ use crate::plot::{self, PlotError, PlotOptions, Window};
 use crate::recorder::RecordConfig;
 use crate::replay::replay;
 use crate::run::{RunOptions, RunReport, Runner};
-use crate::simulator::{self, Rate, SimOptions};
+use crate::simulator::{self, Rate, SimOptions, SnapshotStatus};
 use crate::sinks::Catalog;
 use crate::sinks::journal::Journal;
 use crate::sinks::telegram;
@@ -240,6 +240,34 @@ pub struct SimulateArgs {
     /// Fault: after N data frames stay connected but send no more data.
     #[arg(long, value_name = "N")]
     pub stall_after: Option<u64>,
+    /// Fault: skip every N-th diff-depth event sent to a connection (N >= 2): the client sees a U/u gap.
+    #[arg(long, value_name = "N")]
+    pub gap_every: Option<u64>,
+    /// Fault: answer the first COUNT (default 1) GET /api/v3/depth requests with HTTP CODE (429, 418, 500...).
+    #[arg(long, value_name = "CODE[:COUNT]", value_parser = parse_snapshot_status)]
+    pub snapshot_status: Option<SnapshotStatus>,
+    /// The Retry-After header (seconds) of a --snapshot-status answer.
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    pub retry_after: u64,
+    /// Fault: each snapshot answer leaves this many milliseconds after its request (the streams keep flowing).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub snapshot_delay_ms: u64,
+    /// Fault: the REST side is down; REST connections are closed unanswered.
+    #[arg(long)]
+    pub rest_down: bool,
+    /// Write every REST request as `<recv_unix_ns> <path+query> <status>` to this file.
+    #[arg(long, value_name = "PATH")]
+    pub request_log: Option<PathBuf>,
+}
+
+fn parse_snapshot_status(s: &str) -> Result<SnapshotStatus, String> {
+    let (code, count) = s.split_once(':').unwrap_or((s, "1"));
+    let status = code.parse::<u16>().ok().filter(|c| (400..=599).contains(c));
+    let count = count.parse::<u32>().ok().filter(|&n| n > 0);
+    match (status, count) {
+        (Some(status), Some(count)) => Ok(SnapshotStatus { status, count }),
+        _ => Err(format!("{s:?} is not CODE[:COUNT]; give an HTTP error status 400..=599 and a count > 0, e.g. 429:3")),
+    }
 }
 
 fn parse_rate(s: &str) -> Result<Rate, String> {
@@ -388,6 +416,12 @@ fn simulate(args: SimulateArgs, verbosity: Verbosity) -> ExitCode {
         shutdown_after: args.shutdown_after,
         garbage_every: args.garbage_every,
         stall_after: args.stall_after,
+        gap_every: args.gap_every,
+        snapshot_status: args.snapshot_status,
+        retry_after: std::time::Duration::from_secs(args.retry_after),
+        snapshot_delay: std::time::Duration::from_millis(args.snapshot_delay_ms),
+        rest_down: args.rest_down,
+        request_log: args.request_log,
         ..SimOptions::default()
     };
     match simulator::run(options) {

@@ -1,7 +1,8 @@
-//! One client connection as an explicit state machine: the WebSocket upgrade
-//! (TLS handshake folded into the transport), the open [`Session`], and the
-//! close. Every transition happens in [`Connection`]'s methods; each state
-//! holds exactly what it needs.
+//! One client connection as an explicit state machine: the request head
+//! (TLS handshake folded into the transport) that tells a REST request
+//! ([`HttpConn`]) from a WebSocket upgrade, the upgrade, the open
+//! [`Session`], and the close. Every transition happens in [`Connection`]'s
+//! methods; each state holds exactly what it needs.
 //!
 //! Nothing a client sends can panic the server: protocol violations, bad
 //! requests and I/O errors end in a counted close.
@@ -23,13 +24,15 @@ use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use super::deadline;
 use super::faults::FaultPlan;
 use super::frame::Frame;
+use super::market::{SnapshotAnswer, SnapshotQuery};
+use super::rest::{HttpConn, RestCtx, RestSide, Step};
 use super::route::{Route, route};
 use super::session::{End, Session, would_block};
 use super::stats::SimStats;
 use super::subscriptions::Subscriptions;
-use super::transport::Transport;
+use super::transport::{Rewound, Transport};
 
-/// How long a client may take to complete the upgrade.
+/// How long a client may take to send its request and complete the upgrade.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a close handshake may take before the socket is just closed.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,6 +46,9 @@ pub struct ConnConfig {
     pub pong_timeout: Duration,
     pub shutdown_grace: Duration,
     pub faults: FaultPlan,
+    /// Diff-depth events sent to one connection between two skipped ones
+    /// (the `gap_every` fault), counting the skipped one.
+    pub gap_every: Option<u64>,
     /// Data frames a client's queue holds.
     pub queue_cap: usize,
 }
@@ -62,6 +68,7 @@ pub struct Ctx<'a> {
     pub cfg: &'a ConnConfig,
     pub stats: &'a mut SimStats,
     pub subs: &'a mut Subscriptions,
+    pub rest: &'a mut RestSide,
 }
 
 /// One client connection.
@@ -70,6 +77,8 @@ pub struct Connection {
 }
 
 enum State {
+    /// Reading the request head; answering a REST request.
+    Http(Box<HttpConn>),
     Handshaking(Box<Handshake>),
     Open(Box<Session>),
     Closing(Box<Closing>),
@@ -77,7 +86,7 @@ enum State {
 }
 
 struct Handshake {
-    mid: MidHandshake<ServerHandshake<Transport, Upgrade>>,
+    mid: MidHandshake<ServerHandshake<Rewound, Upgrade>>,
     /// Filled by [`Upgrade`] when the request routes.
     route: Rc<Cell<Option<Route>>>,
     deadline: Instant,
@@ -86,7 +95,7 @@ struct Handshake {
 /// A close handshake in progress (ours or the client's), or a Close frame
 /// being flushed; ends when the client confirms or at `deadline`.
 struct Closing {
-    ws: WebSocket<Transport>,
+    ws: WebSocket<Rewound>,
     deadline: Instant,
 }
 
@@ -125,19 +134,60 @@ impl Callback for Upgrade {
 }
 
 impl Connection {
-    /// A freshly accepted connection, waiting for its upgrade request.
+    /// A freshly accepted connection, waiting for its request.
     pub fn accept(transport: Transport, now: Instant) -> Self {
-        let route = Rc::new(Cell::new(None));
-        let upgrade = Upgrade { route: Rc::clone(&route), clean_close: transport.clean_close() };
-        let mid = ServerHandshake::start(transport, upgrade, Some(websocket_config()));
-        Connection {
-            state: State::Handshaking(Box::new(Handshake { mid, route, deadline: deadline(now, HANDSHAKE_TIMEOUT) })),
+        Connection { state: State::Http(Box::new(HttpConn::new(transport, deadline(now, HANDSHAKE_TIMEOUT)))) }
+    }
+
+    /// Where an HTTP step leads: on to the WebSocket handshake (driven at
+    /// once: the request has already arrived, and with edge-triggered
+    /// readiness nothing else would drive it), or to the end.
+    fn after_http(step: Step, ctx: &mut Ctx<'_>) -> State {
+        match step {
+            Step::Stay(h) => State::Http(h),
+            Step::Upgrade(transport, unread) => {
+                let route = Rc::new(Cell::new(None));
+                let upgrade = Upgrade { route: Rc::clone(&route), clean_close: transport.clean_close() };
+                let mid = ServerHandshake::start(Rewound::new(transport, unread), upgrade, Some(websocket_config()));
+                let deadline = deadline(ctx.now, HANDSHAKE_TIMEOUT);
+                match mid.handshake() {
+                    Ok(ws) => Self::opened(ws, &route, ctx),
+                    Err(e) => Self::handshake_error(e, route, deadline, ctx),
+                }
+            }
+            Step::Done => {
+                ctx.stats.rest_requests += 1;
+                State::Closed
+            }
+            Step::Failed => {
+                ctx.stats.handshake_failures += 1;
+                State::Closed
+            }
         }
+    }
+
+    fn rest_ctx<'a>(ctx: &'a mut Ctx<'_>) -> RestCtx<'a> {
+        RestCtx { token: ctx.token, now: ctx.now, rest: ctx.rest }
+    }
+
+    /// The market's answer to this connection's snapshot query.
+    pub fn on_snapshot(&mut self, query: &SnapshotQuery, answer: SnapshotAnswer, ctx: &mut Ctx<'_>) {
+        self.state = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Http(h) => {
+                let step = h.on_snapshot(query, answer, &mut Self::rest_ctx(ctx));
+                Self::after_http(step, ctx)
+            }
+            other => other,
+        };
     }
 
     /// The socket is ready: read what arrived, write what waits.
     pub fn on_ready(&mut self, writable: bool, ctx: &mut Ctx<'_>) {
         self.state = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Http(h) => {
+                let step = h.drive(&mut Self::rest_ctx(ctx));
+                Self::after_http(step, ctx)
+            }
             State::Handshaking(h) => Self::handshake(*h, ctx),
             State::Open(mut s) => {
                 let result = s.on_ready(writable, ctx);
@@ -151,6 +201,10 @@ impl Connection {
     /// Time-driven work: pings, the pong deadline, fault deadlines, timeouts.
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) {
         self.state = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Http(h) => {
+                let step = h.on_timer(&mut Self::rest_ctx(ctx));
+                Self::after_http(step, ctx)
+            }
             State::Handshaking(h) if ctx.now >= h.deadline => {
                 ctx.stats.handshake_failures += 1;
                 State::Closed
@@ -211,6 +265,7 @@ impl Connection {
     /// The next instant [`Self::on_timer`] has work.
     pub fn next_deadline(&self) -> Option<Instant> {
         match &self.state {
+            State::Http(h) => h.next_deadline(),
             State::Handshaking(h) => Some(h.deadline),
             State::Open(s) => Some(s.next_deadline()),
             State::Closing(c) => Some(c.deadline),
@@ -234,18 +289,33 @@ impl Connection {
     fn handshake(h: Handshake, ctx: &mut Ctx<'_>) -> State {
         let Handshake { mid, route, deadline } = h;
         match mid.handshake() {
-            Ok(ws) => {
-                let route = route.take().unwrap_or(Route { combined: true, streams: Vec::new() });
-                let (s, result) = Session::open(ws, &route, ctx);
-                Self::after(s, result, ctx)
-            }
-            Err(HandshakeError::Interrupted(mid)) => State::Handshaking(Box::new(Handshake { mid, route, deadline })),
-            Err(HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
+            Ok(ws) => Self::opened(ws, &route, ctx),
+            Err(e) => Self::handshake_error(e, route, deadline, ctx),
+        }
+    }
+
+    /// A completed upgrade opens its session.
+    fn opened(ws: WebSocket<Rewound>, route: &Rc<Cell<Option<Route>>>, ctx: &mut Ctx<'_>) -> State {
+        let route = route.take().unwrap_or(Route { combined: true, streams: Vec::new() });
+        let (s, result) = Session::open(ws, &route, ctx);
+        Self::after(s, result, ctx)
+    }
+
+    /// An upgrade that is not complete yet, refused, or failed.
+    fn handshake_error(
+        e: HandshakeError<ServerHandshake<Rewound, Upgrade>>,
+        route: Rc<Cell<Option<Route>>>,
+        deadline: Instant,
+        ctx: &mut Ctx<'_>,
+    ) -> State {
+        match e {
+            HandshakeError::Interrupted(mid) => State::Handshaking(Box::new(Handshake { mid, route, deadline })),
+            HandshakeError::Failure(tungstenite::Error::Http(resp)) => {
                 log::debug!("simulator: upgrade refused with {}", resp.status());
                 ctx.stats.upgrades_refused += 1;
                 State::Closed
             }
-            Err(HandshakeError::Failure(e)) => {
+            HandshakeError::Failure(e) => {
                 log::debug!("simulator: handshake failed: {}", crate::sanitize::escape_controls(&e.to_string()));
                 ctx.stats.handshake_failures += 1;
                 State::Closed
@@ -291,7 +361,7 @@ impl Connection {
             }
             End::Reset => {
                 ctx.stats.fault_resets += 1;
-                if let Err(e) = ws.get_mut().set_reset_on_close() {
+                if let Err(e) = ws.get_mut().transport_mut().set_reset_on_close() {
                     log::warn!("simulator: cannot set SO_LINGER for the drop_after reset: {e}");
                 }
                 State::Closed

@@ -42,6 +42,16 @@ pub enum SimError {
         #[source]
         source: io::Error,
     },
+    #[error("`gap_every` is {0}; give at least 2 (one diff event in N is skipped; 1 would skip them all)")]
+    GapEvery(u64),
+    #[error("`snapshot_status` {0} is not an HTTP error status; give 400..=599 (e.g. 429, 418, 500)")]
+    SnapshotStatus(u16),
+    #[error("cannot create the request log {path}: {source}")]
+    RequestLog {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot start the simulator's {thread} thread: {source}")]
     Thread {
         thread: &'static str,

@@ -19,6 +19,9 @@ pub struct Frame {
     pub combined: Utf8Bytes,
     /// The `<payload>` alone, as `/ws` sends it (a slice of `combined`).
     pub raw: Utf8Bytes,
+    /// A diff-depth event (`<sym>@depth@100ms`, `<sym>@depth`): the
+    /// `gap_every` fault skips some of these, and only these.
+    pub diff: bool,
 }
 
 impl Frame {
@@ -28,7 +31,12 @@ impl Frame {
         combined.get(data.clone())?;
         let combined = Utf8Bytes::from(combined);
         let raw = Utf8Bytes::try_from(Bytes::from(combined.clone()).slice(data)).ok()?;
-        Some(Frame { stream, combined, raw })
+        Some(Frame { stream, combined, raw, diff: false })
+    }
+
+    /// The same frame, marked as a diff-depth event or not.
+    pub fn with_diff(self, diff: bool) -> Self {
+        Frame { diff, ..self }
     }
 
     /// The shape a client asked for.

@@ -19,6 +19,7 @@ use super::faults::FaultPlan;
 use super::market::{Market, Source};
 use super::options::{Rate, SimOptions};
 use super::recorded::Recorded;
+use super::rest::{RequestLog, RestFaults, RestRequest, RestSide};
 use super::server::{Command, LISTENER, Server, ServerParts, WAKER};
 use super::stats::SimStats;
 use super::streams::StreamNames;
@@ -61,6 +62,17 @@ impl Simulator {
         let (event_tx, event_rx) = crossbeam_channel::bounded(BATCHES_IN_FLIGHT);
         let (command_tx, command_rx) = crossbeam_channel::unbounded();
         let published = Arc::new(Mutex::new(SimStats::default()));
+        let request_log = RequestLog::new(opts.request_log.as_deref())?;
+        let rest = RestSide::new(
+            RestFaults {
+                status: opts.snapshot_status,
+                retry_after: opts.retry_after,
+                delay: opts.snapshot_delay,
+                down: opts.rest_down,
+            },
+            ctl_tx.clone(),
+            request_log.clone(),
+        );
 
         let source: Box<dyn Source> = if opts.synthetic {
             Box::new(Synthetic::new(opts.seed, names.clone()))
@@ -84,12 +96,14 @@ impl Simulator {
                     garbage_every: opts.garbage_every,
                     stall_after: opts.stall_after,
                 },
+                gap_every: opts.gap_every,
                 queue_cap: queue_cap.max(1),
             },
             max_rate,
             names,
             market_ctl: ctl_tx,
             market: event_rx,
+            rest,
             commands: command_rx,
             published: Arc::clone(&published),
         };
@@ -117,6 +131,7 @@ impl Simulator {
             network: Some(network),
             market: Some(market),
             published,
+            request_log,
         })
     }
 }
@@ -132,6 +147,7 @@ pub struct RunningSimulator {
     network: Option<JoinHandle<Result<SimStats, SimError>>>,
     market: Option<JoinHandle<()>>,
     published: Arc<Mutex<SimStats>>,
+    request_log: RequestLog,
 }
 
 impl RunningSimulator {
@@ -145,6 +161,20 @@ impl RunningSimulator {
     pub fn url(&self) -> String {
         let scheme = if self.ca_path.is_some() { "wss" } else { "ws" };
         format!("{scheme}://{}/stream", self.addr)
+    }
+
+    /// The REST base URL on the same port, `http://127.0.0.1:PORT` or
+    /// `https://…`: the value a client puts in `binance.rest_url`.
+    pub fn rest_url(&self) -> String {
+        let scheme = if self.ca_path.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Every REST request answered (or closed unanswered) so far, in answer
+    /// order, with its receive time and status: what a test asserts a
+    /// client's request pacing on. Still readable after the simulator stopped.
+    pub fn requests(&self) -> Vec<RestRequest> {
+        self.request_log.entries()
     }
 
     /// The CA certificate (PEM) a `wss` client must trust; `None` for `ws`.

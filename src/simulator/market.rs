@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use mio::Waker;
+use mio::{Token, Waker};
 
 use super::frame::Frame;
 use super::options::Rate;
@@ -49,6 +49,37 @@ pub trait Source: Send {
     /// The frame the last `peek` announced; `None` when its stream is not
     /// wanted (it has had its time, and is dropped).
     fn take(&mut self) -> Option<Arc<Frame>>;
+    /// The `GET /api/v3/depth` body for `symbol` at the clock's position,
+    /// best `limit` levels per side. A source without books (the synthetic
+    /// walk) knows no symbol.
+    fn snapshot(&mut self, symbol: &str, limit: usize) -> SnapshotAnswer {
+        let _ = (symbol, limit);
+        SnapshotAnswer::UnknownSymbol
+    }
+}
+
+/// What the market answers to a snapshot query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotAnswer {
+    /// Binance's JSON body.
+    Body(String),
+    /// The recordings hold no such symbol (Binance's `-1121`).
+    UnknownSymbol,
+    /// The symbol is recorded but no snapshot of it is: its book cannot be
+    /// known.
+    NoBook,
+}
+
+/// A REST connection waiting for a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotQuery {
+    pub token: Token,
+    /// The connection's request number, so a late answer is never taken
+    /// for a later request's.
+    pub seq: u64,
+    /// Upper case, as in the request (`BTCUSDT`).
+    pub symbol: String,
+    pub limit: usize,
 }
 
 /// From the network thread to the market.
@@ -60,6 +91,10 @@ pub enum MarketCtl {
     Unwant(StreamId),
     /// How many connections are subscribed to at least one stream.
     Subscribers(usize),
+    /// A REST client asks for a book snapshot; answered with
+    /// [`MarketEvent::Snapshot`] after every frame already released, so the
+    /// answer never describes a market older than what was streamed.
+    Snapshot(SnapshotQuery),
 }
 
 /// From the market to the network thread.
@@ -70,6 +105,8 @@ pub enum MarketEvent {
     Finished,
     /// The source failed; nothing more will come.
     Failed(String),
+    /// The answer to a [`MarketCtl::Snapshot`].
+    Snapshot(SnapshotQuery, SnapshotAnswer),
 }
 
 /// The market thread's state.
@@ -130,8 +167,16 @@ impl Market {
         }
     }
 
-    /// Runs until the source ends or the network thread goes away.
+    /// Runs until the network thread goes away. Once the source has ended
+    /// (or failed) no frame comes any more, but snapshot queries are still
+    /// answered, from the books as the market left them.
     pub fn run(mut self) {
+        self.play();
+        while self.next_ctl(None) {}
+    }
+
+    /// Plays the source until it ends, fails, or the network thread goes away.
+    fn play(&mut self) {
         if let Err(e) = self.source.prepare() {
             self.fail(&e);
             return;
@@ -269,6 +314,12 @@ impl Market {
                 self.source.want(id, false, now);
             }
             MarketCtl::Subscribers(n) => self.subscribers = n,
+            MarketCtl::Snapshot(query) => {
+                let answer = self.source.snapshot(&query.symbol, query.limit);
+                if self.flush() {
+                    self.send(MarketEvent::Snapshot(query, answer));
+                }
+            }
         }
     }
 

@@ -36,15 +36,18 @@
 //! timers. [`RunningSimulator`] talks to it over a command channel.
 
 mod connection;
+mod depth;
 mod error;
 mod faults;
 mod frame;
+mod http;
 mod keepalive;
 mod lifecycle;
 mod market;
 mod options;
 mod recorded;
 mod requests;
+mod rest;
 mod route;
 mod server;
 mod session;
@@ -60,6 +63,7 @@ use std::time::{Duration, Instant};
 pub use error::SimError;
 pub use lifecycle::{RunningSimulator, Simulator, listening_line, run};
 pub use options::{Rate, SimOptions};
+pub use rest::{RestRequest, SnapshotStatus};
 pub use stats::SimStats;
 
 /// How long a client may hold the market back at [`Rate::Max`] (its queue

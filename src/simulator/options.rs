@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::SimError;
+use super::rest::SnapshotStatus;
 
 /// How fast the market clock releases frames.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,6 +92,24 @@ pub struct SimOptions {
     /// (at a paced rate), so one slow client never slows the market or anyone
     /// else.
     pub client_queue_frames: usize,
+    /// Skip every N-th diff-depth event sent to a connection (counted per
+    /// connection, over its `@depth@100ms` and `@depth` streams): the client
+    /// sees `U` > its previous `u` + 1 and must resync.
+    pub gap_every: Option<u64>,
+    /// Answer the first `count` `GET /api/v3/depth` requests with this HTTP
+    /// status (429, 418, 5xx) and [`retry_after`](Self::retry_after).
+    pub snapshot_status: Option<SnapshotStatus>,
+    /// The `Retry-After` of a `snapshot_status` answer (whole seconds).
+    pub retry_after: Duration,
+    /// Every depth answer leaves this long after its request arrived; the
+    /// WebSocket side keeps streaming meanwhile.
+    pub snapshot_delay: Duration,
+    /// The REST side is down: every REST connection is closed unanswered.
+    pub rest_down: bool,
+    /// Also write the request log (`<recv_unix_ns> <path+query> <status>`
+    /// per REST request) to this file; it is always kept in memory for
+    /// [`RunningSimulator::requests`](super::RunningSimulator::requests).
+    pub request_log: Option<PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -113,6 +132,12 @@ impl Default for SimOptions {
             garbage_every: None,
             stall_after: None,
             client_queue_frames: 65_536,
+            gap_every: None,
+            snapshot_status: None,
+            retry_after: Duration::from_secs(1),
+            snapshot_delay: Duration::ZERO,
+            rest_down: false,
+            request_log: None,
         }
     }
 }
@@ -133,6 +158,12 @@ impl SimOptions {
         }
         if self.ping_interval.is_zero() || self.pong_timeout.is_zero() {
             return Err(SimError::ZeroKeepalive);
+        }
+        if let Some(n) = self.gap_every.filter(|&n| n < 2) {
+            return Err(SimError::GapEvery(n));
+        }
+        if let Some(s) = self.snapshot_status.filter(|s| !(400..=599).contains(&s.status)) {
+            return Err(SimError::SnapshotStatus(s.status));
         }
         Ok(())
     }

@@ -1,6 +1,13 @@
 //! Recordings as a frame source: combined-stream lines forwarded byte-for-byte,
 //! in file order, at their recorded offsets.
 //!
+//! Diff-depth lines (`<sym>@depth@100ms`) and the bare REST snapshot lines of
+//! collector recordings (`{"lastUpdateId":…}`, no symbol: in a collector file
+//! it belongs to the file's one symbol) also move the simulator's own books
+//! ([`DepthBooks`]) as the clock passes them; snapshot lines are never sent.
+//! Each ten 100 ms events make one derived 1000 ms `<sym>@depth` event (the
+//! recordings hold none), released with the tenth.
+//!
 //! The recording is the market's clock, and like the exchange's it runs
 //! whether anyone listens or not: a line of a stream nobody wants still takes
 //! its time (or its slot at a fixed rate) but is not sent, so a client that
@@ -18,8 +25,11 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
+use super::depth::{DepthBooks, DiffEvent, MergedDiff, SimBook, Snapshot};
 use super::frame::{Frame, split_envelope, update_id_in};
-use super::market::{Peek, Source};
+use super::market::{Peek, SnapshotAnswer, Source};
 use super::streams::{StreamId, StreamNames};
 use crate::recording::{Line, RecordingError, RecordingReader};
 
@@ -33,13 +43,29 @@ pub struct Recorded {
     mode: Mode,
     /// The frame `peek` announced.
     pending: Option<Pending>,
+    books: DepthBooks,
+    /// Derived `<sym>@depth` frames due at the offset they are paired with.
+    derived: VecDeque<(Duration, Arc<Frame>)>,
+    /// The derived stream's id per symbol (`BTCUSDT` → `btcusdt@depth`).
+    derived_ids: HashMap<Box<str>, StreamId>,
+    /// The recordings, read again to find a symbol's first snapshot when
+    /// one is asked for before the clock has reached it.
+    paths: Vec<PathBuf>,
+    scanned: HashMap<Box<str>, Scan>,
 }
 
 enum Mode {
-    Once(Stream),
+    Once(Reading),
     /// Files still to be loaded, by `prepare` on the market thread.
     Unloaded(VecDeque<RecordingReader>),
     Looped(Loop),
+}
+
+/// What the clock passing a line does to the books.
+#[derive(Clone)]
+enum DepthItem {
+    Diff(Arc<DiffEvent>),
+    Snapshot(Box<str>, Arc<Snapshot>),
 }
 
 /// A frame announced by `peek`: when it is due, and where it comes from.
@@ -53,12 +79,63 @@ enum Candidate {
     Line(RecordedLine),
     /// Frame `index` of the loaded recording, in pass `pass`.
     Loaded { index: usize, pass: u64 },
+    /// A derived `<sym>@depth` frame (made only when wanted).
+    Derived(Arc<Frame>),
 }
 
-/// Streaming through the files once.
-struct Stream {
+/// Reading through the files once, in order.
+struct Reading {
     readers: VecDeque<RecordingReader>,
     clock: RecordClock,
+    file: FileSymbol,
+    /// A line read after an unclaimed snapshot line, returned next.
+    stashed: Option<RecordedLine>,
+}
+
+impl Reading {
+    fn new(readers: VecDeque<RecordingReader>) -> Self {
+        Reading { readers, clock: RecordClock::default(), file: FileSymbol::default(), stashed: None }
+    }
+}
+
+/// Whose a bare snapshot line is: the symbol of the file's other lines.
+#[derive(Default)]
+struct FileSymbol {
+    symbol: Option<Box<str>>,
+    /// The file names more than one symbol: its snapshot lines are ambiguous.
+    several: bool,
+    /// A snapshot line met before any line naming the symbol.
+    unclaimed: Option<Arc<Snapshot>>,
+}
+
+impl FileSymbol {
+    /// Notes a line of `symbol`; a snapshot line waiting for its owner is
+    /// returned with it.
+    fn saw(&mut self, symbol: &str) -> Option<(Box<str>, Arc<Snapshot>)> {
+        match &self.symbol {
+            Some(s) if &**s != symbol => self.several = true,
+            Some(_) => {}
+            None => self.symbol = Some(symbol.into()),
+        }
+        let snapshot = self.unclaimed.take()?;
+        self.symbol.clone().map(|s| (s, snapshot))
+    }
+
+    /// The owner of a snapshot line, or `None` (held until a line names it,
+    /// or dropped as ambiguous).
+    fn snapshot(&mut self, snapshot: Snapshot) -> Option<(Box<str>, Arc<Snapshot>)> {
+        match (&self.symbol, self.several) {
+            (Some(symbol), false) => Some((symbol.clone(), Arc::new(snapshot))),
+            (None, _) => {
+                self.unclaimed = Some(Arc::new(snapshot));
+                None
+            }
+            (Some(_), true) => {
+                log::warn!("simulator: a snapshot line in a recording of several symbols has no owner; skipped");
+                None
+            }
+        }
+    }
 }
 
 /// A loaded recording replayed pass after pass.
@@ -74,15 +151,27 @@ struct Loop {
 
 struct Loaded {
     offset: Duration,
+    /// `None` for a snapshot line, which only moves the books.
+    frame: Option<LoadedFrame>,
+    depth: Option<DepthItem>,
+}
+
+struct LoadedFrame {
     frame: Arc<Frame>,
     data: Range<usize>,
     /// Where the payload's `lastUpdateId` digits are, and their value.
     update_id: Option<(Range<usize>, u64)>,
 }
 
-/// One combined-stream line of a recording.
+/// One line of a recording the market has a use for.
 struct RecordedLine {
     offset: Duration,
+    /// A combined-stream message to forward (none for a snapshot line).
+    message: Option<Message>,
+    depth: Option<DepthItem>,
+}
+
+struct Message {
     stream: StreamId,
     json: String,
     /// The payload's range in `json`.
@@ -94,6 +183,11 @@ struct RecordedLine {
 struct LocalNames {
     shared: StreamNames,
     ids: HashMap<Box<str>, StreamId>,
+    /// Per stream id: a diff-depth stream.
+    diff: Vec<bool>,
+    /// Per stream id: recorded lines were met (a recorded `<sym>@depth` is
+    /// forwarded, not derived).
+    recorded: Vec<bool>,
 }
 
 impl LocalNames {
@@ -103,8 +197,32 @@ impl LocalNames {
         }
         let id = self.shared.intern(name);
         self.ids.insert(name.into(), id);
+        if self.diff.len() <= id.index() {
+            self.diff.resize(id.index() + 1, false);
+            self.recorded.resize(id.index() + 1, false);
+        }
+        self.diff[id.index()] = is_diff_stream(name);
         id
     }
+
+    fn is_diff(&self, id: StreamId) -> bool {
+        self.diff.get(id.index()).copied().unwrap_or(false)
+    }
+
+    fn is_recorded(&self, id: StreamId) -> bool {
+        self.recorded.get(id.index()).copied().unwrap_or(false)
+    }
+}
+
+/// `<sym>@depth@100ms` or `<sym>@depth`: the diff-depth streams.
+fn is_diff_stream(name: &str) -> bool {
+    name.split_once('@').is_some_and(|(_, kind)| kind == "depth" || kind == "depth@100ms")
+}
+
+/// The symbol a payload names (`"s"`), if any.
+fn payload_symbol(payload: &str) -> Option<String> {
+    let value = sonic_rs::get(payload, ["s"]).ok()?;
+    sonic_rs::JsonValueTrait::as_str(&value).map(str::to_owned)
 }
 
 /// Turns receive times into offsets from the first line, never going back
@@ -123,44 +241,106 @@ impl RecordClock {
     }
 }
 
-/// The next combined-stream line of the files; `None` at the end. Lines that
-/// are not combined-stream messages (a REST snapshot, junk) are skipped.
-fn next_line(
-    readers: &mut VecDeque<RecordingReader>,
-    clock: &mut RecordClock,
-    names: &mut LocalNames,
-) -> Result<Option<RecordedLine>, RecordingError> {
-    while let Some(reader) = readers.front_mut() {
+/// The next line of the files the market has a use for; `None` at the end.
+/// Combined-stream lines are forwarded; bare REST snapshot lines only move
+/// the books; anything else (junk) is skipped.
+fn next_line(reading: &mut Reading, names: &mut LocalNames) -> Result<Option<RecordedLine>, RecordingError> {
+    if let Some(line) = reading.stashed.take() {
+        return Ok(Some(line));
+    }
+    while let Some(reader) = reading.readers.front_mut() {
         let Some(line) = reader.next_line()? else {
-            readers.pop_front();
+            reading.readers.pop_front();
+            if reading.file.unclaimed.is_some() {
+                log::warn!("simulator: a recording's snapshot line has no symbol in its file; skipped");
+            }
+            reading.file = FileSymbol::default();
             continue;
         };
         let Line::Frame { recv, json } = line else { continue };
-        let offset = clock.offset(recv.0);
+        let offset = reading.clock.offset(recv.0);
         let Ok(json) = std::str::from_utf8(json) else { continue };
-        let Some((name, data)) = split_envelope(json) else { continue };
+        let Some((name, data)) = split_envelope(json) else {
+            if let Some(owned) = Snapshot::parse(json).and_then(|s| reading.file.snapshot(s)) {
+                let depth = Some(DepthItem::Snapshot(owned.0, owned.1));
+                return Ok(Some(RecordedLine { offset, message: None, depth }));
+            }
+            continue;
+        };
         let stream = names.intern(name);
-        return Ok(Some(RecordedLine { offset, stream, json: json.to_owned(), data }));
+        if let Some(flag) = names.recorded.get_mut(stream.index()) {
+            *flag = true;
+        }
+        let payload = json.get(data.clone()).unwrap_or_default();
+        let diff = if names.is_diff(stream) { DiffEvent::parse(payload).map(Arc::new) } else { None };
+        let symbol = match &diff {
+            Some(e) => Some(e.symbol.to_string()),
+            None if reading.file.symbol.is_none() => payload_symbol(payload),
+            None => None,
+        };
+        let line = RecordedLine {
+            offset,
+            message: Some(Message { stream, json: json.to_owned(), data }),
+            depth: diff.map(DepthItem::Diff),
+        };
+        if let Some((owner, snapshot)) = symbol.and_then(|s| reading.file.saw(&s)) {
+            reading.stashed = Some(line);
+            return Ok(Some(RecordedLine { offset, message: None, depth: Some(DepthItem::Snapshot(owner, snapshot)) }));
+        }
+        return Ok(Some(line));
     }
     Ok(None)
 }
 
-impl Loop {
-    fn load(mut readers: VecDeque<RecordingReader>, names: &mut LocalNames) -> Result<Self, RecordingError> {
-        let mut clock = RecordClock::default();
-        let mut frames = Vec::new();
-        while let Some(RecordedLine { offset, stream, json, data }) = next_line(&mut readers, &mut clock, names)? {
-            let update_id = update_id_in(&json, data.clone());
-            if let Some(frame) = Frame::from_combined(stream, json, data.clone()) {
-                frames.push(Loaded { offset, frame: Arc::new(frame), data, update_id });
+/// What the recordings hold of one symbol, read ahead of the clock.
+struct Scan {
+    /// Some line names the symbol.
+    seen: bool,
+    /// Its first snapshot line, as a book.
+    first: Option<SimBook>,
+}
+
+/// Reads the recordings from the start for `symbol`'s first snapshot line.
+fn scan(paths: &[PathBuf], symbol: &str) -> Result<Scan, RecordingError> {
+    let readers = paths.iter().map(|p| RecordingReader::open(p)).collect::<Result<VecDeque<_>, _>>()?;
+    let mut reading = Reading::new(readers);
+    let mut names =
+        LocalNames { shared: StreamNames::default(), ids: HashMap::new(), diff: Vec::new(), recorded: Vec::new() };
+    let mut seen = false;
+    while let Some(line) = next_line(&mut reading, &mut names)? {
+        match &line.depth {
+            Some(DepthItem::Snapshot(owner, s)) if &**owner == symbol => {
+                return Ok(Scan { seen: true, first: Some(SimBook::from_snapshot(s)) });
             }
+            Some(DepthItem::Diff(e)) if &*e.symbol == symbol => seen = true,
+            _ => seen = seen || reading.file.symbol.as_deref() == Some(symbol),
+        }
+    }
+    Ok(Scan { seen, first: None })
+}
+
+impl Loop {
+    fn load(readers: VecDeque<RecordingReader>, names: &mut LocalNames) -> Result<Self, RecordingError> {
+        let mut reading = Reading::new(readers);
+        let mut frames = Vec::new();
+        while let Some(RecordedLine { offset, message, depth }) = next_line(&mut reading, names)? {
+            let frame = match message {
+                Some(Message { stream, json, data }) => {
+                    let update_id = update_id_in(&json, data.clone());
+                    let Some(frame) = Frame::from_combined(stream, json, data.clone()) else { continue };
+                    let frame = Arc::new(frame.with_diff(names.is_diff(stream)));
+                    Some(LoadedFrame { frame, data, update_id })
+                }
+                None => None,
+            };
+            frames.push(Loaded { offset, frame, depth });
         }
         let last = frames.last().map_or(Duration::ZERO, |f| f.offset);
         let gap = match u32::try_from(frames.len().saturating_sub(1)) {
             Ok(0) | Err(_) => SINGLE_FRAME_LOOP_GAP,
             Ok(n) => last / n,
         };
-        let ids = frames.iter().filter_map(|f| f.update_id.as_ref().map(|u| u.1));
+        let ids = frames.iter().filter_map(|f| f.frame.as_ref()?.update_id.as_ref().map(|u| u.1));
         let (lo, hi) = ids.fold((u64::MAX, 0), |(lo, hi), id| (lo.min(id), hi.max(id)));
         let update_id_span = if lo <= hi { hi - lo + 1 } else { 0 };
         Ok(Loop { frames, next: 0, pass: 0, pass_time: last.saturating_add(gap), update_id_span })
@@ -178,12 +358,12 @@ impl Loop {
         let index = self.next;
         self.next += 1;
         let base = self.pass_time.saturating_mul(u32::try_from(self.pass).unwrap_or(u32::MAX));
-        Some((base.saturating_add(self.frames[index].offset), index, self.pass))
+        Some((base.saturating_add(self.frames.get(index)?.offset), index, self.pass))
     }
 
     /// Frame `index` as pass `pass` sends it.
     fn frame(&self, index: usize, pass: u64) -> Option<Arc<Frame>> {
-        let f = self.frames.get(index)?;
+        let f = self.frames.get(index)?.frame.as_ref()?;
         match &f.update_id {
             Some((digits, id)) if pass > 0 => {
                 shifted(f, digits.clone(), id.saturating_add(pass.saturating_mul(self.update_id_span)))
@@ -194,7 +374,7 @@ impl Loop {
 }
 
 /// A copy of a loaded frame with its `lastUpdateId` digits replaced by `id`.
-fn shifted(f: &Loaded, digits: Range<usize>, id: u64) -> Option<Arc<Frame>> {
+fn shifted(f: &LoadedFrame, digits: Range<usize>, id: u64) -> Option<Arc<Frame>> {
     let text = f.frame.combined.as_str();
     let mut json = String::with_capacity(text.len() + 8);
     json.push_str(text.get(..digits.start)?);
@@ -202,23 +382,68 @@ fn shifted(f: &Loaded, digits: Range<usize>, id: u64) -> Option<Arc<Frame>> {
     let grown = json.len() - digits.start;
     json.push_str(text.get(digits.end..)?);
     let data = f.data.start..(f.data.end + grown).checked_sub(digits.len())?;
-    Frame::from_combined(f.frame.stream, json, data).map(Arc::new)
+    Frame::from_combined(f.frame.stream, json, data).map(|frame| Arc::new(frame.with_diff(f.frame.diff)))
 }
 
 impl Recorded {
     /// A source over already opened files, played once or looped.
     pub fn new(readers: Vec<RecordingReader>, looped: bool, names: StreamNames) -> Self {
+        let paths = readers.iter().map(|r| r.path().to_path_buf()).collect();
         let readers = VecDeque::from(readers);
-        let mode = if looped {
-            Mode::Unloaded(readers)
-        } else {
-            Mode::Once(Stream { readers, clock: RecordClock::default() })
-        };
-        Recorded { names: LocalNames { shared: names, ids: HashMap::new() }, wanted: Vec::new(), mode, pending: None }
+        let mode = if looped { Mode::Unloaded(readers) } else { Mode::Once(Reading::new(readers)) };
+        Recorded {
+            names: LocalNames { shared: names, ids: HashMap::new(), diff: Vec::new(), recorded: Vec::new() },
+            wanted: Vec::new(),
+            mode,
+            pending: None,
+            books: DepthBooks::default(),
+            derived: VecDeque::new(),
+            derived_ids: HashMap::new(),
+            paths,
+            scanned: HashMap::new(),
+        }
     }
 
     fn is_wanted(&self, id: StreamId) -> bool {
         self.wanted.get(id.index()).copied().unwrap_or(false)
+    }
+
+    /// The clock passes a line that moves the books (at `at`).
+    fn observe(&mut self, item: &DepthItem, at: Duration) {
+        match item {
+            DepthItem::Diff(e) => {
+                if let Some(merged) = self.books.on_diff(e) {
+                    self.derive(&merged, at);
+                }
+            }
+            DepthItem::Snapshot(symbol, s) => self.books.on_snapshot(symbol, s),
+        }
+    }
+
+    /// Queues a derived `<sym>@depth` frame, when someone wants it and the
+    /// recording does not hold that stream itself.
+    fn derive(&mut self, merged: &MergedDiff, at: Duration) {
+        let id = match self.derived_ids.get(&merged.symbol) {
+            Some(&id) => id,
+            None => {
+                let id = self.names.intern(&format!("{}@depth", merged.symbol.to_ascii_lowercase()));
+                self.derived_ids.insert(merged.symbol.clone(), id);
+                id
+            }
+        };
+        if !self.is_wanted(id) || self.names.is_recorded(id) {
+            return;
+        }
+        let name = self.names.shared.name(id);
+        let payload = merged.render();
+        let mut json = String::with_capacity(payload.len() + name.len() + 22);
+        let _ = write!(json, "{{\"stream\":\"{name}\",\"data\":");
+        let data = json.len()..json.len() + payload.len();
+        json.push_str(&payload);
+        json.push('}');
+        if let Some(frame) = Frame::from_combined(id, json, data) {
+            self.derived.push_back((at, Arc::new(frame.with_diff(true))));
+        }
     }
 }
 
@@ -242,10 +467,15 @@ impl Source for Recorded {
         if let Some(p) = &self.pending {
             return Ok(Peek::At(p.at));
         }
+        if let Some((at, frame)) = self.derived.pop_front() {
+            self.pending = Some(Pending { at, candidate: Candidate::Derived(frame) });
+            return Ok(Peek::At(at));
+        }
         self.prepare()?;
         let pending = match &mut self.mode {
-            Mode::Once(s) => next_line(&mut s.readers, &mut s.clock, &mut self.names)?
-                .map(|line| Pending { at: line.offset, candidate: Candidate::Line(line) }),
+            Mode::Once(r) => {
+                next_line(r, &mut self.names)?.map(|line| Pending { at: line.offset, candidate: Candidate::Line(line) })
+            }
             Mode::Looped(l) => {
                 l.advance().map(|(at, index, pass)| Pending { at, candidate: Candidate::Loaded { index, pass } })
             }
@@ -262,17 +492,49 @@ impl Source for Recorded {
     }
 
     fn take(&mut self) -> Option<Arc<Frame>> {
-        match self.pending.take()?.candidate {
-            Candidate::Line(line) if self.is_wanted(line.stream) => {
-                Frame::from_combined(line.stream, line.json, line.data).map(Arc::new)
-            }
-            Candidate::Loaded { index, pass } => match &self.mode {
-                Mode::Looped(l) if l.frames.get(index).is_some_and(|f| self.is_wanted(f.frame.stream)) => {
-                    l.frame(index, pass)
+        let Pending { at, candidate } = self.pending.take()?;
+        match candidate {
+            Candidate::Derived(frame) => Some(frame),
+            Candidate::Line(line) => {
+                if let Some(item) = &line.depth {
+                    self.observe(item, at);
                 }
-                _ => None,
-            },
-            Candidate::Line(_) => None,
+                let Message { stream, json, data } = line.message?;
+                if !self.is_wanted(stream) {
+                    return None;
+                }
+                Frame::from_combined(stream, json, data).map(|f| Arc::new(f.with_diff(self.names.is_diff(stream))))
+            }
+            Candidate::Loaded { index, pass } => {
+                let Mode::Looped(l) = &self.mode else { return None };
+                let loaded = l.frames.get(index)?;
+                let stream = loaded.frame.as_ref().map(|f| f.frame.stream);
+                if let Some(item) = loaded.depth.clone() {
+                    self.observe(&item, at);
+                }
+                let Mode::Looped(l) = &self.mode else { return None };
+                stream.filter(|&id| self.is_wanted(id)).and_then(|_| l.frame(index, pass))
+            }
+        }
+    }
+
+    fn snapshot(&mut self, symbol: &str, limit: usize) -> SnapshotAnswer {
+        if let Some(book) = self.books.book(symbol) {
+            return SnapshotAnswer::Body(book.render(limit));
+        }
+        // Not seeded yet: the recording's first snapshot, as recorded.
+        if !self.scanned.contains_key(symbol) {
+            let found = scan(&self.paths, symbol).unwrap_or_else(|e| {
+                log::warn!("simulator: cannot read the recordings ahead for a {symbol} snapshot: {e}");
+                Scan { seen: false, first: None }
+            });
+            self.scanned.insert(symbol.into(), found);
+        }
+        match self.scanned.get(symbol) {
+            Some(Scan { first: Some(book), .. }) => SnapshotAnswer::Body(book.render(limit)),
+            Some(Scan { seen: true, .. }) => SnapshotAnswer::NoBook,
+            _ if self.books.knows(symbol) => SnapshotAnswer::NoBook,
+            _ => SnapshotAnswer::UnknownSymbol,
         }
     }
 }

@@ -21,6 +21,7 @@ use super::connection::{ConnConfig, Connection, Ctx};
 use super::error::SimError;
 use super::frame::Frame;
 use super::market::{MarketCtl, MarketEvent};
+use super::rest::RestSide;
 use super::stats::SimStats;
 use super::streams::StreamNames;
 use super::subscriptions::Subscriptions;
@@ -51,6 +52,7 @@ pub struct ServerParts {
     pub names: StreamNames,
     pub market_ctl: Sender<MarketCtl>,
     pub market: Receiver<MarketEvent>,
+    pub rest: RestSide,
     pub commands: Receiver<Command>,
     /// Where the final stats are left for the handle once the loop ends.
     pub published: Arc<Mutex<SimStats>>,
@@ -65,6 +67,7 @@ pub struct Server {
     conns: HashMap<Token, Connection>,
     next_token: usize,
     subs: Subscriptions,
+    rest: RestSide,
     stats: SimStats,
     market: Receiver<MarketEvent>,
     commands: Receiver<Command>,
@@ -86,6 +89,7 @@ impl Server {
             conns: HashMap::new(),
             next_token: FIRST_CLIENT,
             subs: Subscriptions::new(parts.names, parts.market_ctl),
+            rest: parts.rest,
             stats: SimStats::default(),
             market: parts.market,
             commands: parts.commands,
@@ -172,7 +176,8 @@ impl Server {
 
     fn ready(&mut self, token: Token, writable: bool, now: Instant) {
         if let Some(conn) = self.conns.get_mut(&token) {
-            let mut ctx = Ctx { token, now, cfg: &self.cfg, stats: &mut self.stats, subs: &mut self.subs };
+            let mut ctx =
+                Ctx { token, now, cfg: &self.cfg, stats: &mut self.stats, subs: &mut self.subs, rest: &mut self.rest };
             conn.on_ready(writable, &mut ctx);
         }
     }
@@ -203,6 +208,20 @@ impl Server {
                 }
                 Ok(MarketEvent::Finished) => self.stats.recording_finished = true,
                 Ok(MarketEvent::Failed(e)) => self.stats.market_error = Some(e),
+                Ok(MarketEvent::Snapshot(query, answer)) => {
+                    let token = query.token;
+                    if let Some(conn) = self.conns.get_mut(&token) {
+                        let mut ctx = Ctx {
+                            token,
+                            now,
+                            cfg: &self.cfg,
+                            stats: &mut self.stats,
+                            subs: &mut self.subs,
+                            rest: &mut self.rest,
+                        };
+                        conn.on_snapshot(&query, answer, &mut ctx);
+                    }
+                }
                 Err(_) => break,
             }
         }
@@ -231,7 +250,14 @@ impl Server {
             self.scratch.extend_from_slice(self.subs.subscribers(frame.stream));
             for &token in &self.scratch {
                 let Some(conn) = self.conns.get_mut(&token).filter(|c| c.is_full(cap)) else { continue };
-                let mut ctx = Ctx { token, now, cfg: &self.cfg, stats: &mut self.stats, subs: &mut self.subs };
+                let mut ctx = Ctx {
+                    token,
+                    now,
+                    cfg: &self.cfg,
+                    stats: &mut self.stats,
+                    subs: &mut self.subs,
+                    rest: &mut self.rest,
+                };
                 conn.pump(&mut ctx);
                 if !conn.is_full(cap) {
                     continue;
@@ -258,7 +284,8 @@ impl Server {
 
     fn pump_all(&mut self, now: Instant) {
         for (&token, conn) in self.conns.iter_mut().filter(|(_, c)| c.needs_pump()) {
-            let mut ctx = Ctx { token, now, cfg: &self.cfg, stats: &mut self.stats, subs: &mut self.subs };
+            let mut ctx =
+                Ctx { token, now, cfg: &self.cfg, stats: &mut self.stats, subs: &mut self.subs, rest: &mut self.rest };
             conn.pump(&mut ctx);
         }
     }
@@ -266,7 +293,14 @@ impl Server {
     fn timers(&mut self, now: Instant) {
         for (&token, conn) in self.conns.iter_mut() {
             if conn.next_deadline().is_some_and(|d| d <= now) {
-                let mut ctx = Ctx { token, now, cfg: &self.cfg, stats: &mut self.stats, subs: &mut self.subs };
+                let mut ctx = Ctx {
+                    token,
+                    now,
+                    cfg: &self.cfg,
+                    stats: &mut self.stats,
+                    subs: &mut self.subs,
+                    rest: &mut self.rest,
+                };
                 conn.on_timer(&mut ctx);
             }
         }
@@ -283,7 +317,8 @@ impl Server {
     fn close_all(&mut self, now: Instant) -> SimStats {
         let final_stats = self.snapshot();
         for (&token, conn) in self.conns.iter_mut() {
-            let mut ctx = Ctx { token, now, cfg: &self.cfg, stats: &mut self.stats, subs: &mut self.subs };
+            let mut ctx =
+                Ctx { token, now, cfg: &self.cfg, stats: &mut self.stats, subs: &mut self.subs, rest: &mut self.rest };
             conn.close_now(&mut ctx);
         }
         self.conns.clear();

@@ -15,7 +15,7 @@ use super::keepalive::{Keepalive, Pong};
 use super::requests::{self, Request as ClientRequest, RequestError};
 use super::route::Route;
 use super::streams::{MAX_STREAMS_PER_CONNECTION, StreamId};
-use super::transport::Transport;
+use super::transport::Rewound;
 use super::{MAX_RATE_STALL, deadline};
 
 /// Data frames written to one client per pump, so one fast client cannot
@@ -24,7 +24,7 @@ const PUMP_BUDGET: usize = 4096;
 
 /// An open WebSocket receiving market data.
 pub struct Session {
-    ws: WebSocket<Transport>,
+    ws: WebSocket<Rewound>,
     /// `{"stream":…,"data":…}` or the payload alone (`SET_PROPERTY combined`).
     combined: bool,
     /// Subscribed streams in subscription order.
@@ -35,6 +35,8 @@ pub struct Session {
     /// The socket took less than was written; wait for a writable event.
     write_blocked: bool,
     data_sent: u64,
+    /// Diff-depth events taken from the queue, sent or skipped (`gap_every`).
+    diffs_seen: u64,
     /// False once a stall or reset fault stopped data.
     data_on: bool,
     /// Reset the connection once everything written has left.
@@ -85,7 +87,7 @@ impl Session {
     /// applies the faults due at zero frames, and serves what the client may
     /// already have sent (with edge-triggered readiness nothing else would
     /// tell us about it).
-    pub fn open(ws: WebSocket<Transport>, route: &Route, ctx: &mut Ctx<'_>) -> (Box<Self>, Result<(), End>) {
+    pub fn open(ws: WebSocket<Rewound>, route: &Route, ctx: &mut Ctx<'_>) -> (Box<Self>, Result<(), End>) {
         let mut s = Box::new(Session::new(ws, route.combined, ctx));
         let ids: Vec<StreamId> = route.streams.iter().map(|name| ctx.subs.id(name)).collect();
         s.subscribe(&ids, ctx);
@@ -93,7 +95,7 @@ impl Session {
         (s, result)
     }
 
-    fn new(ws: WebSocket<Transport>, combined: bool, ctx: &Ctx<'_>) -> Self {
+    fn new(ws: WebSocket<Rewound>, combined: bool, ctx: &Ctx<'_>) -> Self {
         Session {
             ws,
             combined,
@@ -102,6 +104,7 @@ impl Session {
             full_since: None,
             write_blocked: false,
             data_sent: 0,
+            diffs_seen: 0,
             data_on: true,
             reset_pending: false,
             close_at: None,
@@ -154,7 +157,7 @@ impl Session {
     }
 
     /// The WebSocket, for the close that follows the session.
-    pub fn into_ws(self) -> WebSocket<Transport> {
+    pub fn into_ws(self) -> WebSocket<Rewound> {
         self.ws
     }
 
@@ -279,6 +282,9 @@ impl Session {
         while self.data_on && budget > 0 && !self.write_blocked {
             let Some(frame) = self.queue.pop_front() else { break };
             budget -= 1;
+            if frame.diff && self.skips_diff(ctx) {
+                continue;
+            }
             self.send_text(frame.payload(self.combined).clone(), ctx)?;
             ctx.subs.count_sent(frame.stream);
             self.data_sent += 1;
@@ -288,6 +294,17 @@ impl Session {
             self.full_since = None;
         }
         self.flush()
+    }
+
+    /// Counts a diff-depth event; true when the `gap_every` fault skips it,
+    /// which the client sees as `U` > its previous `u` + 1.
+    fn skips_diff(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        self.diffs_seen += 1;
+        let skip = ctx.cfg.gap_every.is_some_and(|n| self.diffs_seen.is_multiple_of(n));
+        if skip {
+            ctx.stats.fault_gaps += 1;
+        }
+        skip
     }
 
     /// Carries out the faults due now; `last` is the data frame just sent.

@@ -41,6 +41,11 @@ pub struct SimStats {
     pub fault_garbage: u64,
     /// Connections stalled by the `stall_after` fault.
     pub fault_stalls: u64,
+    /// Diff-depth events skipped by the `gap_every` fault, summed over clients.
+    pub fault_gaps: u64,
+    /// REST connections served to the end: answered, or closed unanswered
+    /// by `rest_down`.
+    pub rest_requests: u64,
     /// The recording has been played to its end (never true when looping or synthetic).
     pub recording_finished: bool,
     /// Why the market stopped early (an unreadable recording), if it did.

@@ -19,6 +19,52 @@ use rustls::ServerConnection;
 /// `WouldBlock`; large enough for a burst of depth frames per syscall.
 const TLS_BUFFER_LIMIT: usize = 256 * 1024;
 
+/// A transport with the bytes already read from it put back in front: the
+/// request head that told a WebSocket upgrade from a REST request is read
+/// again by the WebSocket handshake.
+pub struct Rewound {
+    unread: Vec<u8>,
+    at: usize,
+    inner: Transport,
+}
+
+impl Rewound {
+    pub fn new(inner: Transport, unread: Vec<u8>) -> Self {
+        Rewound { unread, at: 0, inner }
+    }
+
+    /// The transport underneath, for socket options.
+    pub fn transport_mut(&mut self) -> &mut Transport {
+        &mut self.inner
+    }
+}
+
+impl Read for Rewound {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(rest) = self.unread.get(self.at..).filter(|r| !r.is_empty()) {
+            let n = rest.len().min(buf.len());
+            buf.get_mut(..n).unwrap_or_default().copy_from_slice(rest.get(..n).unwrap_or_default());
+            self.at += n;
+            if self.at == self.unread.len() {
+                self.unread = Vec::new();
+                self.at = 0;
+            }
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+impl Write for Rewound {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// A client's byte stream.
 pub enum Transport {
     Plain(TcpStream),

@@ -248,6 +248,8 @@ struct PairBook {
     streak: bool,
     /// Whether this streak has been reported ([`LocalBooks::take_streak_report`]).
     reported: bool,
+    /// What started the streak.
+    cause: Unsynced,
     /// Overlay views: the ticker's level and the visible book levels after it.
     view_bids: Vec<Level>,
     view_asks: Vec<Level>,
@@ -276,6 +278,7 @@ impl LocalBooks {
             event_time_ms: None,
             streak: false,
             reported: false,
+            cause: Unsynced::Opening,
             view_bids: Vec::with_capacity(view),
             view_asks: Vec::with_capacity(view),
         };
@@ -305,14 +308,15 @@ impl LocalBooks {
         p.touch = None;
         p.attempt = p.attempt.wrapping_add(1);
         p.request_due = false;
-        Self::out_of_sync(p);
+        Self::out_of_sync(p, why);
     }
 
-    /// Starts an out-of-sync streak unless one is on.
-    fn out_of_sync(p: &mut PairBook) {
+    /// Starts an out-of-sync streak for `why` unless one is on.
+    fn out_of_sync(p: &mut PairBook, why: Unsynced) {
         if !p.streak {
             p.streak = true;
             p.reported = false;
+            p.cause = why;
         }
     }
 
@@ -521,7 +525,7 @@ impl LocalBooks {
                 p.state = State::Unsynced(Unsynced::AwaitingSnapshot);
                 p.attempt = p.attempt.wrapping_add(1);
                 p.request_due = true;
-                Self::out_of_sync(p);
+                Self::out_of_sync(p, Unsynced::Gap);
                 Some((DiffStep::Gap, h.recv))
             }
             step => Some((step, h.recv)),
@@ -533,11 +537,10 @@ impl LocalBooks {
     /// failing to sync logs one line, not one per attempt.
     pub fn take_streak_report(&mut self, pair: PairId) -> Option<Unsynced> {
         let p = self.pairs.get_mut(pair.index())?;
-        let State::Unsynced(why) = p.state else { return None };
-        if !p.streak || std::mem::replace(&mut p.reported, true) {
+        if !matches!(p.state, State::Unsynced(_)) || !p.streak || std::mem::replace(&mut p.reported, true) {
             return None;
         }
-        Some(why)
+        Some(p.cause)
     }
 
     /// The book of `pair` as metrics see it: after the touch overlay, within

@@ -273,9 +273,11 @@ fn next_line(reading: &mut Reading, names: &mut LocalNames) -> Result<Option<Rec
         }
         let payload = json.get(data.clone()).unwrap_or_default();
         let diff = if names.is_diff(stream) { DiffEvent::parse(payload).map(Arc::new) } else { None };
+        // Other lines are looked into only to claim a waiting snapshot line
+        // (partial-depth payloads name no symbol at all).
         let symbol = match &diff {
             Some(e) => Some(e.symbol.to_string()),
-            None if reading.file.symbol.is_none() => payload_symbol(payload),
+            None if reading.file.unclaimed.is_some() => payload_symbol(payload),
             None => None,
         };
         let line = RecordedLine {
@@ -313,7 +315,11 @@ fn scan(paths: &[PathBuf], symbol: &str) -> Result<Scan, RecordingError> {
                 return Ok(Scan { seen: true, first: Some(SimBook::from_snapshot(s)) });
             }
             Some(DepthItem::Diff(e)) if &*e.symbol == symbol => seen = true,
-            _ => seen = seen || reading.file.symbol.as_deref() == Some(symbol),
+            _ if !seen => {
+                let payload = line.message.as_ref().and_then(|m| m.json.get(m.data.clone()));
+                seen = payload.and_then(payload_symbol).is_some_and(|s| s == symbol);
+            }
+            _ => {}
         }
     }
     Ok(Scan { seen, first: None })

@@ -478,3 +478,26 @@ fn interleaved_recordings_play_as_one_market_and_each_symbol_has_its_book() {
     assert_eq!(eth.id, id);
     assert_eq!((pairs(&body["bids"]), pairs(&body["asks"])), eth.top(5000));
 }
+
+/// Measurement (run with `--release -- --ignored --nocapture`): how fast the
+/// market plays a real diff recording, books and all, to one client.
+#[test]
+#[ignore = "a measurement; run it in release"]
+fn measure_diff_recording_at_max_rate() {
+    let lines = recorded_json(BTC);
+    let wanted = lines
+        .iter()
+        .filter(|l| {
+            l.starts_with("{\"stream\":\"btcusdt@depth@100ms\"") || l.starts_with("{\"stream\":\"btcusdt@bookTicker\"")
+        })
+        .count();
+    let sim = start(SimOptions { rate: Rate::Max, ..SimOptions::default() });
+    let mut ws = connect(&sim, "/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker");
+    let t0 = std::time::Instant::now();
+    for _ in 0..wanted {
+        next_text(&mut ws);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!("{wanted} frames ({} lines) in {secs:.3} s: {:.0} frames/s", lines.len(), wanted as f64 / secs);
+    assert_eq!(sim.stop().data_frames_total(), wanted as u64, "every recorded frame of the two streams was sent");
+}

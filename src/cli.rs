@@ -207,6 +207,9 @@ pub struct SimulateArgs {
     /// Recordings to play, in order (`<recv_unix_ns> <json>` lines, .gz by extension).
     #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present = "synthetic", conflicts_with = "synthetic")]
     pub replay: Vec<PathBuf>,
+    /// Play the recordings side by side, merged by receive time (one symbol per file), not one after the other.
+    #[arg(long, requires = "replay")]
+    pub interleave: bool,
     /// A seeded random-walk book for any requested depth stream.
     #[arg(long)]
     pub synthetic: bool,
@@ -405,6 +408,7 @@ fn simulate(args: SimulateArgs, verbosity: Verbosity) -> ExitCode {
         tls: args.tls,
         ca_out: args.ca_out,
         replay: args.replay,
+        interleave: args.interleave,
         synthetic: args.synthetic,
         seed: args.seed,
         rate: args.rate,

@@ -48,7 +48,13 @@ fn payload_of<'a>(line: &'a str, stream: &str) -> Option<&'a str> {
 
 /// The recording's `btcusdt@depth@100ms` payloads, in order.
 fn diff_payloads(lines: &[String]) -> Vec<String> {
-    lines.iter().filter_map(|l| payload_of(l, "btcusdt@depth@100ms")).map(str::to_owned).collect()
+    diff_payloads_of(lines, "btcusdt")
+}
+
+/// The recording's `<symbol>@depth@100ms` payloads, in order.
+fn diff_payloads_of(lines: &[String], symbol: &str) -> Vec<String> {
+    let stream = format!("{symbol}@depth@100ms");
+    lines.iter().filter_map(|l| payload_of(l, &stream)).map(str::to_owned).collect()
 }
 
 fn start(opts: SimOptions) -> RunningSimulator {
@@ -148,15 +154,20 @@ fn apply(side: &mut BTreeMap<u64, (String, String)>, levels: Side) {
 }
 
 impl Book {
-    /// The recording's snapshot line, then every diff event with
+    /// The BTCUSDT recording's snapshot line, then every diff event with
     /// `snapshot < u <= up_to`, in file order.
     fn replayed(lines: &[String], up_to: u64) -> Book {
+        Book::replayed_of(lines, "btcusdt", up_to)
+    }
+
+    /// [`Book::replayed`] for the one-symbol recording of `symbol`.
+    fn replayed_of(lines: &[String], symbol: &str, up_to: u64) -> Book {
         let snap_line = lines.iter().find(|l| l.starts_with("{\"lastUpdateId\"")).expect("a snapshot line");
         let snap: serde_json::Value = serde_json::from_str(snap_line).unwrap();
         let mut book = Book { id: snap["lastUpdateId"].as_u64().unwrap(), ..Book::default() };
         apply(&mut book.bids, pairs(&snap["bids"]));
         apply(&mut book.asks, pairs(&snap["asks"]));
-        for payload in diff_payloads(lines) {
+        for payload in diff_payloads_of(lines, symbol) {
             let e: serde_json::Value = serde_json::from_str(&payload).unwrap();
             let u = e["u"].as_u64().unwrap();
             if u > book.id && u <= up_to {
@@ -416,4 +427,77 @@ fn the_simulate_command_takes_the_snapshot_fault_flags() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(statuses, [(418, Some("3".to_owned())), (200, None)]);
+}
+
+/// Lines of several recordings merged by receive time (ties: the file given
+/// first), as one market.
+fn merged_json(names: &[&str]) -> Vec<String> {
+    let mut lines: Vec<(u64, usize, String)> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let file = std::fs::File::open(fixture(name)).unwrap();
+        for line in BufReader::new(flate2::read::MultiGzDecoder::new(file)).lines().map(Result::unwrap) {
+            if let Some((ts, json)) = line.split_once(' ')
+                && let Ok(ts) = ts.parse::<u64>()
+            {
+                lines.push((ts, i, json.to_owned()));
+            }
+        }
+    }
+    lines.sort_by_key(|(ts, i, _)| (*ts, *i));
+    lines.into_iter().map(|(_, _, json)| json).collect()
+}
+
+#[test]
+fn interleaved_recordings_play_as_one_market_and_each_symbol_has_its_book() {
+    let files = ["btcusdt_20240808.gz", "ethusdt_20240808.gz"];
+    let merged = merged_json(&files);
+    let expected: Vec<&String> = merged
+        .iter()
+        .filter(|l| {
+            l.starts_with("{\"stream\":\"btcusdt@depth@100ms\"") || l.starts_with("{\"stream\":\"ethusdt@depth@100ms\"")
+        })
+        .take(600)
+        .collect();
+    assert!(expected.iter().take(20).any(|l| l.contains("ethusdt")), "both symbols early in the merged market");
+    let sim = Simulator::start(SimOptions {
+        replay: files.iter().map(|f| fixture(f)).collect(),
+        interleave: true,
+        rate: Rate::PerSecond(3000),
+        ..SimOptions::default()
+    })
+    .unwrap();
+    let mut ws = connect(&sim, "/stream?streams=btcusdt@depth@100ms/ethusdt@depth@100ms");
+    for (i, want) in expected.iter().enumerate() {
+        assert_eq!(&next_text(&mut ws), *want, "frame {i}");
+    }
+    let eth_lines = recorded_json("ethusdt_20240808.gz");
+    let answer = depth(&sim, "symbol=ETHUSDT&limit=5000");
+    let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    let id = body["lastUpdateId"].as_u64().unwrap();
+    let eth = Book::replayed_of(&eth_lines, "ethusdt", id);
+    assert_eq!(eth.id, id);
+    assert_eq!((pairs(&body["bids"]), pairs(&body["asks"])), eth.top(5000));
+}
+
+/// Measurement (run with `--release -- --ignored --nocapture`): how fast the
+/// market plays a real diff recording, books and all, to one client.
+#[test]
+#[ignore = "a measurement; run it in release"]
+fn measure_diff_recording_at_max_rate() {
+    let lines = recorded_json(BTC);
+    let wanted = lines
+        .iter()
+        .filter(|l| {
+            l.starts_with("{\"stream\":\"btcusdt@depth@100ms\"") || l.starts_with("{\"stream\":\"btcusdt@bookTicker\"")
+        })
+        .count();
+    let sim = start(SimOptions { rate: Rate::Max, ..SimOptions::default() });
+    let mut ws = connect(&sim, "/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker");
+    let t0 = std::time::Instant::now();
+    for _ in 0..wanted {
+        next_text(&mut ws);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!("{wanted} frames ({} lines) in {secs:.3} s: {:.0} frames/s", lines.len(), wanted as f64 / secs);
+    assert_eq!(sim.stop().data_frames_total(), wanted as u64, "every recorded frame of the two streams was sent");
 }

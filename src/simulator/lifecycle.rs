@@ -77,7 +77,7 @@ impl Simulator {
         let source: Box<dyn Source> = if opts.synthetic {
             Box::new(Synthetic::new(opts.seed, names.clone()))
         } else {
-            Box::new(Recorded::new(readers, opts.looped, names.clone()))
+            Box::new(Recorded::new(readers, opts.looped, opts.interleave, names.clone()))
         };
         let market = Market::new(source, opts.rate, opts.wait_for_subscribers, ctl_rx, event_tx, Arc::clone(&waker));
         let max_rate = opts.rate == Rate::Max;

@@ -53,6 +53,11 @@ pub struct SimOptions {
     /// Recordings to play in order (`<recv_unix_ns> <raw JSON>` lines,
     /// gzip-compressed when the name ends in `.gz`).
     pub replay: Vec<PathBuf>,
+    /// Play the recordings side by side, merged by receive time, instead of
+    /// one after the other: one market of several symbols from collector
+    /// files that hold one symbol each (consecutive files of one symbol still
+    /// play in sequence, as their times do not overlap).
+    pub interleave: bool,
     /// Play a seeded random-walk book for any requested partial-depth stream
     /// instead of recordings.
     pub synthetic: bool,
@@ -119,6 +124,7 @@ impl Default for SimOptions {
             tls: false,
             ca_out: None,
             replay: Vec::new(),
+            interleave: false,
             synthetic: false,
             seed: 1,
             rate: Rate::Recorded,

@@ -57,7 +57,7 @@ pub struct Recorded {
 enum Mode {
     Once(Reading),
     /// Files still to be loaded, by `prepare` on the market thread.
-    Unloaded(VecDeque<RecordingReader>),
+    Unloaded(Option<Reading>),
     Looped(Loop),
 }
 
@@ -83,18 +83,85 @@ enum Candidate {
     Derived(Arc<Frame>),
 }
 
-/// Reading through the files once, in order.
+/// Reading through the files once: one after the other, or side by side
+/// merged by receive time.
 struct Reading {
-    readers: VecDeque<RecordingReader>,
+    files: VecDeque<File>,
+    interleave: bool,
     clock: RecordClock,
-    file: FileSymbol,
     /// A line read after an unclaimed snapshot line, returned next.
     stashed: Option<RecordedLine>,
 }
 
+/// One recording being read, and its next line.
+struct File {
+    reader: RecordingReader,
+    symbol: FileSymbol,
+    /// Receive time (Unix ns) and JSON of the file's next line, once read.
+    head: Option<(u64, String)>,
+    ended: bool,
+}
+
+impl File {
+    /// Reads the next timestamped line into `head` (or notes the end).
+    fn fill(&mut self) -> Result<(), RecordingError> {
+        while self.head.is_none() && !self.ended {
+            match self.reader.next_line()? {
+                None => {
+                    self.ended = true;
+                    if self.symbol.unclaimed.is_some() {
+                        log::warn!(
+                            "simulator: {}: a snapshot line has no symbol in its file; skipped",
+                            self.reader.path().display()
+                        );
+                    }
+                }
+                Some(Line::Frame { recv, json }) => {
+                    if let Ok(json) = std::str::from_utf8(json) {
+                        self.head = Some((recv.0, json.to_owned()));
+                    }
+                }
+                Some(Line::Malformed) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Reading {
-    fn new(readers: VecDeque<RecordingReader>) -> Self {
-        Reading { readers, clock: RecordClock::default(), file: FileSymbol::default(), stashed: None }
+    fn new(readers: VecDeque<RecordingReader>, interleave: bool) -> Self {
+        let files = readers
+            .into_iter()
+            .map(|reader| File { reader, symbol: FileSymbol::default(), head: None, ended: false })
+            .collect();
+        Reading { files, interleave, clock: RecordClock::default(), stashed: None }
+    }
+
+    /// The next timestamped line of the files: the index of its file, its
+    /// receive time and JSON; `None` once every file has ended.
+    fn next_raw(&mut self) -> Result<Option<(usize, u64, String)>, RecordingError> {
+        loop {
+            if self.interleave {
+                for f in &mut self.files {
+                    f.fill()?;
+                }
+                self.files.retain(|f| !f.ended || f.head.is_some());
+            } else {
+                let Some(front) = self.files.front_mut() else { return Ok(None) };
+                front.fill()?;
+                if front.head.is_none() {
+                    self.files.pop_front();
+                    continue;
+                }
+            }
+            // The earliest head; on a tie, the file given first.
+            let next = self.files.iter().enumerate().filter_map(|(i, f)| Some((f.head.as_ref()?.0, i))).min();
+            let Some((_, index)) = next else { return Ok(None) };
+            let head = self.files.get_mut(index).and_then(|f| f.head.take());
+            if let Some((recv, json)) = head {
+                return Ok(Some((index, recv, json)));
+            }
+        }
     }
 }
 
@@ -248,20 +315,11 @@ fn next_line(reading: &mut Reading, names: &mut LocalNames) -> Result<Option<Rec
     if let Some(line) = reading.stashed.take() {
         return Ok(Some(line));
     }
-    while let Some(reader) = reading.readers.front_mut() {
-        let Some(line) = reader.next_line()? else {
-            reading.readers.pop_front();
-            if reading.file.unclaimed.is_some() {
-                log::warn!("simulator: a recording's snapshot line has no symbol in its file; skipped");
-            }
-            reading.file = FileSymbol::default();
-            continue;
-        };
-        let Line::Frame { recv, json } = line else { continue };
-        let offset = reading.clock.offset(recv.0);
-        let Ok(json) = std::str::from_utf8(json) else { continue };
-        let Some((name, data)) = split_envelope(json) else {
-            if let Some(owned) = Snapshot::parse(json).and_then(|s| reading.file.snapshot(s)) {
+    while let Some((index, recv, json)) = reading.next_raw()? {
+        let offset = reading.clock.offset(recv);
+        let Some(file) = reading.files.get_mut(index) else { continue };
+        let Some((name, data)) = split_envelope(&json) else {
+            if let Some(owned) = Snapshot::parse(&json).and_then(|s| file.symbol.snapshot(s)) {
                 let depth = Some(DepthItem::Snapshot(owned.0, owned.1));
                 return Ok(Some(RecordedLine { offset, message: None, depth }));
             }
@@ -273,17 +331,17 @@ fn next_line(reading: &mut Reading, names: &mut LocalNames) -> Result<Option<Rec
         }
         let payload = json.get(data.clone()).unwrap_or_default();
         let diff = if names.is_diff(stream) { DiffEvent::parse(payload).map(Arc::new) } else { None };
+        // Other lines are looked into only to claim a waiting snapshot line
+        // (partial-depth payloads name no symbol at all).
         let symbol = match &diff {
             Some(e) => Some(e.symbol.to_string()),
-            None if reading.file.symbol.is_none() => payload_symbol(payload),
+            None if file.symbol.unclaimed.is_some() => payload_symbol(payload),
             None => None,
         };
-        let line = RecordedLine {
-            offset,
-            message: Some(Message { stream, json: json.to_owned(), data }),
-            depth: diff.map(DepthItem::Diff),
-        };
-        if let Some((owner, snapshot)) = symbol.and_then(|s| reading.file.saw(&s)) {
+        let claimed = symbol.and_then(|s| file.symbol.saw(&s));
+        let line =
+            RecordedLine { offset, message: Some(Message { stream, json, data }), depth: diff.map(DepthItem::Diff) };
+        if let Some((owner, snapshot)) = claimed {
             reading.stashed = Some(line);
             return Ok(Some(RecordedLine { offset, message: None, depth: Some(DepthItem::Snapshot(owner, snapshot)) }));
         }
@@ -303,7 +361,7 @@ struct Scan {
 /// Reads the recordings from the start for `symbol`'s first snapshot line.
 fn scan(paths: &[PathBuf], symbol: &str) -> Result<Scan, RecordingError> {
     let readers = paths.iter().map(|p| RecordingReader::open(p)).collect::<Result<VecDeque<_>, _>>()?;
-    let mut reading = Reading::new(readers);
+    let mut reading = Reading::new(readers, false);
     let mut names =
         LocalNames { shared: StreamNames::default(), ids: HashMap::new(), diff: Vec::new(), recorded: Vec::new() };
     let mut seen = false;
@@ -313,15 +371,19 @@ fn scan(paths: &[PathBuf], symbol: &str) -> Result<Scan, RecordingError> {
                 return Ok(Scan { seen: true, first: Some(SimBook::from_snapshot(s)) });
             }
             Some(DepthItem::Diff(e)) if &*e.symbol == symbol => seen = true,
-            _ => seen = seen || reading.file.symbol.as_deref() == Some(symbol),
+            _ if !seen => {
+                let payload = line.message.as_ref().and_then(|m| m.json.get(m.data.clone()));
+                seen = payload.and_then(payload_symbol).is_some_and(|s| s == symbol);
+            }
+            _ => {}
         }
     }
     Ok(Scan { seen, first: None })
 }
 
 impl Loop {
-    fn load(readers: VecDeque<RecordingReader>, names: &mut LocalNames) -> Result<Self, RecordingError> {
-        let mut reading = Reading::new(readers);
+    fn load(reading: Reading, names: &mut LocalNames) -> Result<Self, RecordingError> {
+        let mut reading = reading;
         let mut frames = Vec::new();
         while let Some(RecordedLine { offset, message, depth }) = next_line(&mut reading, names)? {
             let frame = match message {
@@ -386,11 +448,13 @@ fn shifted(f: &LoadedFrame, digits: Range<usize>, id: u64) -> Option<Arc<Frame>>
 }
 
 impl Recorded {
-    /// A source over already opened files, played once or looped.
-    pub fn new(readers: Vec<RecordingReader>, looped: bool, names: StreamNames) -> Self {
+    /// A source over already opened files, played once or looped, one
+    /// after the other or side by side (`interleave`: merged by receive
+    /// time, as one market of several symbols recorded one per file).
+    pub fn new(readers: Vec<RecordingReader>, looped: bool, interleave: bool, names: StreamNames) -> Self {
         let paths = readers.iter().map(|r| r.path().to_path_buf()).collect();
-        let readers = VecDeque::from(readers);
-        let mode = if looped { Mode::Unloaded(readers) } else { Mode::Once(Reading::new(readers)) };
+        let reading = Reading::new(VecDeque::from(readers), interleave);
+        let mode = if looped { Mode::Unloaded(Some(reading)) } else { Mode::Once(reading) };
         Recorded {
             names: LocalNames { shared: names, ids: HashMap::new(), diff: Vec::new(), recorded: Vec::new() },
             wanted: Vec::new(),
@@ -449,9 +513,10 @@ impl Recorded {
 
 impl Source for Recorded {
     fn prepare(&mut self) -> Result<(), RecordingError> {
-        if let Mode::Unloaded(readers) = &mut self.mode {
-            let readers = std::mem::take(readers);
-            self.mode = Mode::Looped(Loop::load(readers, &mut self.names)?);
+        if let Mode::Unloaded(reading) = &mut self.mode
+            && let Some(reading) = reading.take()
+        {
+            self.mode = Mode::Looped(Loop::load(reading, &mut self.names)?);
         }
         Ok(())
     }

@@ -153,7 +153,7 @@ struct Held {
 
 /// Events held while a snapshot is awaited: headers and their levels in two
 /// preallocated arenas.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct EventBuffer {
     held: Vec<Held>,
     levels: Vec<Level>,
@@ -228,7 +228,7 @@ enum State {
     Synced,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct PairBook {
     ladder: Ladder,
     state: State,
@@ -255,19 +255,10 @@ struct PairBook {
     view_asks: Vec<Level>,
 }
 
-/// Every pair's local book and its sync state.
-#[derive(Clone, Debug)]
-pub struct LocalBooks {
-    pairs: Vec<PairBook>,
-    config: LocalBookConfig,
-    counters: LocalCounters,
-}
-
-impl LocalBooks {
-    /// Empty, unsynced books for `pairs` pairs; all storage allocated here.
-    pub fn new(pairs: usize, config: LocalBookConfig) -> Self {
+impl PairBook {
+    fn new(config: &LocalBookConfig) -> Self {
         let view = config.view_depth.min(config.capacity) + 1;
-        let pair = PairBook {
+        PairBook {
             ladder: Ladder::with_capacity(config.capacity),
             state: State::Unsynced(Unsynced::Opening),
             buffer: EventBuffer::new(config.buffer_events, config.buffer_levels),
@@ -281,8 +272,25 @@ impl LocalBooks {
             cause: Unsynced::Opening,
             view_bids: Vec::with_capacity(view),
             view_asks: Vec::with_capacity(view),
-        };
-        LocalBooks { pairs: vec![pair; pairs], config, counters: LocalCounters::default() }
+        }
+    }
+}
+
+/// Every pair's local book and its sync state.
+#[derive(Debug)]
+pub struct LocalBooks {
+    pairs: Vec<PairBook>,
+    config: LocalBookConfig,
+    counters: LocalCounters,
+}
+
+impl LocalBooks {
+    /// Empty, unsynced books for `pairs` pairs; all storage allocated here.
+    pub fn new(pairs: usize, config: LocalBookConfig) -> Self {
+        // Built one by one: cloning a vector drops its spare capacity, and
+        // every store here must have its room before the first event.
+        let pairs = (0..pairs).map(|_| PairBook::new(&config)).collect();
+        LocalBooks { pairs, config, counters: LocalCounters::default() }
     }
 
     /// Running totals.
@@ -583,10 +591,11 @@ impl LocalBooks {
     }
 }
 
-/// `level` then up to `depth − 1` of `rest` into `out` (capacity ≥ depth + 1).
+/// `level` then up to `depth − 1` of `rest` into `out` (allocated with room
+/// for `depth` levels and more, so this never grows it).
 fn overlay(out: &mut Vec<Level>, level: Level, rest: &[Level], depth: usize) {
     out.clear();
-    let room = out.capacity().min(depth.max(1)).saturating_sub(1);
+    let room = depth.max(1).saturating_sub(1);
     out.push(level);
     out.extend_from_slice(rest.get(..room.min(rest.len())).unwrap_or(&[]));
 }
@@ -605,4 +614,198 @@ pub fn within_band<'a>(bids: &'a [Level], asks: &'a [Level], bps: u32) -> (&'a [
     let nb = bids.partition_point(|l| 20_000 * u128::from(l.price.0) >= low);
     let na = asks.partition_point(|l| 20_000 * u128::from(l.price.0) <= high);
     (bids.get(..nb).unwrap_or(bids), asks.get(..na).unwrap_or(asks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::event::EventScratch;
+    use crate::units::{Price, Qty};
+
+    fn lvl(p: u64, q: u64) -> Level {
+        Level { price: Price(p), qty: Qty(q) }
+    }
+
+    fn books(capacity: usize) -> LocalBooks {
+        LocalBooks::new(
+            2,
+            LocalBookConfig { capacity, buffer_events: 8, buffer_levels: 64, view_depth: 10, band_bps: None },
+        )
+    }
+
+    fn event(first: u64, last: u64, bids: &[Level], asks: &[Level]) -> DiffEvent {
+        let mut e = EventScratch::with_capacity(16).diff;
+        e.first_update_id = first;
+        e.final_update_id = last;
+        e.bids.set(bids).unwrap();
+        e.asks.set(asks).unwrap();
+        e
+    }
+
+    const P: PairId = PairId(0);
+
+    fn requests(b: &mut LocalBooks) -> Vec<(PairId, u64)> {
+        let mut out = Vec::new();
+        b.take_requests(|p, a| out.push((p, a)));
+        out
+    }
+
+    fn replay_held(b: &mut LocalBooks) -> Vec<DiffStep> {
+        std::iter::from_fn(|| b.next_buffered(P).map(|(s, _)| s)).collect()
+    }
+
+    /// Synced at `id` with one bid at 100 and one ask at 110.
+    fn synced(b: &mut LocalBooks, id: u64) {
+        assert_eq!(b.on_diff(P, &event(id, id + 1, &[], &[]), UnixNanos(1)), DiffStep::Buffered);
+        let (_, attempt) = requests(b)[0];
+        let step = b.on_snapshot(P, Some(attempt), id + 1, &[lvl(100, 1)], &[lvl(110, 1)]);
+        assert_eq!(step, SnapshotStep::Applied);
+        assert_eq!(replay_held(b), vec![DiffStep::Stale]);
+        assert_eq!(b.unsynced(P), None);
+    }
+
+    #[test]
+    fn events_are_held_until_the_snapshot_then_replayed_in_order_after_it() {
+        let mut b = books(16);
+        assert_eq!(b.unsynced(P), Some(Unsynced::Opening));
+        assert_eq!(b.on_diff(P, &event(5, 7, &[lvl(100, 1)], &[]), UnixNanos(10)), DiffStep::Buffered);
+        assert_eq!(b.on_diff(P, &event(8, 9, &[lvl(99, 2)], &[lvl(110, 3)]), UnixNanos(20)), DiffStep::Buffered);
+        assert_eq!(b.on_diff(P, &event(10, 12, &[lvl(100, 0)], &[]), UnixNanos(30)), DiffStep::Buffered);
+        assert_eq!(b.unsynced(P), Some(Unsynced::AwaitingSnapshot));
+        let asked = requests(&mut b);
+        assert_eq!(asked.len(), 1, "one request per sync, not per event");
+        assert!(requests(&mut b).is_empty());
+        // A reply to another attempt is not this one's.
+        assert_eq!(b.on_snapshot(P, Some(asked[0].1 + 1), 9, &[], &[]), SnapshotStep::Unwanted);
+        // Older than the first held event's U: asked again.
+        assert_eq!(b.on_snapshot(P, Some(asked[0].1), 3, &[], &[]), SnapshotStep::TooOld);
+        let again = requests(&mut b);
+        assert_eq!(again.len(), 1);
+        assert_ne!(again[0].1, asked[0].1);
+        // At 8: the first event (u = 7) is stale, 8..9 straddles it, 10..12 follows.
+        assert_eq!(
+            b.on_snapshot(P, Some(again[0].1), 8, &[lvl(100, 5), lvl(98, 1)], &[lvl(111, 1)]),
+            SnapshotStep::Applied
+        );
+        let steps: Vec<_> = std::iter::from_fn(|| b.next_buffered(P)).collect();
+        assert_eq!(
+            steps,
+            vec![
+                (DiffStep::Stale, UnixNanos(10)),
+                (DiffStep::Applied, UnixNanos(20)),
+                (DiffStep::Applied, UnixNanos(30))
+            ]
+        );
+        let view = b.view(P).unwrap();
+        assert_eq!(view.bids, &[lvl(99, 2), lvl(98, 1)]);
+        assert_eq!(view.asks, &[lvl(110, 3), lvl(111, 1)]);
+        assert_eq!(view.last_update_id, 12);
+        assert_eq!(b.unsynced(P), None);
+        assert_eq!(b.unsynced(PairId(1)), Some(Unsynced::Opening), "the other pair is untouched");
+    }
+
+    #[test]
+    fn a_stale_event_is_ignored_and_a_gap_invalidates_the_book_until_resynced() {
+        let mut b = books(16);
+        synced(&mut b, 100);
+        assert_eq!(b.on_diff(P, &event(90, 101, &[lvl(100, 9)], &[]), UnixNanos(2)), DiffStep::Stale);
+        assert_eq!(b.view(P).unwrap().bids, &[lvl(100, 1)]);
+        assert_eq!(b.on_diff(P, &event(102, 103, &[lvl(101, 1)], &[]), UnixNanos(3)), DiffStep::Applied);
+        // 104 is lost: 105.. is a gap.
+        assert_eq!(b.on_diff(P, &event(105, 106, &[lvl(102, 1)], &[]), UnixNanos(4)), DiffStep::Gap);
+        assert_eq!(b.unsynced(P), Some(Unsynced::AwaitingSnapshot));
+        assert_eq!(b.take_streak_report(P), Some(Unsynced::Gap));
+        assert_eq!(b.take_streak_report(P), None, "one report per streak");
+        assert_eq!(b.on_touch(P, &TouchEvent { update_id: 200, ..TouchEvent::default() }), TouchStep::Unsynced);
+        assert_eq!(b.counters().gaps, 1);
+        let (_, attempt) = requests(&mut b)[0];
+        // The gapped event is held: a snapshot at 105 leaves it to apply.
+        assert_eq!(b.on_snapshot(P, Some(attempt), 105, &[lvl(100, 1)], &[lvl(110, 1)]), SnapshotStep::Applied);
+        assert_eq!(replay_held(&mut b), vec![DiffStep::Applied]);
+        assert_eq!(b.view(P).unwrap().bids, &[lvl(102, 1), lvl(100, 1)]);
+    }
+
+    #[test]
+    fn a_held_event_that_skips_past_the_snapshot_is_a_gap_and_stays_held() {
+        let mut b = books(16);
+        b.on_diff(P, &event(10, 11, &[], &[]), UnixNanos(1));
+        b.on_diff(P, &event(20, 21, &[lvl(1, 1)], &[]), UnixNanos(2));
+        let (_, a) = requests(&mut b)[0];
+        assert_eq!(b.on_snapshot(P, Some(a), 12, &[], &[]), SnapshotStep::Applied);
+        assert_eq!(b.next_buffered(P), Some((DiffStep::Stale, UnixNanos(1))));
+        assert_eq!(b.next_buffered(P), Some((DiffStep::Gap, UnixNanos(2))));
+        assert_eq!(b.next_buffered(P), None);
+        let (_, a2) = requests(&mut b)[0];
+        assert_eq!(b.on_snapshot(P, Some(a2), 20, &[], &[lvl(5, 1)]), SnapshotStep::Applied);
+        assert_eq!(replay_held(&mut b), vec![DiffStep::Applied]);
+        assert_eq!(b.view(P).unwrap().bids, &[lvl(1, 1)]);
+    }
+
+    #[test]
+    fn the_touch_overlays_level_zero_until_a_diff_as_new_supersedes_it() {
+        let mut b = books(16);
+        synced(&mut b, 100);
+        b.on_diff(P, &event(102, 102, &[lvl(99, 1), lvl(98, 1)], &[lvl(111, 1)]), UnixNanos(2));
+        let t = TouchEvent { update_id: 105, bid: lvl(101, 7), ask: lvl(111, 2), event_time_ms: None };
+        assert_eq!(b.on_touch(P, &t), TouchStep::Applied);
+        let v = b.view(P).unwrap();
+        assert_eq!(v.bids, &[lvl(101, 7), lvl(100, 1), lvl(99, 1), lvl(98, 1)]);
+        // Asks at or through 111 are hidden: the ticker's 111 stands for them.
+        assert_eq!(v.asks, &[lvl(111, 2)]);
+        assert_eq!(v.last_update_id, 105);
+        // A bid queue eaten through: the ticker's best is below the book's.
+        let t2 = TouchEvent { update_id: 106, bid: lvl(99, 3), ask: lvl(110, 1), event_time_ms: None };
+        assert_eq!(b.on_touch(P, &t2), TouchStep::Applied);
+        assert_eq!(b.view(P).unwrap().bids, &[lvl(99, 3), lvl(98, 1)]);
+        assert_eq!(b.on_touch(P, &t), TouchStep::Stale, "older than the overlay");
+        // A diff older than the ticker keeps the overlay; one as new drops it.
+        b.on_diff(P, &event(103, 104, &[lvl(97, 1)], &[]), UnixNanos(3));
+        assert_eq!(b.view(P).unwrap().bids.first(), Some(&lvl(99, 3)));
+        b.on_diff(P, &event(105, 106, &[], &[]), UnixNanos(4));
+        let v = b.view(P).unwrap();
+        assert_eq!(v.bids, &[lvl(100, 1), lvl(99, 1), lvl(98, 1), lvl(97, 1)]);
+        assert_eq!(v.last_update_id, 106);
+        assert_eq!(b.on_touch(P, &t2), TouchStep::Stale, "not newer than the book");
+    }
+
+    #[test]
+    fn an_overflowing_buffer_restarts_and_the_pair_still_syncs() {
+        let mut b = books(16);
+        for i in 0..20u64 {
+            b.on_diff(P, &event(10 + 2 * i, 11 + 2 * i, &[lvl(100 + i, 1)], &[]), UnixNanos(i));
+        }
+        assert!(b.counters().buffer_overflows >= 2);
+        let (_, a) = requests(&mut b)[0];
+        // The buffer holds the last events only; a snapshot before them is too old.
+        assert_eq!(b.on_snapshot(P, Some(a), 20, &[], &[]), SnapshotStep::TooOld);
+        let (_, a) = requests(&mut b)[0];
+        assert_eq!(b.on_snapshot(P, Some(a), 45, &[], &[lvl(500, 1)]), SnapshotStep::Applied);
+        let steps = replay_held(&mut b);
+        assert!(steps.contains(&DiffStep::Applied) && !steps.contains(&DiffStep::Gap), "{steps:?}");
+        assert_eq!(b.view(P).unwrap().last_update_id, 49);
+    }
+
+    #[test]
+    fn a_reconnect_resyncs_and_a_misordered_snapshot_is_refused() {
+        let mut b = books(16);
+        synced(&mut b, 100);
+        b.reconnected(&[P]);
+        assert_eq!(b.unsynced(P), Some(Unsynced::Reconnected));
+        assert_eq!(b.on_diff(P, &event(300, 301, &[], &[]), UnixNanos(5)), DiffStep::Buffered);
+        let (_, a) = requests(&mut b)[0];
+        assert_eq!(b.on_snapshot(P, Some(a), 300, &[lvl(1, 1), lvl(2, 1)], &[]), SnapshotStep::Refused);
+        assert_eq!(b.unsynced(P), Some(Unsynced::BadSnapshot));
+        assert_eq!(requests(&mut b).len(), 1, "asked again");
+    }
+
+    #[test]
+    fn the_band_keeps_exactly_the_levels_within_x_bps_of_the_mid() {
+        // Mid 100; 100 bps = 1 %: bids ≥ 99, asks ≤ 101.
+        let bids = [lvl(9_990, 1), lvl(9_900, 1), lvl(9_899, 1)];
+        let asks = [lvl(10_010, 1), lvl(10_100, 1), lvl(10_101, 1)];
+        let (b, a) = within_band(&bids, &asks, 100);
+        assert_eq!((b.len(), a.len()), (2, 2));
+        let (b, a) = within_band(&bids[..1], &[], 1);
+        assert_eq!((b.len(), a.len()), (1, 0), "no mid: kept as is");
+    }
 }

@@ -777,4 +777,46 @@ mod tests {
         let e = problems("pairs=['BTCUSDT']\n[[triggers]]\nname='a'\nop='>'\nvalue=0.1\npairs=['XRPUSDT']\n");
         assert!(e.contains("`triggers[0].pairs[0]` is \"XRPUSDT\", which is not in `pairs`"), "{e}");
     }
+
+    #[test]
+    fn diff_mode_keys_are_read_and_build_a_local_book_engine() {
+        let c = load(
+            "[binance]\nbook='diff'\nrest_url='https://data-api.binance.vision'\nsnapshot_limit=5000\nbook_ticker=true\n[metrics]\ntop_n=250\nband_bps=250\n",
+        )
+        .unwrap();
+        assert_eq!(c.binance.book, BookMode::Diff);
+        assert_eq!(c.binance.rest_url, "https://data-api.binance.vision");
+        assert_eq!((c.binance.snapshot_limit, c.binance.book_ticker, c.band_bps), (5000, true, Some(250)));
+        assert_eq!(c.volume.top_n, 250);
+        let t = c.stream_table();
+        assert_eq!(t.stream_name(PairId(0)), "btcusdt@depth@100ms/btcusdt@bookTicker");
+        let e = c.engine_config();
+        assert_eq!(e.local_book.map(|l| (l.capacity, l.view_depth, l.band_bps)), Some((10_000, 250, Some(250))));
+        let slow = load("[binance]\nbook='diff'\nupdate_ms=1000\n").unwrap();
+        assert_eq!(slow.stream_table().stream_name(PairId(0)), "btcusdt@depth");
+        let partial = load("").unwrap();
+        assert_eq!(partial.binance.book, BookMode::Partial);
+        assert!(partial.engine_config().local_book.is_none());
+    }
+
+    #[test]
+    fn bad_diff_mode_keys_name_the_key_and_the_fix() {
+        let e = problems("[binance]\nbook='diff'\nsnapshot_limit=6000\n");
+        assert!(e.contains("`binance.snapshot_limit` is 6000; Binance's depth snapshot takes 5 to 5000 levels"), "{e}");
+        let e = problems("[binance]\nbook='diff'\nsnapshot_limit=100\n[metrics]\ntop_n=101\n");
+        assert!(e.contains("`metrics.top_n` is 101; with binance.book = \"diff\" it must be between 1 and binance.snapshot_limit (100)"), "{e}");
+        let e = problems("[binance]\nbook_ticker=true\n");
+        assert!(e.contains("`binance.book_ticker` is true but binance.book is \"partial\""), "{e}");
+        let e = problems("[binance]\nbook='diff'\nrest_url='ftp://x'\n");
+        assert!(e.contains("`binance.rest_url` is \"ftp://x\"; it must start with https://"), "{e}");
+        let e = problems("[binance]\nbook='full'\n");
+        assert!(e.contains("binance.book"), "{e}");
+        let e = problems("[metrics]\nband_bps=0\n");
+        assert!(e.contains("`metrics.band_bps` is 0; use 1 to 10000"), "{e}");
+        let e = problems("[binance]\nbook='diff'\n[metrics]\ntop_n=50\n[[triggers]]\nname='w'\nmetric='weighted_imbalance'\nop='>'\nvalue=0.1\n");
+        assert!(e.contains("weighted_imbalance weighs at most 20 levels"), "{e}");
+        // A partial book is still bounded by the stream's depth.
+        let e = problems("[metrics]\ntop_n=21\n");
+        assert!(e.contains("between 1 and binance.depth"), "{e}");
+    }
 }

@@ -813,7 +813,9 @@ mod tests {
         assert!(e.contains("binance.book"), "{e}");
         let e = problems("[metrics]\nband_bps=0\n");
         assert!(e.contains("`metrics.band_bps` is 0; use 1 to 10000"), "{e}");
-        let e = problems("[binance]\nbook='diff'\n[metrics]\ntop_n=50\n[[triggers]]\nname='w'\nmetric='weighted_imbalance'\nop='>'\nvalue=0.1\n");
+        let e = problems(
+            "[binance]\nbook='diff'\n[metrics]\ntop_n=50\n[[triggers]]\nname='w'\nmetric='weighted_imbalance'\nop='>'\nvalue=0.1\n",
+        );
         assert!(e.contains("weighted_imbalance weighs at most 20 levels"), "{e}");
         // A partial book is still bounded by the stream's depth.
         let e = problems("[metrics]\ntop_n=21\n");

@@ -7,7 +7,7 @@
 
 use crate::alert::{ActionHook, Alert, EngineSink, MetricUpdate, NoAction};
 use crate::book::event::EventScratch;
-use crate::book::local::{DiffStep, LocalBookConfig, LocalBooks, SnapshotStep, TouchStep, within_band};
+use crate::book::local::{DiffStep, LocalBookConfig, LocalBooks, LocalCounters, SnapshotStep, TouchStep, within_band};
 use crate::book::stage::{BookStage, Sequence};
 use crate::book::{Book, BookEvent, BookShape, BookView, Level, Sides};
 use crate::exact::{Fraction, Reading};
@@ -102,6 +102,8 @@ pub struct EngineCounters {
     pub frames_by_pair: Vec<u64>,
     /// Alerts fired, at `trigger * pairs + pair`.
     pub alerts: Vec<u64>,
+    /// The local books' counters (diff mode; see [`Engine::sync_local_counters`]).
+    pub local: Option<LocalCounters>,
 }
 
 impl Clone for EngineCounters {
@@ -125,6 +127,7 @@ impl Clone for EngineCounters {
         self.errors = src.errors;
         self.frames_by_pair.clone_from(&src.frames_by_pair);
         self.alerts.clone_from(&src.alerts);
+        self.local = src.local;
     }
 }
 
@@ -495,6 +498,12 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
     /// Running totals.
     pub fn counters(&self) -> &EngineCounters {
         &self.core.counters
+    }
+
+    /// Copies the local books' counters into [`EngineCounters::local`]
+    /// (they are kept by the books; a publisher calls this before reading).
+    pub fn sync_local_counters(&mut self) {
+        self.core.counters.local = self.local.as_ref().map(|l| *l.counters());
     }
 
     /// The validated configuration the engine runs with.

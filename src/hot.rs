@@ -80,6 +80,7 @@ impl<H: ActionHook, S: HotSink> HotSide<H, S> {
             return;
         }
         let dropped = self.recorder.as_ref().map_or(0, RecordProducer::dropped);
+        self.engine.sync_local_counters();
         stats.publish(now, force, (self.engine.counters(), feed, self.sink.handoff_counters(), dropped));
     }
 

@@ -121,6 +121,29 @@ impl Collector for ScrapeCollector {
             ConstCounter::new(n).encode(m.encode_family(&[("reason", reason)])?)?;
         }
         counter(&mut enc, "books_evaluated", "Books evaluated by the triggers.", e.evaluated)?;
+        if let Some(l) = &e.local {
+            let mut m = enc.encode_descriptor(
+                "local_book_events",
+                "Local book (binance.book = diff) events, by kind.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (kind, n) in [
+                ("buffered", l.buffered),
+                ("stale", l.stale_events),
+                ("gap", l.gaps),
+                ("resync", l.resyncs),
+                ("buffer_overflow", l.buffer_overflows),
+                ("snapshot_applied", l.snapshots_applied),
+                ("snapshot_too_old", l.snapshots_too_old),
+                ("snapshot_refused", l.snapshots_refused),
+                ("touch", l.touches),
+                ("stale_touch", l.stale_touches),
+                ("level_dropped", l.levels_dropped),
+            ] {
+                ConstCounter::new(n).encode(m.encode_family(&[("kind", kind)])?)?;
+            }
+        }
         let mut m = enc.encode_descriptor("alerts", "Alerts fired, by trigger and pair.", None, MetricType::Counter)?;
         for ((trigger, pair), n) in &snap.alerts {
             ConstCounter::new(*n)

@@ -221,6 +221,22 @@ impl StatsReport {
             d(now.handoff.metrics_dropped, |t| t.handoff.metrics_dropped),
             d(now.record_dropped, |t| t.record_dropped),
         );
+        if let Some(l) = &e.local {
+            let was = since.and_then(|t| t.engine.local).unwrap_or_default();
+            let _ = write!(
+                s,
+                " | book: resyncs={} gaps={} stale={} buffered={} buffer_overflows={} snapshots={} too_old={} touches={} levels_dropped={}",
+                l.resyncs.saturating_sub(was.resyncs),
+                l.gaps.saturating_sub(was.gaps),
+                l.stale_events.saturating_sub(was.stale_events),
+                l.buffered.saturating_sub(was.buffered),
+                l.buffer_overflows.saturating_sub(was.buffer_overflows),
+                l.snapshots_applied.saturating_sub(was.snapshots_applied),
+                l.snapshots_too_old.saturating_sub(was.snapshots_too_old),
+                l.touches.saturating_sub(was.touches),
+                l.levels_dropped.saturating_sub(was.levels_dropped),
+            );
+        }
         let mut errors = String::new();
         for kind in RejectKind::ALL {
             let n = e.errors[kind.index()].saturating_sub(since.map_or(0, |t| t.engine.errors[kind.index()]));

@@ -290,24 +290,33 @@ impl<H: ActionHook, V: Venue> Engine<H, V> {
         outcome
     }
 
-    /// [`Engine::on_frame`] for a message already decoded into `book` by
-    /// this venue's decoder (`decoded` is what it returned): several engines
-    /// over one parse, as `evaluate`'s sweeps run them. The book is copied
-    /// into the pending slot; everything after decoding is the same path.
+    /// [`Engine::on_frame`] for a message already decoded into `book` and
+    /// `events` by this venue's decoder (`decoded` is what it returned):
+    /// several engines over one parse, as `evaluate`'s sweeps run them. The
+    /// event is copied into this engine's own storage; everything after
+    /// decoding is the same path.
     pub fn on_decoded(
         &mut self,
         decoded: Result<Message, RejectKind>,
         book: &Book,
+        events: &EventScratch,
         recv: UnixNanos,
         sink: &mut impl EngineSink,
     ) -> FrameOutcome {
         self.core.counters.frames += 1;
-        let outcome = match self.books.pending_mut() {
-            Some(pending) => {
-                *pending = *book;
-                self.after_decode(decoded, recv, sink, &mut NoClock)
+        let copied = match decoded {
+            Ok(Message::Book(_, BookEvent::Snapshot)) => self.books.pending_mut().map(|p| *p = *book).is_some(),
+            Ok(Message::Book(_, BookEvent::Diff)) => self.scratch.diff.copy_from(&events.diff).is_ok(),
+            Ok(Message::Book(_, BookEvent::Touch)) => {
+                self.scratch.touch = events.touch;
+                true
             }
-            None => FrameOutcome::Rejected(RejectKind::NoStream),
+            _ => true,
+        };
+        let outcome = if copied {
+            self.after_decode(decoded, recv, sink, &mut NoClock)
+        } else {
+            FrameOutcome::Rejected(RejectKind::TooManyLevels)
         };
         self.core.count(outcome);
         outcome

@@ -25,7 +25,7 @@ use crate::venue::binance_spot::snapshot::{SnapshotBook, parse_snapshot};
 const SYMBOL_SCAN_LINES: usize = 100_000;
 
 /// The symbol a collector file is about: the first stream its lines name.
-fn file_symbol(path: &std::path::Path) -> Option<String> {
+pub(crate) fn file_symbol(path: &std::path::Path) -> Option<String> {
     let mut reader = RecordingReader::open(path).ok()?;
     for _ in 0..SYMBOL_SCAN_LINES {
         match reader.next_line().ok()?? {

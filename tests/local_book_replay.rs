@@ -109,3 +109,24 @@ fn btcusdt_diff_book_equals_its_depth20_frames() {
 fn ethusdt_diff_book_equals_its_depth20_frames() {
     same_alerts_both_ways("ETHUSDT", 20);
 }
+
+/// `evaluate` on the diff recordings reports what it reports on the
+/// derived depth10 frames: the same alerts, mids and returns.
+#[test]
+fn evaluate_reads_diff_recordings_into_the_same_report() {
+    let dir = scratch("evaluate");
+    let run = |tag: &str, binance: &str, files: &[&str]| -> serde_json::Value {
+        let cfg = dir.join(format!("{tag}.toml"));
+        std::fs::write(&cfg, format!("pairs = [\"BTCUSDT\"]\n[binance]\n{binance}\n[metrics]\ntop_n = 10\n{TRIGGERS}"))
+            .unwrap();
+        let json = dir.join(format!("{tag}.json"));
+        let out = bin().arg("evaluate").arg("-c").arg(&cfg).arg("--json").arg(&json).args(files).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+    };
+    let diff =
+        run("diff", "book = \"diff\"", &["tests/fixtures/btcusdt_20240808.gz", "tests/fixtures/btcusdt_20240809.gz"]);
+    let partial = run("partial", "depth = 10", &["tests/fixtures/btcusdt_depth10_100ms_20240808-09.txt.gz"]);
+    assert!(diff["results"].as_array().is_some_and(|r| !r.is_empty()));
+    assert_eq!(diff, partial);
+}

@@ -71,6 +71,20 @@ pub struct DiffEvent {
     pub asks: LevelBuf,
 }
 
+impl DiffEvent {
+    /// Becomes a copy of `other` in its own storage (no allocation);
+    /// [`PushError::Full`] when `other` holds more levels than this has room for.
+    pub fn copy_from(&mut self, other: &DiffEvent) -> Result<(), PushError> {
+        self.bids.set(other.bids.levels())?;
+        self.asks.set(other.asks.levels())?;
+        self.first_update_id = other.first_update_id;
+        self.final_update_id = other.final_update_id;
+        self.prev_final_update_id = other.prev_final_update_id;
+        self.event_time_ms = other.event_time_ms;
+        Ok(())
+    }
+}
+
 /// A best bid/ask update (`@bookTicker`): the touch as of `update_id`,
 /// which shares the diff stream's update-id space.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

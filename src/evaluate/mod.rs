@@ -16,13 +16,18 @@ pub mod sweep;
 
 use std::path::PathBuf;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, EngineSink, MetricUpdate};
 use crate::book::Book;
+use crate::book::event::EventScratch;
 use crate::config::{Config, Direction};
-use crate::engine::{Engine, EngineCounters, FrameOutcome};
+use crate::engine::{Engine, EngineCounters};
 use crate::pairs::PairId;
 use crate::recording::{Line, RecordingError, RecordingReader};
+use crate::reject::RejectKind;
+use crate::units::UnixNanos;
 use crate::venue::Venue;
+use crate::venue::binance_spot::collector::{is_snapshot_line, snapshot_symbol};
+use crate::venue::binance_spot::snapshot::{SnapshotBook, parse_snapshot};
 
 use horizons::Horizon;
 use outcomes::{MidSum, Outcomes};
@@ -142,32 +147,68 @@ pub fn evaluate(config: &Config, files: &[PathBuf], options: &EvalOptions) -> Re
     let mut no_direction = vec![0u64; variants.len() * ntriggers];
     let mut no_mid = vec![0u64; slots];
     let mut engines: Vec<Engine> = groups.iter().map(|g| Engine::new(g.engine.clone())).collect();
-    // Each frame is decoded once, here; every engine takes the decoded book.
+    // Each frame is decoded once, here; every engine takes the decoded event.
     let venue = config.stream_table();
+    let diff_mode = venue.diff_kind().is_some();
     let mut decoded_book = Book::default();
-    let mut scratch = crate::book::event::EventScratch::default();
-    let mut fired: Vec<Alert> = Vec::with_capacity(64);
+    let mut scratch = EventScratch::with_capacity(if diff_mode { crate::engine::MAX_EVENT_LEVELS } else { 0 });
+    let mut snapshot = SnapshotBook::with_capacity(if diff_mode { 5000 } else { 0 });
+    let mut sink = EvalSink { seen: Vec::with_capacity(64), mids: false };
     let (mut lines, mut malformed) = (0u64, 0u64);
 
-    for reader in &mut readers {
+    for (reader, path) in readers.iter_mut().zip(files) {
+        let mut this_file: Option<Option<String>> = None;
         while let Some(line) = reader.next_line()? {
             lines += 1;
             let Line::Frame { recv, json } = line else {
                 malformed += 1;
                 continue;
             };
-            let decoded = venue.decode(json, &mut decoded_book, &mut scratch);
-            for (gi, (engine, group)) in engines.iter_mut().zip(&groups).enumerate() {
-                fired.clear();
-                let outcome = engine.on_decoded(decoded, &decoded_book, recv, &mut fired);
-                let FrameOutcome::Evaluated { pair, .. } = outcome else { continue };
-                // Every engine sees the same books; the first one feeds the mids.
-                if gi == 0 {
-                    outcomes.on_update(pair, recv, engine.book(pair).and_then(MidSum::of_book));
+            // A recording's snapshot line syncs every engine's local book (as in `replay`).
+            let snapshot_for = if diff_mode && is_snapshot_line(json) {
+                let symbol = match snapshot_symbol(json) {
+                    Some(s) => Some(s.to_string()),
+                    None => this_file.get_or_insert_with(|| crate::replay::file_symbol(path)).clone(),
+                };
+                let pair = symbol.and_then(|s| venue.pairs().find(|&p| venue.symbol(p) == s));
+                match (pair, parse_snapshot(json, &mut snapshot)) {
+                    (Some(pair), Ok(())) => Some(pair),
+                    _ => continue,
                 }
-                for a in &fired {
-                    let Some(&(variant, trigger)) = group.members.get(a.trigger.index()) else { continue };
-                    on_alert(a, (variant, trigger), &triggers, (&mut outcomes, &mut no_direction, &mut no_mid), npairs);
+            } else {
+                None
+            };
+            let decoded = match snapshot_for {
+                Some(_) => Err(RejectKind::NoStream),
+                None => venue.decode(json, &mut decoded_book, &mut scratch),
+            };
+            for (gi, (engine, group)) in engines.iter_mut().zip(&groups).enumerate() {
+                // Every engine sees the same books; the first one feeds the mids.
+                sink.mids = gi == 0;
+                match snapshot_for {
+                    Some(pair) => {
+                        engine.on_snapshot(
+                            pair,
+                            None,
+                            snapshot.last_update_id,
+                            &snapshot.bids,
+                            &snapshot.asks,
+                            &mut sink,
+                        );
+                    }
+                    None => {
+                        engine.on_decoded(decoded, &decoded_book, &scratch, recv, &mut sink);
+                    }
+                }
+                for seen in sink.seen.drain(..) {
+                    match seen {
+                        Seen::Mid(pair, at, mid) => outcomes.on_update(pair, at, mid),
+                        Seen::Alert(a) => {
+                            let Some(&(variant, trigger)) = group.members.get(a.trigger.index()) else { continue };
+                            let tables = (&mut outcomes, no_direction.as_mut_slice(), no_mid.as_mut_slice());
+                            on_alert(&a, (variant, trigger), &triggers, tables, npairs);
+                        }
+                    }
                 }
             }
         }
@@ -210,6 +251,34 @@ pub fn evaluate(config: &Config, files: &[PathBuf], options: &EvalOptions) -> Re
 
 /// Files one alert: counted if its trigger has no direction or its book no
 /// mid, otherwise started at every horizon.
+/// What one engine call showed evaluate, in order: each evaluated book's
+/// mid (from the engine that feeds the mids) and each alert.
+enum Seen {
+    Mid(PairId, UnixNanos, Option<MidSum>),
+    Alert(Alert),
+}
+
+/// The engines' sink during an evaluation.
+struct EvalSink {
+    seen: Vec<Seen>,
+    /// Whether this engine's evaluated books feed the mids.
+    mids: bool,
+}
+
+impl EngineSink for EvalSink {
+    fn alert(&mut self, alert: &Alert) {
+        self.seen.push(Seen::Alert(*alert));
+    }
+
+    fn metric(&mut self, update: &MetricUpdate) {
+        self.seen.push(Seen::Mid(update.pair, update.recv, MidSum::of_prices(update.best_bid, update.best_ask)));
+    }
+
+    fn wants_metrics(&self) -> bool {
+        self.mids
+    }
+}
+
 fn on_alert(
     a: &Alert,
     (variant, trigger): (usize, usize),

@@ -146,8 +146,10 @@ impl Worker {
                 }
             }
         }
-        let Some(first) = earliest.filter(|_| ready.is_none()).or(ready.map(|_| now)) else {
-            return Step::Idle;
+        let first = match (ready, earliest) {
+            (Some(_), _) => now,
+            (None, Some(at)) => at,
+            (None, None) => return Step::Idle,
         };
         let at = first.max(self.gate.unwrap_or(now)).max(self.budget.ready_at(self.weight, now));
         match ready {

@@ -62,6 +62,9 @@ pub(super) struct Worker {
     replies: Sender<SnapshotReply>,
     recycled: Receiver<Box<SnapshotBook>>,
     wake: Box<dyn Fn() + Send>,
+    /// Books free to parse into. Boxed because each one travels to the hot
+    /// side and back as a pointer, never copied.
+    #[expect(clippy::vec_box, reason = "the boxes move through channels; the pool only holds them in between")]
     pool: Vec<Box<SnapshotBook>>,
     pairs: Vec<PairState>,
     budget: WeightBudget,

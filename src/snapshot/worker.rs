@@ -163,14 +163,13 @@ impl Worker {
 
     /// One request for pair `index`, and what follows from its outcome.
     fn fetch(&mut self, index: usize) {
-        let (Some(book), Some(state)) = (self.pool.pop(), self.pairs.get(index)) else {
+        let (Some(mut book), Some(state)) = (self.pool.pop(), self.pairs.get(index)) else {
             return;
         };
         let Some(attempt) = state.want else {
             self.pool.push(book);
             return;
         };
-        let mut book = book;
         self.cursor = index + 1;
         let counters = &self.shared.counters;
         self.budget.spend(self.weight, Instant::now());

@@ -12,14 +12,30 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use counting_alloc::{ALLOCS, DEALLOCS, MEASURING, REALLOCS};
 use imbalance_monitor::pairs::PairId;
 use imbalance_monitor::snapshot::{
     Fetcher, FetcherConfig, SnapshotClient, SnapshotCounters, SnapshotReply, SnapshotRequest, depth_weight, spawn,
 };
+use imbalance_monitor::venue::binance_spot::snapshot::{SnapshotBook, parse_snapshot};
+
+mod counting_alloc;
+
+/// Runs `f` on this thread with the counting allocator watching; returns
+/// its result and the allocations, reallocations and frees it made.
+fn counted<T>(f: impl FnOnce() -> T) -> (T, [u64; 3]) {
+    let before = [ALLOCS.load(Relaxed), REALLOCS.load(Relaxed), DEALLOCS.load(Relaxed)];
+    MEASURING.set(true);
+    let out = f();
+    MEASURING.set(false);
+    let after = [ALLOCS.load(Relaxed), REALLOCS.load(Relaxed), DEALLOCS.load(Relaxed)];
+    (out, [after[0] - before[0], after[1] - before[1], after[2] - before[2]])
+}
 
 /// The bare REST snapshot line of the real recording (line 8), without its
 /// receive-time prefix.
@@ -401,4 +417,41 @@ fn https_snapshots_are_fetched_with_the_ca_file_and_refused_without_it() {
     assert!(untrusting.try_recv().is_none());
     assert_eq!(server.hits().len(), 1, "a request passed an unverified TLS handshake");
     std::fs::remove_file(ca_path).unwrap();
+}
+
+#[test]
+fn the_hot_side_end_neither_allocates_nor_frees() {
+    let server = Server::start(|_, _| Answer::snapshot());
+    let (client, _fetcher, wakes) = fetcher(config(&server.url, &["BTCUSDT", "ETHUSDT"]));
+    let mut total = [0u64; 3];
+    for attempt in 1..=6 {
+        let (asked, n) = counted(|| client.request(SnapshotRequest { pair: PairId((attempt % 2) as u16), attempt }));
+        assert!(asked);
+        total.iter_mut().zip(n).for_each(|(t, n)| *t += n);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let reply = loop {
+            assert!(Instant::now() < deadline, "no reply to attempt {attempt} (frees so far: {})", total[2]);
+            let (reply, n) = counted(|| client.try_recv());
+            total.iter_mut().zip(n).for_each(|(t, n)| *t += n);
+            match reply {
+                Some(reply) => break reply,
+                None => {
+                    let _ = wakes.recv_timeout(Duration::from_millis(100));
+                }
+            }
+        };
+        assert_eq!(reply.attempt, attempt);
+        let ((), n) = counted(|| client.recycle(reply.book));
+        total.iter_mut().zip(n).for_each(|(t, n)| *t += n);
+    }
+    assert_eq!(total, [0, 0, 0], "allocations, reallocations, frees on the hot side");
+}
+
+#[test]
+fn parsing_the_real_snapshot_into_a_warm_book_allocates_nothing() {
+    let body = real_snapshot();
+    let mut book = SnapshotBook::with_capacity(1000);
+    let (parsed, n) = counted(|| [(); 3].map(|()| parse_snapshot(&body, &mut book)));
+    assert_eq!(parsed, [Ok(()), Ok(()), Ok(())]);
+    assert_eq!(n, [0, 0, 0], "allocations, reallocations, frees while parsing");
 }

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::feed::tls::TlsConfigError;
 use crate::pairs::PairId;
@@ -57,6 +57,7 @@ pub struct FetcherConfig {
     /// First retry delay after a 5xx, a network error or a bad body
     /// (doubling, full jitter, up to `backoff_cap`).
     pub backoff_base: Duration,
+    /// Longest backoff delay.
     pub backoff_cap: Duration,
     /// Delay before retrying a pair after another 4xx (an unknown symbol
     /// will not heal fast; retrying it often only spends weight).
@@ -203,10 +204,7 @@ impl SnapshotClient {
 
     /// The next fetched snapshot, if one is queued.
     pub fn try_recv(&self) -> Option<SnapshotReply> {
-        match self.replies.try_recv() {
-            Ok(reply) => Some(reply),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.replies.try_recv().ok()
     }
 
     /// Returns a reply's book to the pool; the cold thread reuses (or frees)

@@ -62,6 +62,9 @@ pub(super) struct Worker {
     replies: Sender<SnapshotReply>,
     recycled: Receiver<Box<SnapshotBook>>,
     wake: Box<dyn Fn() + Send>,
+    /// Books free to parse into. Boxed because each one travels to the hot
+    /// side and back as a pointer, never copied.
+    #[expect(clippy::vec_box, reason = "the boxes move through channels; the pool only holds them in between")]
     pool: Vec<Box<SnapshotBook>>,
     pairs: Vec<PairState>,
     budget: WeightBudget,
@@ -146,8 +149,10 @@ impl Worker {
                 }
             }
         }
-        let Some(first) = earliest.filter(|_| ready.is_none()).or(ready.map(|_| now)) else {
-            return Step::Idle;
+        let first = match (ready, earliest) {
+            (Some(_), _) => now,
+            (None, Some(at)) => at,
+            (None, None) => return Step::Idle,
         };
         let at = first.max(self.gate.unwrap_or(now)).max(self.budget.ready_at(self.weight, now));
         match ready {
@@ -158,14 +163,13 @@ impl Worker {
 
     /// One request for pair `index`, and what follows from its outcome.
     fn fetch(&mut self, index: usize) {
-        let (Some(book), Some(state)) = (self.pool.pop(), self.pairs.get(index)) else {
+        let (Some(mut book), Some(state)) = (self.pool.pop(), self.pairs.get(index)) else {
             return;
         };
         let Some(attempt) = state.want else {
             self.pool.push(book);
             return;
         };
-        let mut book = book;
         self.cursor = index + 1;
         let counters = &self.shared.counters;
         self.budget.spend(self.weight, Instant::now());

@@ -133,37 +133,40 @@ proptest! {
 
 /// Seeds the book and the model from the recordings' snapshot, applies every
 /// event after it to both and compares them after each; returns how many
-/// side updates took the merge, how many did not, and the levels dropped.
-fn replay_against_model(cap: usize) -> (u32, u32, u64) {
+/// side updates took each path (sweep, merge, change by change) and the
+/// levels dropped.
+fn replay_against_model(cap: usize) -> ([u32; 3], u64) {
     let rec = book_ladder_events::load();
     let mut book = Ladder::with_capacity(cap);
     let (mut model_bids, mut model_asks) = (ModelSide::new(true, cap), ModelSide::new(false, cap));
     let s = &rec.snapshot;
     let dropped = book.set_snapshot(s.last_update_id, &s.bids, &s.asks).unwrap();
     assert_eq!(dropped, model_bids.snapshot(&s.bids) + model_asks.snapshot(&s.asks));
-    let (mut merges, mut sides, mut total_dropped) = (0, 0, u64::from(dropped));
+    let (mut paths, mut total_dropped) = ([0; 3], u64::from(dropped));
     for e in &rec.events {
         let applied = book.apply(e.final_update_id, &e.bids, &e.asks);
         assert_eq!(applied.dropped, model_bids.apply(&e.bids) + model_asks.apply(&e.asks), "u {}", e.final_update_id);
         assert_eq!(book.bids.levels(), model_bids.best_first(), "bids after u {}", e.final_update_id);
         assert_eq!(book.asks.levels(), model_asks.best_first(), "asks after u {}", e.final_update_id);
-        merges += applied.merges;
-        sides += 2;
+        let sides = u32::from(!e.bids.is_empty()) + u32::from(!e.asks.is_empty());
+        paths[0] += applied.sweeps;
+        paths[1] += applied.merges;
+        paths[2] += sides - applied.sweeps - applied.merges;
         total_dropped += u64::from(applied.dropped);
     }
-    (merges, sides - merges, total_dropped)
+    (paths, total_dropped)
 }
 
 #[test]
 fn the_real_recordings_build_the_model_book_at_full_depth() {
-    let (merged, each, dropped) = replay_against_model(5000);
-    assert!(merged > 0 && each > 0, "both paths ran: {merged} merged, {each} change by change");
+    let ([swept, _, _], dropped) = replay_against_model(5000);
+    assert!(swept > 10_000, "sorted events that cannot fill the side are swept: {swept}");
     assert_eq!(dropped, 0, "5,000 levels hold the whole recorded book");
 }
 
 #[test]
 fn the_real_recordings_build_the_model_book_when_the_capacity_drops_levels() {
-    let (merged, each, dropped) = replay_against_model(200);
-    assert!(merged > 0 && each > 0, "both paths ran: {merged} merged, {each} change by change");
+    let ([swept, merged, each], dropped) = replay_against_model(200);
+    assert!(swept > 0 && merged > 0 && each > 0, "every path ran: {swept} swept, {merged} merged, {each} one by one");
     assert!(dropped > 1000, "a 200-level book of a 1,000-level snapshot drops levels: {dropped}");
 }

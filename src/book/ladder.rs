@@ -10,17 +10,22 @@
 //! the end a shift needs is full, the live levels are moved back to the
 //! middle (O(n), and then not again for at least `capacity / 2` inserts).
 //!
-//! An event that changes many levels at once (a snapshot's worth: the
-//! recordings hold one with 1,076) is merged with the side in one pass into a
-//! second buffer of the same size, which then becomes the live one: O(n + k)
-//! instead of k shifts. Both paths give exactly the result of applying the
-//! changes one by one in the order given, including which levels the
-//! capacity drops; the merge needs the changes in the side's order (as
-//! Binance sends them) and is skipped when they are not.
+//! A diff event's changes are applied by one of three paths, all giving
+//! exactly the result of applying them one by one in the order given,
+//! including which levels the capacity drops:
+//! * the *sweep*, for changes in the side's order (as Binance sends them)
+//!   that cannot fill the side: the changes near the touch in one in-place
+//!   walk that moves each level at most twice, the deepest ones by shifting
+//!   the back. On the real recordings that moves about 6× fewer levels than
+//!   shifting change by change, whose cost is the *sum* of the changes' depths;
+//! * the *merge*, for many sorted changes on a side they may overflow (the
+//!   recordings hold an event of 1,076): side and changes merged in one pass
+//!   into a second buffer of the same size, which becomes the live one;
+//! * change by change otherwise: a binary search and a shift each.
 //!
 //! Nothing here allocates after [`LadderSide::with_capacity`], and no input
-//! can make it panic: every access is a checked `get`, every shift a
-//! sub-slice whose bounds the invariants below guarantee.
+//! can make it panic: every access is a checked `get`, and every shift's
+//! bounds follow from the invariants stated where it is made.
 
 use std::marker::PhantomData;
 
@@ -51,8 +56,11 @@ pub struct Applied {
     /// dropped to make room for a better one. Counted so a book too shallow
     /// for its market is visible.
     pub dropped: u32,
-    /// How many sides took the one-pass merge (0 or 1 for a side, up to 2 for
-    /// a [`Ladder`]): what tells the benchmarks and tests that both paths ran.
+    /// How many sides took the in-place sweep (0 or 1 for a side, up to 2 for
+    /// a [`Ladder`]); with `merges`, what tells the benchmarks and tests which
+    /// paths ran.
+    pub sweeps: u32,
+    /// How many sides took the one-pass merge into the second buffer.
     pub merges: u32,
 }
 
@@ -62,6 +70,7 @@ impl Applied {
     fn and(self, other: Applied) -> Applied {
         Applied {
             dropped: self.dropped.saturating_add(other.dropped),
+            sweeps: self.sweeps.saturating_add(other.sweeps),
             merges: self.merges.saturating_add(other.merges),
         }
     }
@@ -70,7 +79,7 @@ impl Applied {
 /// One side of a full-depth book: at most [`LadderSide::capacity`] levels,
 /// best first, strictly ordered by price, every quantity non-zero.
 ///
-/// Invariants: `buf.len() == spare.len() == 2 · cap + SLACK`,
+/// Invariants: `buf.len() == spare.len() == 2 · cap + SLACK`, `at.len() == cap`,
 /// `start + len ≤ buf.len()`, `len ≤ cap`, and `buf[start..start + len]` is
 /// the side.
 #[derive(Clone, Debug)]
@@ -78,6 +87,9 @@ pub struct LadderSide<S: SideKind> {
     buf: Box<[Level]>,
     /// The merge target; swapped with `buf` after a merge.
     spare: Box<[Level]>,
+    /// Per change of a sweep, its index among the side's levels before the
+    /// event: `cap` slots, and a sweep has at most `cap − len` changes.
+    at: Box<[usize]>,
     start: usize,
     len: usize,
     cap: usize,
@@ -102,6 +114,7 @@ impl<S: SideKind> LadderSide<S> {
         LadderSide {
             buf: vec![Level::default(); room].into_boxed_slice(),
             spare: vec![Level::default(); room].into_boxed_slice(),
+            at: vec![0; cap].into_boxed_slice(),
             start: room / 2,
             len: 0,
             cap,
@@ -182,11 +195,19 @@ impl<S: SideKind> LadderSide<S> {
     /// counted.
     #[inline]
     pub fn apply(&mut self, changes: &[Level]) -> Applied {
+        if changes.is_empty() {
+            return Applied::default();
+        }
+        let sorted = Self::in_side_order(changes);
+        if sorted && changes.len() <= self.cap - self.len {
+            self.apply_swept(changes);
+            return Applied { sweeps: 1, ..Applied::default() };
+        }
         let many = changes.len() >= MERGE_MIN_CHANGES && changes.len() >= self.len / MERGE_DIVISOR;
-        if many && Self::in_side_order(changes) {
-            Applied { dropped: self.apply_merged(changes), merges: 1 }
+        if sorted && many {
+            Applied { dropped: self.apply_merged(changes), merges: 1, ..Applied::default() }
         } else {
-            Applied { dropped: self.apply_each(changes), merges: 0 }
+            Applied { dropped: self.apply_each(changes), ..Applied::default() }
         }
     }
 
@@ -209,6 +230,105 @@ impl<S: SideKind> LadderSide<S> {
             Some(l) if l.price == price => Ok(i),
             _ => Err(i),
         }
+    }
+
+    /// The sweep, for changes in the side's order that cannot fill the side
+    /// (`k ≤ cap − len`: no drop is possible, so a repeated price's last
+    /// change alone decides it). Changes near the touch are applied in one
+    /// walk from the front: the new best levels are written into the free
+    /// space before the side, each old level between changes moved at most
+    /// twice (once by the walk, once to close the gap the walk leaves), so k
+    /// changes within the top d levels cost O(d), not k shifts of up to d.
+    /// The deepest changes, where shifting the back is cheaper than walking
+    /// to them, go change by change. Where to split is chosen per event from
+    /// each change's index, found by a galloping search from the previous one.
+    fn apply_swept(&mut self, changes: &[Level]) {
+        let Some(old) = self.buf.get(self.start..self.start + self.len) else { return };
+        let len = old.len();
+        let mut from = 0;
+        for (change, at) in changes.iter().zip(self.at.iter_mut()) {
+            from += gallop::<S>(old.get(from..).unwrap_or(&[]), change.price);
+            *at = from;
+        }
+        let at = self.at.get(..changes.len()).unwrap_or(&[]);
+        // How a change (the last of its price's run) changes the level count.
+        let delta = |j: usize| -> isize {
+            let (Some(change), Some(&i)) = (changes.get(j), at.get(j)) else { return 0 };
+            if changes.get(j + 1).is_some_and(|next| next.price == change.price) {
+                return 0;
+            }
+            let before = old.get(i).is_some_and(|l| l.price == change.price);
+            isize::from(change.qty.0 != 0) - isize::from(before)
+        };
+        // Cost of the split before change j: the walk to the deepest count
+        // change in front plus the back shifts of the ones behind.
+        let back_cost = |j: usize| if delta(j) != 0 { at.get(j).map_or(0, |&i| len - i) } else { 0 };
+        let mut behind: usize = (0..changes.len()).map(back_cost).sum();
+        let (mut split, mut best_cost, mut walk) = (0, behind, 0);
+        for j in 0..changes.len() {
+            if delta(j) != 0 {
+                walk = at.get(j).copied().unwrap_or(0);
+            }
+            behind -= back_cost(j);
+            let at_run_end = changes.get(j + 1).is_none_or(|next| Some(next.price) != changes.get(j).map(|c| c.price));
+            if at_run_end && walk + behind < best_cost {
+                (split, best_cost) = (j + 1, walk + behind);
+            }
+        }
+        let (mut d, mut gap) = (0isize, 0isize);
+        for j in 0..split {
+            d += delta(j);
+            gap = gap.max(d);
+        }
+        let gap = gap.unsigned_abs();
+        if gap > 0 && self.start < gap {
+            self.recentre();
+        }
+        let (front, back) = changes.split_at(split);
+        self.sweep_front(front, gap, d);
+        self.apply_each(back);
+    }
+
+    /// The walk of [`apply_swept`](Self::apply_swept) over its `front`
+    /// changes (their indices in `at`, found on the side before the event),
+    /// writing from `gap` slots before the side. `gap` is the most the level
+    /// count grows at any point of the walk (and `grown` its net growth), so
+    /// the write position never passes the read position: no level is
+    /// overwritten before it is read. Positions stay within the buffer:
+    /// `first ≤ w ≤ r ≤ target ≤ end ≤ buf.len()`.
+    fn sweep_front(&mut self, front: &[Level], gap: usize, grown: isize) {
+        let Some(first) = self.start.checked_sub(gap) else { return };
+        let end = self.start + self.len;
+        let (mut w, mut r) = (first, self.start);
+        for (j, (change, &i)) in front.iter().zip(self.at.iter()).enumerate() {
+            if front.get(j + 1).is_some_and(|next| next.price == change.price) {
+                continue;
+            }
+            let target = (self.start + i).min(end).max(r);
+            if w != r {
+                self.buf.copy_within(r..target, w);
+            }
+            w += target - r;
+            r = target;
+            let present = r < end && self.buf.get(r).is_some_and(|l| l.price == change.price);
+            if present {
+                r += 1;
+            }
+            if change.qty.0 != 0 {
+                if let Some(slot) = self.buf.get_mut(w) {
+                    *slot = *change;
+                }
+                w += 1;
+            }
+        }
+        // Close the gap the walk leaves: the new front moves up to the
+        // untouched rest, which stays where it is.
+        let left = r.saturating_sub(w);
+        if left > 0 {
+            self.buf.copy_within(first..w, first + left);
+        }
+        self.start = first + left;
+        self.len = self.len.saturating_add_signed(grown);
     }
 
     /// The change-by-change path: a binary search and a short shift each.
@@ -371,6 +491,24 @@ impl<S: SideKind> LadderSide<S> {
     }
 }
 
+/// The index of the first of `levels` (a side, best first) not better than
+/// `price`, as `partition_point` gives it, found in doubling steps from the
+/// front: O(log i) for an answer i, which is small for the next of a sorted
+/// event's changes, searched from the previous one's index.
+#[inline]
+fn gallop<S: SideKind>(levels: &[Level], price: Price) -> usize {
+    let better = |l: &Level| S::follows(l.price, price);
+    let (mut lo, mut step) = (0, 1);
+    while let Some(l) = levels.get(lo + step - 1)
+        && better(l)
+    {
+        lo += step;
+        step *= 2;
+    }
+    let hi = (lo + step - 1).min(levels.len());
+    lo + levels.get(lo..hi).map_or(0, |window| window.partition_point(better))
+}
+
 /// Both sides of one pair's full-depth book and its update id: Binance's
 /// `lastUpdateId` after a snapshot, the last applied event's `u` after an
 /// event. Whether an event may be applied (the `U`/`u` chain) is the book
@@ -444,7 +582,12 @@ mod tests {
         if LadderSide::<S>::in_side_order(changes) {
             let mut merged = side.clone();
             assert_eq!(merged.apply_merged(changes), dropped, "drop counts differ for {changes:?}");
-            assert_eq!(merged.levels(), each.levels(), "paths differ for {changes:?}");
+            assert_eq!(merged.levels(), each.levels(), "merge differs for {changes:?}");
+            if changes.len() <= side.cap - side.len {
+                let mut swept = side.clone();
+                swept.apply_swept(changes);
+                assert_eq!(swept.levels(), each.levels(), "sweep differs for {changes:?}");
+            }
         }
         *side = each;
         dropped
@@ -585,16 +728,20 @@ mod tests {
     }
 
     #[test]
-    fn many_sorted_changes_take_the_merge_and_unsorted_ones_do_not() {
+    fn sorted_changes_are_swept_or_merged_and_unsorted_ones_go_one_by_one() {
         let mut book = Ladder::with_capacity(100);
         let bids: Vec<_> = (1..=40).rev().map(|p| lvl(p, 1)).collect();
         let asks: Vec<_> = (41..=80).map(|p| lvl(p, 1)).collect();
-        assert_eq!(book.apply(5, &bids, &asks), Applied { dropped: 0, merges: 2 });
+        assert_eq!(book.apply(5, &bids, &asks), Applied { dropped: 0, sweeps: 2, merges: 0 });
         let mut shuffled = asks.clone();
         shuffled.swap(0, 39);
-        assert_eq!(book.apply(6, &[], &shuffled), Applied { dropped: 0, merges: 0 });
+        assert_eq!(book.apply(6, &[], &shuffled), Applied::default());
         assert_eq!(book.update_id, 6);
         assert_eq!(book.bids.levels(), bids);
         assert_eq!(book.asks.levels(), asks);
+        // 40 levels and 70 new ones overflow 100: merged, the 10 worst dropped.
+        let deeper: Vec<_> = (81..=150).map(|p| lvl(p, 1)).collect();
+        assert_eq!(book.apply(7, &[], &deeper), Applied { dropped: 10, sweeps: 0, merges: 1 });
+        assert_eq!(prices(book.asks.levels()), (41..=80).chain(81..=140).collect::<Vec<_>>());
     }
 }

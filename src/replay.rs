@@ -154,21 +154,18 @@ pub fn replay(
                         None => this_file.get_or_insert_with(|| file_symbol(path)).clone(),
                     };
                     let pair = symbol.and_then(|s| catalog.pairs().find(|&p| catalog.symbol(p) == s));
-                    match (pair, parse_snapshot(json, &mut snapshot)) {
-                        (Some(pair), Ok(())) => {
-                            let o = engine.on_snapshot(
-                                pair,
-                                None,
-                                snapshot.last_update_id,
-                                &snapshot.bids,
-                                &snapshot.asks,
-                                &mut pending,
-                            );
-                            if o.step == crate::book::local::SnapshotStep::Applied {
-                                snapshots_applied += 1;
-                            }
+                    if let (Some(pair), Ok(())) = (pair, parse_snapshot(json, &mut snapshot)) {
+                        let o = engine.on_snapshot(
+                            pair,
+                            None,
+                            snapshot.last_update_id,
+                            &snapshot.bids,
+                            &snapshot.asks,
+                            &mut pending,
+                        );
+                        if o.step == crate::book::local::SnapshotStep::Applied {
+                            snapshots_applied += 1;
                         }
-                        _ => {}
                     }
                     None
                 } else {

@@ -252,7 +252,9 @@ pub fn evaluate(config: &Config, files: &[PathBuf], options: &EvalOptions) -> Re
 /// Files one alert: counted if its trigger has no direction or its book no
 /// mid, otherwise started at every horizon.
 /// What one engine call showed evaluate, in order: each evaluated book's
-/// mid (from the engine that feeds the mids) and each alert.
+/// mid (from the engine that feeds the mids) and each alert. Kept in one
+/// reused buffer, so the small variant's unused bytes cost no allocation.
+#[expect(clippy::large_enum_variant, reason = "entries live in one reused Vec; boxing would allocate per alert")]
 enum Seen {
     Mid(PairId, UnixNanos, Option<MidSum>),
     Alert(Alert),

@@ -63,7 +63,8 @@ fn load(ticker: bool) -> Feed {
                 continue;
             }
             let diff = contains(json, b"\"depthUpdate\"");
-            if !diff && !(ticker && contains(json, b"@bookTicker\"")) {
+            let wanted = diff || (ticker && contains(json, b"@bookTicker\""));
+            if !wanted {
                 continue;
             }
             if synced {

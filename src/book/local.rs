@@ -375,6 +375,7 @@ impl LocalBooks {
         let da = p.ladder.asks.apply(asks).dropped;
         c.levels_dropped += u64::from(db) + u64::from(da);
         p.update_id = last;
+        p.ladder.update_id = last;
         if p.touch.is_some_and(|t| t.update_id <= last) {
             p.touch = None;
         }
@@ -487,6 +488,7 @@ impl LocalBooks {
         c.levels_dropped += u64::from(db) + u64::from(da);
         c.snapshots_applied += 1;
         p.update_id = last_update_id;
+        p.ladder.update_id = last_update_id;
         p.event_time_ms = None;
         p.touch = None;
         p.buffer.next = 0;
@@ -520,6 +522,7 @@ impl LocalBooks {
                 let da = p.ladder.asks.apply(a).dropped;
                 c.levels_dropped += u64::from(db) + u64::from(da);
                 p.update_id = h.last;
+                p.ladder.update_id = h.last;
                 p.event_time_ms = h.event_time_ms;
                 Some((DiffStep::Applied, h.recv))
             }
@@ -700,6 +703,7 @@ mod tests {
         assert_eq!(view.bids, &[lvl(99, 2), lvl(98, 1)]);
         assert_eq!(view.asks, &[lvl(110, 3), lvl(111, 1)]);
         assert_eq!(view.last_update_id, 12);
+        assert_eq!(b.ladder(P).map(|l| l.update_id), Some(12));
         assert_eq!(b.unsynced(P), None);
         assert_eq!(b.unsynced(PairId(1)), Some(Unsynced::Opening), "the other pair is untouched");
     }

@@ -1023,3 +1023,27 @@ fn a_refused_snapshot_is_asked_for_again_exactly_once() {
     run_sessions(128, strategy, &cov);
     assert!(cov.refused.get() > 0, "no case refused a snapshot");
 }
+
+/// The ladder `LocalBooks::ladder` hands out says which update id it is as
+/// of (`Ladder::update_id`: "lastUpdateId after a snapshot, the last applied
+/// event's `u` after an event").
+///
+/// FAILS today: `LocalBooks` keeps the id in its own field and never sets
+/// the ladder's, which stays 0 — a tool reading `ladder(pair).update_id`
+/// sees a book that never synced.
+#[test]
+fn the_ladder_a_synced_book_hands_out_carries_its_update_id() {
+    let mut books = LocalBooks::new(1, config(8, 16, 256, 8, None));
+    let mut scratch = EventScratch::with_capacity(4);
+    let d = &mut scratch.diff;
+    (d.first_update_id, d.final_update_id) = (11, 12);
+    d.bids.set(&[lvl(9, 2)]).expect("room for one bid");
+    assert_eq!(books.on_diff(PAIR, d, UnixNanos(1)), DiffStep::Buffered);
+    assert_eq!(books.on_snapshot(PAIR, None, 11, &[lvl(9, 1)], &[lvl(11, 1)]), SnapshotStep::Applied);
+    assert_eq!(books.next_buffered(PAIR), Some((DiffStep::Applied, UnixNanos(1))));
+    assert_eq!(books.next_buffered(PAIR), None);
+    assert_eq!(books.view(PAIR).map(|v| v.last_update_id), Some(12));
+    let ladder = books.ladder(PAIR).expect("the pair's ladder");
+    assert_eq!(ladder.bids.levels(), [lvl(9, 2)]);
+    assert_eq!(ladder.update_id, 12, "the ladder's update id");
+}

@@ -340,8 +340,10 @@ impl LocalBooks {
 
     /// Buffers `e` for an unsynced pair, asking for a snapshot with the first.
     fn hold(p: &mut PairBook, c: &mut LocalCounters, e: &DiffEvent, recv: UnixNanos) {
+        // A refused snapshot has asked again already; otherwise the first
+        // held event asks.
         if let State::Unsynced(why) = p.state
-            && why != Unsynced::AwaitingSnapshot
+            && !matches!(why, Unsynced::AwaitingSnapshot | Unsynced::BadSnapshot)
         {
             p.state = State::Unsynced(Unsynced::AwaitingSnapshot);
             p.request_due = true;

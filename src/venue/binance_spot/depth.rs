@@ -105,6 +105,37 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// A JSON array of `["price","qty"]` levels, each handed to `each` in
+    /// message order (Binance's layout through [`fast_level`], anything else
+    /// through [`Scan::level`]): the diff and REST snapshot decoders' reader.
+    pub(super) fn level_array(
+        &mut self,
+        mut each: impl FnMut(Level) -> Result<(), RejectKind>,
+    ) -> Result<(), RejectKind> {
+        let c = self.next_token()?;
+        if c != b'[' {
+            return Err(self.type_error(c));
+        }
+        self.i += 1;
+        if self.next_token()? == b']' {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            let level = match self.b.get(self.i..).and_then(fast_level) {
+                Some((level, len)) => {
+                    self.i += len;
+                    level
+                }
+                None => self.level()?,
+            };
+            each(level)?;
+            if !self.more(b']')? {
+                return Ok(());
+            }
+        }
+    }
+
     /// One `["price","qty"]` level, whitespace and all.
     #[inline(never)]
     fn level(&mut self) -> Result<Level, RejectKind> {

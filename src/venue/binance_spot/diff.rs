@@ -10,15 +10,14 @@
 //! nothing out of order, it looks each price up). Like the partial-depth
 //! decoder it never allocates, never panics, and never goes through `f64`.
 
+use crate::book::BookEvent;
 use crate::book::event::{DiffEvent, EventScratch, LevelBuf, TouchEvent};
-use crate::book::{BookEvent, Level};
 use crate::pairs::PairId;
 use crate::reject::RejectKind;
 use crate::scan::json::{Scan, decode_into, once};
 use crate::units::{Price, Qty};
 use crate::venue::Message;
 
-use super::depth::fast_level;
 use super::streams::{StreamRole, StreamTable};
 
 /// What the envelope's `stream` named.
@@ -211,46 +210,7 @@ impl<'a> Scan<'a> {
     /// A side's changed levels, in message order.
     fn changes(&mut self, out: &mut LevelBuf) -> Result<(), RejectKind> {
         out.clear();
-        let c = self.next_token()?;
-        if c != b'[' {
-            return Err(self.type_error(c));
-        }
-        self.i += 1;
-        if self.next_token()? == b']' {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            let level = match self.b.get(self.i..).and_then(fast_level) {
-                Some((level, len)) => {
-                    self.i += len;
-                    level
-                }
-                None => self.change()?,
-            };
-            out.push(level).map_err(|_| RejectKind::TooManyLevels)?;
-            if !self.more(b']')? {
-                return Ok(());
-            }
-        }
-    }
-
-    /// One `["price","qty"]` change, whitespace and all.
-    fn change(&mut self) -> Result<Level, RejectKind> {
-        let c = self.next_token()?;
-        if c != b'[' {
-            return Err(self.type_error(c));
-        }
-        self.i += 1;
-        let price = Price(self.decimal()?);
-        self.expect(b',')?;
-        let qty = Qty(self.decimal()?);
-        match self.next_token()? {
-            b']' => self.i += 1,
-            b',' => return Err(RejectKind::WrongType),
-            _ => return Err(RejectKind::Syntax),
-        }
-        Ok(Level { price, qty })
+        self.level_array(|level| out.push(level).map_err(|_| RejectKind::TooManyLevels))
     }
 
     /// A bookTicker payload.
@@ -316,6 +276,7 @@ impl StreamRole {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::book::Level;
     use crate::venue::binance_spot::{DiffKind, UpdateSpeed};
 
     fn table(book_ticker: bool) -> StreamTable {

@@ -14,7 +14,6 @@
 use crate::book::{Asks, Bids, Level, SideKind};
 use crate::reject::RejectKind;
 use crate::scan::json::{Scan, once};
-use crate::units::{Price, Qty};
 
 /// A parsed REST snapshot, reused from one fetch to the next: its vectors
 /// are sized once ([`SnapshotBook::with_capacity`]) and only refilled.
@@ -96,17 +95,7 @@ impl Scan<'_> {
         cap: usize,
         misordered: RejectKind,
     ) -> Result<(), RejectKind> {
-        let c = self.next_token()?;
-        if c != b'[' {
-            return Err(self.type_error(c));
-        }
-        self.i += 1;
-        if self.next_token()? == b']' {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            let level = self.snapshot_level()?;
+        self.level_array(|level| {
             if side.last().is_some_and(|prev| !S::follows(prev.price, level.price)) {
                 return Err(misordered);
             }
@@ -114,29 +103,8 @@ impl Scan<'_> {
                 return Err(RejectKind::SnapshotTooDeep);
             }
             side.push(level);
-            if !self.more(b']')? {
-                return Ok(());
-            }
-        }
-    }
-
-    /// One `["price","qty"]` level; the decimals take the scanner's SWAR
-    /// path for Binance's fixed 8-decimal shape.
-    fn snapshot_level(&mut self) -> Result<Level, RejectKind> {
-        let c = self.next_token()?;
-        if c != b'[' {
-            return Err(self.type_error(c));
-        }
-        self.i += 1;
-        let price = Price(self.decimal()?);
-        self.expect(b',')?;
-        let qty = Qty(self.decimal()?);
-        match self.next_token()? {
-            b']' => self.i += 1,
-            b',' => return Err(RejectKind::WrongType),
-            _ => return Err(RejectKind::Syntax),
-        }
-        Ok(Level { price, qty })
+            Ok(())
+        })
     }
 }
 
@@ -145,6 +113,7 @@ mod tests {
     use std::io::{BufRead, BufReader};
 
     use super::*;
+    use crate::units::{Price, Qty};
 
     /// The bare REST snapshot line of the real BTCUSDT recording (line 8,
     /// after its receive-time prefix).

@@ -36,11 +36,12 @@ use crate::units::Price;
 /// shift into at both ends after a recentre.
 const SLACK: usize = 2;
 
-/// An event with at least `len / MERGE_DIVISOR` changes (and at least
-/// [`MERGE_MIN_CHANGES`]) is merged in one pass instead of change by change:
-/// a merge copies the whole side, a change shifts a quarter of it on average
-/// when changes land anywhere, so the merge wins well before `k` reaches `n`.
-/// Measured on the real recordings (benches/book_ladder.rs).
+/// A sorted event too big to sweep (it may fill the side) with at least
+/// `len / MERGE_DIVISOR` changes (and at least [`MERGE_MIN_CHANGES`]) is
+/// merged in one pass instead of change by change: a merge copies the whole
+/// side, a change shifts up to a quarter of it on average when changes land
+/// anywhere, so the merge wins well before `k` reaches `n`. A model's
+/// estimate, not tuned: only a book near its capacity comes here.
 const MERGE_DIVISOR: usize = 16;
 
 /// Below this many changes an event is applied change by change whatever the
@@ -284,7 +285,7 @@ impl<S: SideKind> LadderSide<S> {
         if gap > 0 && self.start < gap {
             self.recentre();
         }
-        let (front, back) = changes.split_at(split);
+        let (front, back) = changes.split_at_checked(split).unwrap_or((changes, &[]));
         self.sweep_front(front, gap, d);
         self.apply_each(back);
     }

@@ -69,45 +69,18 @@ impl<'a> Scan<'a> {
     #[inline(always)]
     fn levels<S: SideKind>(&mut self, side: &mut BookSide<S>, misordered: RejectKind) -> Result<(), RejectKind> {
         side.clear();
-        let c = self.next_token()?;
-        if c != b'[' {
-            return Err(self.type_error(c));
-        }
-        self.i += 1;
-        if self.next_token()? == b']' {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            let level = match self.b.get(self.i..).and_then(fast_level) {
-                Some((level, len)) => {
-                    self.i += len;
-                    level
-                }
-                None => self.level()?,
-            };
+        self.level_array(|level| {
             side.push(level).map_err(|e| match e {
                 PushError::Full => RejectKind::TooManyLevels,
                 PushError::OutOfOrder => misordered,
-            })?;
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => {
-                    if !self.more(b']')? {
-                        return Ok(());
-                    }
-                }
-            }
-        }
+            })
+        })
     }
 
     /// A JSON array of `["price","qty"]` levels, each handed to `each` in
     /// message order (Binance's layout through [`fast_level`], anything else
     /// through [`Scan::level`]): the diff and REST snapshot decoders' reader.
+    #[inline(always)]
     pub(super) fn level_array(
         &mut self,
         mut each: impl FnMut(Level) -> Result<(), RejectKind>,
@@ -130,8 +103,18 @@ impl<'a> Scan<'a> {
                 None => self.level()?,
             };
             each(level)?;
-            if !self.more(b']')? {
-                return Ok(());
+            // Binance's layout has no whitespace here: look before scanning.
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => {
+                    if !self.more(b']')? {
+                        return Ok(());
+                    }
+                }
             }
         }
     }
@@ -168,16 +151,7 @@ impl<'a> Scan<'a> {
             once(&mut seen.last_update_id)?;
             book.last_update_id = self.uint()?;
         } else if key.eq(b"E") {
-            // Informational (exchange latency): a value that is not a plain
-            // integer is skipped like any unknown field, never an error.
-            let start = self.i;
-            match self.uint() {
-                Ok(ms) => book.event_time_ms = Some(ms),
-                Err(_) => {
-                    self.i = start;
-                    self.skip_value()?;
-                }
-            }
+            book.event_time_ms = self.optional_uint()?;
         } else {
             return Ok(false);
         }
@@ -208,8 +182,23 @@ impl<'a> Scan<'a> {
         if seen.complete() { Ok(()) } else { Err(RejectKind::MissingField) }
     }
 
+    /// An informational integer (`E`, `T`: exchange latency): a value that
+    /// is not a plain integer is skipped like any unknown field, never an
+    /// error.
+    pub(super) fn optional_uint(&mut self) -> Result<Option<u64>, RejectKind> {
+        let start = self.i;
+        match self.uint() {
+            Ok(v) => Ok(Some(v)),
+            Err(_) => {
+                self.i = start;
+                self.skip_value()?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Looks into a system stream's data for `"e":"serverShutdown"`.
-    fn system_event(&mut self) -> Result<bool, RejectKind> {
+    pub(super) fn system_event(&mut self) -> Result<bool, RejectKind> {
         let c = self.next_token()?;
         if c != b'{' {
             self.skip_value()?;

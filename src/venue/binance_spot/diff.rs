@@ -105,7 +105,7 @@ impl<'a> Scan<'a> {
             }
             (Named::Ours(..), None) => Err(RejectKind::MissingField),
             (Named::System, Some(at)) => {
-                let shutdown = Scan { b: self.b, i: at }.shutdown_event().unwrap_or(false);
+                let shutdown = Scan { b: self.b, i: at }.system_event().unwrap_or(false);
                 if shutdown { Ok(Message::ServerShutdown) } else { Err(RejectKind::UnknownStream) }
             }
             (Named::System | Named::Unknown, _) => Err(RejectKind::UnknownStream),
@@ -120,43 +120,6 @@ impl<'a> Scan<'a> {
         match role {
             StreamRole::Diff => self.diff_object(&mut events.diff),
             StreamRole::Touch => self.touch_object(&mut events.touch),
-        }
-    }
-
-    /// `{"e":"serverShutdown",…}` in a system stream's data.
-    fn shutdown_event(&mut self) -> Result<bool, RejectKind> {
-        if self.next_token()? != b'{' {
-            return Ok(false);
-        }
-        self.i += 1;
-        if self.next_token()? == b'}' {
-            return Ok(false);
-        }
-        let mut shutdown = false;
-        loop {
-            let key = self.key()?;
-            if key.eq(b"e") && self.next_token()? == b'"' {
-                shutdown |= self.string()?.eq(b"serverShutdown");
-            } else {
-                self.skip_value()?;
-            }
-            if !self.more(b'}')? {
-                return Ok(shutdown);
-            }
-        }
-    }
-
-    /// An optional informational integer (`E`, `T`): anything but a plain
-    /// integer is skipped, never an error.
-    fn optional_uint(&mut self) -> Result<Option<u64>, RejectKind> {
-        let start = self.i;
-        match self.uint() {
-            Ok(v) => Ok(Some(v)),
-            Err(_) => {
-                self.i = start;
-                self.skip_value()?;
-                Ok(None)
-            }
         }
     }
 

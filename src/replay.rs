@@ -2,7 +2,7 @@
 //! as the clock, so a recording decides exactly as the live run did.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::engine::{Engine, EngineCounters, FrameOutcome};
 use crate::history::HistoryError;
 use crate::history::backfill::{Backfill, BackfillReport};
+use crate::pairs::PairId;
 use crate::recording::{Line, RecordingError, RecordingReader};
 use crate::reject::RejectKind;
 use crate::sinks::Catalog;
@@ -24,8 +25,56 @@ use crate::venue::binance_spot::snapshot::{SnapshotBook, parse_snapshot};
 /// snapshot lines that name none.
 const SYMBOL_SCAN_LINES: usize = 100_000;
 
+/// The bare REST snapshot lines of collector recordings, for engines that
+/// keep local books: which pair each belongs to, and its levels. `replay`
+/// and `evaluate` read them this one way.
+pub(crate) struct SnapshotLines {
+    diff_mode: bool,
+    book: SnapshotBook,
+    /// The current file's symbol, once looked up.
+    file: Option<Option<String>>,
+}
+
+impl SnapshotLines {
+    /// Snapshot lines count only for local books (`diff_mode`).
+    pub(crate) fn new(diff_mode: bool) -> Self {
+        SnapshotLines { diff_mode, book: SnapshotBook::with_capacity(if diff_mode { 5000 } else { 0 }), file: None }
+    }
+
+    /// A new file begins: its symbol is looked up afresh when needed.
+    pub(crate) fn next_file(&mut self) {
+        self.file = None;
+    }
+
+    /// For a snapshot line of `path`: `Some(Some(pair))` with
+    /// [`SnapshotLines::book`] holding it, `Some(None)` for one that names
+    /// no configured pair or does not parse; `None` for any other line.
+    /// The line's own `"symbol"` names its pair, else the file's symbol.
+    pub(crate) fn read(
+        &mut self,
+        json: &[u8],
+        path: &Path,
+        pair_of: impl Fn(&str) -> Option<PairId>,
+    ) -> Option<Option<PairId>> {
+        if !self.diff_mode || !is_snapshot_line(json) {
+            return None;
+        }
+        let symbol = match snapshot_symbol(json) {
+            Some(s) => Some(s.to_string()),
+            None => self.file.get_or_insert_with(|| file_symbol(path)).clone(),
+        };
+        let pair = symbol.and_then(|s| pair_of(&s));
+        Some(pair.filter(|_| parse_snapshot(json, &mut self.book).is_ok()))
+    }
+
+    /// The snapshot [`SnapshotLines::read`] last parsed.
+    pub(crate) fn book(&self) -> &SnapshotBook {
+        &self.book
+    }
+}
+
 /// The symbol a collector file is about: the first stream its lines name.
-pub(crate) fn file_symbol(path: &std::path::Path) -> Option<String> {
+fn file_symbol(path: &Path) -> Option<String> {
     let mut reader = RecordingReader::open(path).ok()?;
     for _ in 0..SYMBOL_SCAN_LINES {
         match reader.next_line().ok()?? {
@@ -131,13 +180,12 @@ pub fn replay(
     let mut journal = journal;
     let mut pending =
         Collected { alerts: Vec::with_capacity(16), metrics: Vec::with_capacity(4), wants_metrics: history.is_some() };
-    let diff_mode = engine.local_books().is_some();
-    let mut snapshot = SnapshotBook::with_capacity(if diff_mode { 5000 } else { 0 });
+    let mut snapshot_reader = SnapshotLines::new(engine.local_books().is_some());
     let (mut snapshot_lines, mut snapshots_applied) = (0u64, 0u64);
 
     let result: Result<(), ReplayError> = (|| {
         for (reader, path) in readers.iter_mut().zip(files) {
-            let mut this_file: Option<Option<String>> = None;
+            snapshot_reader.next_file();
             while let Some(line) = reader.next_line()? {
                 lines += 1;
                 let Line::Frame { recv, json } = line else {
@@ -145,24 +193,15 @@ pub fn replay(
                     continue;
                 };
                 let start = Instant::now();
-                let outcome = if diff_mode && is_snapshot_line(json) {
+                let pair_of = |sym: &str| catalog.pairs().find(|&p| catalog.symbol(p) == sym);
+                let outcome = if let Some(pair) = snapshot_reader.read(json, path, pair_of) {
                     // Synced from the recording's snapshots with the live code:
                     // the events held so far follow it, each as of its own time.
                     snapshot_lines += 1;
-                    let symbol = match snapshot_symbol(json) {
-                        Some(s) => Some(s.to_string()),
-                        None => this_file.get_or_insert_with(|| file_symbol(path)).clone(),
-                    };
-                    let pair = symbol.and_then(|s| catalog.pairs().find(|&p| catalog.symbol(p) == s));
-                    if let (Some(pair), Ok(())) = (pair, parse_snapshot(json, &mut snapshot)) {
-                        let o = engine.on_snapshot(
-                            pair,
-                            None,
-                            snapshot.last_update_id,
-                            &snapshot.bids,
-                            &snapshot.asks,
-                            &mut pending,
-                        );
+                    if let Some(pair) = pair {
+                        let book = snapshot_reader.book();
+                        let o =
+                            engine.on_snapshot(pair, None, book.last_update_id, &book.bids, &book.asks, &mut pending);
                         if o.step == crate::book::local::SnapshotStep::Applied {
                             snapshots_applied += 1;
                         }

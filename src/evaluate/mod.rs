@@ -24,10 +24,9 @@ use crate::engine::{Engine, EngineCounters};
 use crate::pairs::PairId;
 use crate::recording::{Line, RecordingError, RecordingReader};
 use crate::reject::RejectKind;
+use crate::replay::SnapshotLines;
 use crate::units::UnixNanos;
 use crate::venue::Venue;
-use crate::venue::binance_spot::collector::{is_snapshot_line, snapshot_symbol};
-use crate::venue::binance_spot::snapshot::{SnapshotBook, parse_snapshot};
 
 use horizons::Horizon;
 use outcomes::{MidSum, Outcomes};
@@ -152,12 +151,12 @@ pub fn evaluate(config: &Config, files: &[PathBuf], options: &EvalOptions) -> Re
     let diff_mode = venue.diff_kind().is_some();
     let mut decoded_book = Book::default();
     let mut scratch = EventScratch::with_capacity(if diff_mode { crate::engine::MAX_EVENT_LEVELS } else { 0 });
-    let mut snapshot = SnapshotBook::with_capacity(if diff_mode { 5000 } else { 0 });
+    let mut snapshots = SnapshotLines::new(diff_mode);
     let mut sink = EvalSink { seen: Vec::with_capacity(64), mids: false };
     let (mut lines, mut malformed) = (0u64, 0u64);
 
     for (reader, path) in readers.iter_mut().zip(files) {
-        let mut this_file: Option<Option<String>> = None;
+        snapshots.next_file();
         while let Some(line) = reader.next_line()? {
             lines += 1;
             let Line::Frame { recv, json } = line else {
@@ -165,18 +164,10 @@ pub fn evaluate(config: &Config, files: &[PathBuf], options: &EvalOptions) -> Re
                 continue;
             };
             // A recording's snapshot line syncs every engine's local book (as in `replay`).
-            let snapshot_for = if diff_mode && is_snapshot_line(json) {
-                let symbol = match snapshot_symbol(json) {
-                    Some(s) => Some(s.to_string()),
-                    None => this_file.get_or_insert_with(|| crate::replay::file_symbol(path)).clone(),
-                };
-                let pair = symbol.and_then(|s| venue.pairs().find(|&p| venue.symbol(p) == s));
-                match (pair, parse_snapshot(json, &mut snapshot)) {
-                    (Some(pair), Ok(())) => Some(pair),
-                    _ => continue,
-                }
-            } else {
-                None
+            let snapshot_for = match snapshots.read(json, path, |sym| venue.pairs().find(|&p| venue.symbol(p) == sym)) {
+                Some(Some(pair)) => Some(pair),
+                Some(None) => continue,
+                None => None,
             };
             let decoded = match snapshot_for {
                 Some(_) => Err(RejectKind::NoStream),
@@ -187,14 +178,8 @@ pub fn evaluate(config: &Config, files: &[PathBuf], options: &EvalOptions) -> Re
                 sink.mids = gi == 0;
                 match snapshot_for {
                     Some(pair) => {
-                        engine.on_snapshot(
-                            pair,
-                            None,
-                            snapshot.last_update_id,
-                            &snapshot.bids,
-                            &snapshot.asks,
-                            &mut sink,
-                        );
+                        let book = snapshots.book();
+                        engine.on_snapshot(pair, None, book.last_update_id, &book.bids, &book.asks, &mut sink);
                     }
                     None => {
                         engine.on_decoded(decoded, &decoded_book, &scratch, recv, &mut sink);

@@ -371,13 +371,21 @@ impl LocalBooks {
         }
     }
 
-    /// Applies one event's levels to the book.
-    fn apply_levels(p: &mut PairBook, c: &mut LocalCounters, bids: &[Level], asks: &[Level], last: u64) {
+    /// Applies one event's levels to the book, which then is as of `last`
+    /// (and the exchange's `event_time_ms`); an overlay no newer goes.
+    fn apply_levels(
+        p: &mut PairBook,
+        c: &mut LocalCounters,
+        (bids, asks): (&[Level], &[Level]),
+        last: u64,
+        event_time_ms: Option<u64>,
+    ) {
         let db = p.ladder.bids.apply(bids).dropped;
         let da = p.ladder.asks.apply(asks).dropped;
         c.levels_dropped += u64::from(db) + u64::from(da);
         p.update_id = last;
         p.ladder.update_id = last;
+        p.event_time_ms = event_time_ms;
         if p.touch.is_some_and(|t| t.update_id <= last) {
             p.touch = None;
         }
@@ -406,8 +414,7 @@ impl LocalBooks {
             }
             State::Synced => match Self::sequence(p, e.first_update_id, e.final_update_id) {
                 DiffStep::Applied => {
-                    Self::apply_levels(p, c, e.bids.levels(), e.asks.levels(), e.final_update_id);
-                    p.event_time_ms = e.event_time_ms;
+                    Self::apply_levels(p, c, (e.bids.levels(), e.asks.levels()), e.final_update_id, e.event_time_ms);
                     DiffStep::Applied
                 }
                 DiffStep::Gap => {
@@ -518,15 +525,18 @@ impl LocalBooks {
         p.buffer.next += 1;
         match Self::sequence(p, h.first, h.last) {
             DiffStep::Applied => {
-                let levels = &p.buffer.levels;
-                let (Some(b), Some(a)) = (levels.get(h.start..h.mid), levels.get(h.mid..h.end)) else { return None };
-                let db = p.ladder.bids.apply(b).dropped;
-                let da = p.ladder.asks.apply(a).dropped;
-                c.levels_dropped += u64::from(db) + u64::from(da);
-                p.update_id = h.last;
-                p.ladder.update_id = h.last;
-                p.event_time_ms = h.event_time_ms;
-                Some((DiffStep::Applied, h.recv))
+                // Lent out while the book takes them (an empty Vec in its
+                // place allocates nothing).
+                let levels = std::mem::take(&mut p.buffer.levels);
+                let applied = match levels.get(h.start..h.mid).zip(levels.get(h.mid..h.end)) {
+                    Some(sides) => {
+                        Self::apply_levels(p, c, sides, h.last, h.event_time_ms);
+                        true
+                    }
+                    None => false,
+                };
+                p.buffer.levels = levels;
+                applied.then_some((DiffStep::Applied, h.recv))
             }
             DiffStep::Gap => {
                 // The held events from this one on do not continue the
